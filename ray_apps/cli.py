@@ -1,0 +1,41 @@
+"""The `umair` command: one entry point for every stage. Subcommands import their stage lazily,
+so `umair generate` starts no Ray and `umair train` starts no Spark."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+# name -> (module, one-line help). Each module has build_parser() and main(argv).
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("spark_jobs.generate_site", "write the sample illustration site (raw landing zone) with Spark"),
+}
+
+
+def _dispatch(module: str) -> Callable[[list[str]], int]:
+    import importlib
+
+    return importlib.import_module(module).main
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="umair",
+        description="UMAIR-FPS: multimodal illustration recommender on Spark + Ray. "
+                    "Run `umair <command> --help` for a command's flags and defaults.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    for name, (_, text) in SUBCOMMANDS.items():
+        sub.add_parser(name, help=text, add_help=False)
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in SUBCOMMANDS:
+        parser.error(f"unknown command {name!r}; choose one of: {', '.join(SUBCOMMANDS)}")
+    return int(_dispatch(SUBCOMMANDS[name][0])(rest) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,27 @@
+"""Shared fixtures: one local Spark session and one generated `tiny` site per test session."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from spark_jobs.session import get_spark
+
+    session = get_spark("umair-tests", "local[2]", {"spark.sql.shuffle.partitions": "4"})
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_site(spark, tmp_path_factory) -> tuple[Path, dict]:
+    """(RAW folder, manifest) of the tiny sample site, seed 7, with images."""
+    from spark_jobs.generate_site import generate
+
+    out = tmp_path_factory.mktemp("raw")
+    manifest = generate(spark, "tiny", str(out), seed=7, images=True)
+    assert json.loads((out / "_manifest.json").read_text()) == manifest
+    return out, manifest
