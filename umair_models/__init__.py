@@ -1,0 +1,5 @@
+"""Pure PyTorch: feature spec, layers, encoders, rankers (UMAIR-FPS + baselines), metrics.
+
+Shape letters used in every docstring: B batch, F fields, D embedding dim, L sequence length,
+J modalities, K experts. This package never imports Spark or Ray.
+"""

@@ -1,0 +1,114 @@
+"""Feature specification: what each input column is, compiled once into embedding layers.
+
+A FeatureSpec describes any CTR table: categorical fields (an integer index, 0 = OOV), multi-valued
+categorical fields (a padded list of indices, 0 = padding, mean-pooled), numeric fields and
+pretrained item vectors looked up by an index field from a frozen table (the `item_features`
+modalities). Built from a dict / YAML file or, by the training job, from the lake's `vocab`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+Kind = Literal["categorical", "multi_categorical", "numeric", "pretrained"]
+Group = Literal["user", "item", "context"]
+KINDS = ("categorical", "multi_categorical", "numeric", "pretrained")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One input column.
+
+    vocab_size: categorical kinds, number of indices including 0 (OOV / padding).
+    max_len:    multi_categorical, padded list length L.
+    dim:        numeric width (1 for a scalar) or pretrained vector width.
+    group:      whose attribute it is; UMAIR-FPS builds v_user from the `user` group and the
+                metadata modality F_emb(i^O) from the `item` group.
+    lookup:     pretrained only, the categorical field whose index selects the table row.
+    """
+
+    name: str
+    kind: Kind
+    vocab_size: int = 0
+    max_len: int = 0
+    dim: int = 1
+    group: Group = "context"
+    lookup: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"field {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind in ("categorical", "multi_categorical") and self.vocab_size < 2:
+            raise ValueError(f"field {self.name!r}: a categorical field needs vocab_size >= 2 (index 0 is OOV)")
+        if self.kind == "multi_categorical" and self.max_len < 1:
+            raise ValueError(f"field {self.name!r}: multi_categorical needs max_len >= 1")
+        if self.kind == "pretrained" and not self.lookup:
+            raise ValueError(f"field {self.name!r}: pretrained needs `lookup` (the index field)")
+
+
+@dataclass
+class FeatureSpec:
+    fields: list[FieldSpec]
+    label: str = "label"
+    tables: dict[str, str] = field(default_factory=dict)  # free-form provenance (vocab version, ...)
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate field names in {names}")
+        by_name = {f.name: f for f in self.fields}
+        for f in self.of_kind("pretrained"):
+            if by_name.get(f.lookup) is None or by_name[f.lookup].kind != "categorical":
+                raise ValueError(f"pretrained field {f.name!r} looks up by {f.lookup!r}, which is not a categorical field")
+
+    def __getitem__(self, name: str) -> FieldSpec:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def of_kind(self, *kinds: str) -> list[FieldSpec]:
+        return [f for f in self.fields if f.kind in kinds]
+
+    def of_group(self, group: str, *kinds: str) -> list[FieldSpec]:
+        return [f for f in self.fields if f.group == group and (not kinds or f.kind in kinds)]
+
+    @property
+    def sparse(self) -> list[FieldSpec]:
+        """Fields that become one embedding each: categorical, multi-valued and numeric."""
+        return self.of_kind("categorical", "multi_categorical", "numeric")
+
+    def input_columns(self) -> list[str]:
+        """Batch keys the models read (pretrained vectors are looked up, not read)."""
+        return [f.name for f in self.sparse]
+
+    def without(self, *kinds: str) -> "FeatureSpec":
+        return FeatureSpec([f for f in self.fields if f.kind not in kinds], self.label, dict(self.tables))
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "tables": dict(self.tables),
+                "fields": [{k: v for k, v in asdict(f).items() if v not in (None, 0) or k == "name"} for f in self.fields]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FeatureSpec":
+        unknown = set(data) - {"label", "fields", "tables"}
+        if unknown:
+            raise ValueError(f"unknown feature-spec keys: {sorted(unknown)}")
+        allowed = {f.name for f in fields(FieldSpec)}
+        out = []
+        for raw in data["fields"]:
+            bad = set(raw) - allowed
+            if bad:
+                raise ValueError(f"field {raw.get('name')!r}: unknown keys {sorted(bad)}")
+            out.append(FieldSpec(**raw))
+        return cls(out, data.get("label", "label"), dict(data.get("tables", {})))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "FeatureSpec":
+        return cls.from_dict(yaml.safe_load(Path(path).read_text()))
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))

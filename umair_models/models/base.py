@@ -1,0 +1,92 @@
+"""What every ranker shares: typed config, pretrained-vector lookups, L2 term, parameter count.
+
+A model computes logits and nothing more: no optimizer, device placement, loss or paths.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from umair_models.features import FeatureSpec
+from umair_models.layers.embedding import FeatureEmbedding, PretrainedLookup
+
+Batch = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Defaults of the paper's setting: embedding dim 8, L2 1e-3 on embeddings."""
+
+    embedding_dim: int = 8
+    embedding_l2: float = 1e-3
+    dnn_hidden: tuple[int, ...] = (400, 400, 400)
+    dnn_dropout: float = 0.0
+    batch_norm: bool = False
+    use_pretrained: bool = False  # baselines: add the item's modality vectors as extra fields
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "ModelConfig":
+        data = dict(data or {})
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        for f in fields(cls):
+            if f.name in data and isinstance(data[f.name], list):
+                data[f.name] = tuple(data[f.name])
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def with_overrides(self, **overrides: Any) -> "ModelConfig":
+        return replace(self, **overrides)
+
+
+class CTRModel(nn.Module):
+    """Base ranker. Subclasses implement `forward(batch) -> logits [B]`."""
+
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+
+    def __init__(self, spec: FeatureSpec, config: ModelConfig) -> None:
+        super().__init__()
+        self.spec, self.config = spec, config
+        self.pretrained_fields = spec.of_kind("pretrained") if self.uses_pretrained else []
+        self.lookups = nn.ModuleDict({f.name: PretrainedLookup(spec[f.lookup].vocab_size, f.dim) for f in self.pretrained_fields})
+
+    @property
+    def uses_pretrained(self) -> bool:
+        return self.config.use_pretrained
+
+    def make_embedding(self) -> FeatureEmbedding:
+        return FeatureEmbedding(self.spec.sparse, self.config.embedding_dim, self.pretrained_fields)
+
+    def pretrained_inputs(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Look up each pretrained field by its index field: name -> vectors [B, dim], present [B]."""
+        vectors, present = {}, {}
+        for f in self.pretrained_fields:
+            vectors[f.name], present[f.name] = self.lookups[f.name](batch[f.lookup])
+        return vectors, present
+
+    def embed(self, batch: Batch) -> torch.Tensor:
+        """All fields as [B, F, D] (pretrained ones projected, when the model uses them)."""
+        vectors, _ = self.pretrained_inputs(batch)
+        return self.embedding(batch, vectors)
+
+    def regularization(self) -> torch.Tensor:
+        """embedding_l2 * sum ||W||^2 / 2 over embedding tables; add it to the loss."""
+        penalty = sum(m.l2_penalty() for m in self.modules() if isinstance(m, FeatureEmbedding))
+        return self.config.embedding_l2 * penalty
+
+    def load_pretrained(self, name: str, vectors: torch.Tensor, present: torch.Tensor) -> None:
+        if name in self.lookups:
+            self.lookups[name].load(vectors, present)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def predict_proba(self, batch: Batch) -> torch.Tensor:
+        return torch.sigmoid(self.forward(batch))
