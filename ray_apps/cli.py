@@ -9,6 +9,7 @@ from collections.abc import Callable
 # name -> (module, one-line help). Each module has build_parser() and main(argv).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("spark_jobs.generate_site", "write the sample illustration site (raw landing zone) with Spark"),
+    "prep": ("spark_jobs.build_datasets", "raw landing zone -> Delta lake (validation, labels, split, vocab) with Spark"),
 }
 
 

@@ -25,3 +25,13 @@ def tiny_site(spark, tmp_path_factory) -> tuple[Path, dict]:
     manifest = generate(spark, "tiny", str(out), seed=7, images=True)
     assert json.loads((out / "_manifest.json").read_text()) == manifest
     return out, manifest
+
+
+@pytest.fixture(scope="session")
+def tiny_lake(spark, tiny_site, tmp_path_factory) -> tuple[Path, dict]:
+    """(LAKE folder, run record) of the preprocessing job on the tiny site."""
+    from spark_jobs.build_datasets import build
+
+    raw, _ = tiny_site
+    lake = tmp_path_factory.mktemp("lake")
+    return lake, build(spark, str(raw), str(lake))

@@ -35,6 +35,7 @@ def text_pairs(size: world.SiteSize, seed: int) -> tuple[pa.Table, dict[str, int
         rows.append((cat.series[s][0], f"{cat.series[s][0]} is a {cat.series_genre[s]} series that tells the story of {leads}.", "explanation"))
         for names, meaning in cat.settings[s]:
             rows.append((names[0], f"{names[0]} is {meaning}.", "explanation"))
+    rows = list(dict.fromkeys(rows))  # distinct entities can share a name: keep the corpus itself clean
     dirty = {"empty_anchor": 1, "duplicate_pair": 1}
     rows.append((None, rows[0][1], "multilingual"))
     rows.append(rows[1])

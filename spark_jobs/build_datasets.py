@@ -1,0 +1,230 @@
+"""Spark job: raw landing zone -> the Delta lake (DESIGN.md section 4).
+
+    spark-submit spark_jobs/build_datasets.py --raw RAW --lake LAKE [--config FILE]
+    umair prep --raw RAW --lake LAKE [--config FILE]
+
+Stages: read -> validate (rejects with reasons; counts balance) -> label (+ sampled negatives
+when the log has no views) -> time split -> vocabularies fitted on train -> users / items /
+interactions_{train,valid,test} resolved to indices -> pretext tables -> one Delta commit per
+table -> a run record. Each table is replaced atomically: a failure leaves its previous version.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from spark_jobs import schema
+from spark_jobs.config import PrepConfig
+from spark_jobs.delta import read_delta, write_delta
+from spark_jobs.raw import read_raw
+from spark_jobs.transforms import examples as ex
+from spark_jobs.transforms import features as ft
+from spark_jobs.transforms import pretext, validate
+
+log = logging.getLogger("umair.prep")
+
+
+@dataclass
+class Stages:
+    """Wall time and rows per stage, for the printed summary and the benchmark."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    _t: float = field(default_factory=time.time)
+
+    def done(self, name: str, rows: int | None = None) -> None:
+        now = time.time()
+        self.seconds[name] = round(now - self._t, 2)
+        if rows is not None:
+            self.rows[name] = rows
+        self._t = now
+        log.info("stage %-14s %7.1f s%s", name, self.seconds[name], f"  {rows:,} rows" if rows is not None else "")
+
+
+def _reject_counts(checked: validate.Checked) -> dict[str, int]:
+    return {r["reason"]: r["count"] for r in checked.rejected.groupBy("reason").count().collect()}
+
+
+def _balance(name: str, rows_in: int, kept: int, reasons: dict[str, int]) -> dict:
+    rejected = sum(reasons.values())
+    if rows_in != kept + rejected:  # never expected: a bug, not bad data
+        raise RuntimeError(f"{name}: counts do not balance: {rows_in} in != {kept} kept + {rejected} rejected")
+    return {"in": rows_in, "kept": kept, "rejected": rejected, "reasons": dict(sorted(reasons.items()))}
+
+
+def _index_users(attrs: DataFrame, vocab: DataFrame, config: PrepConfig) -> DataFrame:
+    df = ft.lookup(attrs, vocab, "user_id", "user_id", "user_idx", broadcast=False)
+    for name in ft.USER_FEATURES:
+        df = ft.lookup(df, vocab, name, name, f"{name}_idx")
+    df = ft.lookup_list(df, "user_id", vocab, "tag", "interest_tags", "interest_tags_idx", config.max_interest_tags)
+    return df.withColumn("user_idx", F.col("user_idx").cast("long")).withColumn("interest_tags", F.col("raw_interest_tags"))
+
+
+def _index_items(attrs: DataFrame, vocab: DataFrame, config: PrepConfig) -> DataFrame:
+    catalogue = attrs.withColumn("item_idx", F.row_number().over(Window.orderBy("created_at", "illust_id")).cast("long"))
+    df = ft.lookup(catalogue, vocab, "illust_id", "illust_id", "item_id_idx", broadcast=False)
+    for name in ft.ITEM_FEATURES:
+        df = ft.lookup(df, vocab, name, name, f"{name.replace('_id', '')}_idx")
+    df = ft.lookup_list(df, "illust_id", vocab, "tag", "tags", "tags_idx", config.max_item_tags)
+    return df.withColumn("item_id_idx", F.col("item_id_idx").cast("long"))
+
+
+def _interactions(split: DataFrame, users: DataFrame, items: DataFrame, vocab: DataFrame) -> DataFrame:
+    user_cols = [c for c, _ in schema.USER_INDEX_COLUMNS]
+    item_cols = [c for c, _ in schema.ITEM_INDEX_COLUMNS]
+    df = (split.join(users.select("user_id", *user_cols), "user_id")
+          .join(items.select("illust_id", "created_at", *item_cols), "illust_id")
+          .withColumn("item_age", ft.item_age(F.col("ts"), F.col("created_at"))))
+    df = ft.lookup(df, vocab, "item_age", "item_age", "item_age_idx")
+    return df.withColumn("month", F.date_format("ts", "yyyy-MM")).withColumn("label", F.col("label").cast("int"))
+
+
+def build(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepConfig()) -> dict:
+    """Run the whole job; returns the run record (also appended to LAKE/runs)."""
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    started = datetime.now(timezone.utc)
+    stages = Stages()
+    fmt = config.raw_format
+    sources = {name: read_raw(spark, raw, name, fmt) for name in schema.RAW}
+    rows_in = {name: df.count() for name, df in sources.items() if df is not None}
+    stages.done("read", sum(rows_in.values()))
+
+    users = validate.check_users(sources["users"])
+    items = validate.check_illustrations(sources["illustrations"])
+    users.kept.persist(StorageLevel.MEMORY_AND_DISK)
+    items.kept.persist(StorageLevel.MEMORY_AND_DISK)
+    events = validate.check_interactions(sources["interactions"], users.kept, items.kept, config.train_start, config.test_end)
+    events.kept.persist(StorageLevel.MEMORY_AND_DISK)
+    checked = {"users": users, "illustrations": items, "interactions": events}
+    if sources["text_pairs"] is not None:
+        checked["text_pairs"] = validate.check_text_pairs(sources["text_pairs"])
+    counts = {name: _balance(name, rows_in[name], c.kept.count(), _reject_counts(c)) for name, c in checked.items()}
+    stages.done("validate", rows_in["interactions"])
+
+    labelled = ex.label_examples(events.kept)
+    negatives_sampled = not ex.has_views(events.kept)
+    if negatives_sampled:
+        log.info("no views in the log: sampling %d negatives per bookmark", config.negative_ratio)
+        negs = ex.sample_negatives(labelled, items.kept, config.negative_ratio, config.negative_seed)
+        labelled = labelled.unionByName(negs.select(*labelled.columns))
+    labelled = labelled.persist(StorageLevel.MEMORY_AND_DISK)
+    splits = ex.split_by_time(labelled, config.train_start, config.valid_start, config.test_start, config.test_end)
+    train = splits["train"].persist(StorageLevel.MEMORY_AND_DISK)
+    stages.done("label+split", labelled.count())
+
+    user_attrs = ft.user_attributes(users.kept)
+    item_attrs = ft.item_attributes(items.kept).persist(StorageLevel.MEMORY_AND_DISK)
+    user_w = user_attrs.join(train.groupBy("user_id").agg(F.count("*").alias("w")), "user_id")
+    item_w = item_attrs.join(train.groupBy("illust_id").agg(F.count("*").alias("w")), "illust_id")
+    ctx = (train.join(item_attrs.select("illust_id", "created_at"), "illust_id")
+           .select(ft.item_age(F.col("ts"), F.col("created_at")).alias("item_age"), F.lit(1).alias("w")))
+    value_counts = (ft.weighted_value_counts(user_w, "w", ["user_id", *ft.USER_FEATURES], {"interest_tags": "tag"})
+                    .unionByName(ft.weighted_value_counts(item_w, "w", ["illust_id", *ft.ITEM_FEATURES], {"tags": "tag"}))
+                    .unionByName(ft.weighted_value_counts(ctx, "w", ["item_age"], {}))
+                    .groupBy("feature", "value").agg(F.sum("count").alias("count")))
+    published_before_test = item_attrs.where(F.col("created_at") < F.lit(config.test_start).cast("timestamp"))
+    fitted = (ft.fit_vocab(value_counts, config.min_count, config.min_count_by_feature)
+              .unionByName(pretext.pretext_vocab(published_before_test, config.pretext_num_labels)))
+    versions, table_rows = {}, {}
+
+    def save(name: str, df: DataFrame, partition_by: tuple[str, ...] = (), mode: str = "overwrite") -> DataFrame:
+        """Commit `df` as table `name`; return it read back from Delta (a short plan for later joins)."""
+        target = schema.lake_schema(name)
+        path = str(Path(lake, name))
+        versions[name] = write_delta(df.select(*target.names), path, mode, partition_by, target,
+                                     description=f"umair prep run {run_id}")
+        written = read_delta(spark, path)
+        table_rows[name] = written.count()
+        return written
+
+    vocab = save("vocab", fitted).persist(StorageLevel.MEMORY_AND_DISK)
+    stages.done("vocab", table_rows["vocab"])
+
+    user_table = save("users", _index_users(user_attrs, vocab, config)).persist(StorageLevel.MEMORY_AND_DISK)
+    item_table = save("items", _index_items(item_attrs, vocab, config)).persist(StorageLevel.MEMORY_AND_DISK)
+    stages.done("users+items", table_rows["users"] + table_rows["items"])
+    for split in schema.SPLITS:
+        df = _interactions(splits[split], user_table, item_table, vocab)
+        save(f"interactions_{split}", df, ("month",) if config.partition_interactions_by_month else ())
+    stages.done("interactions", sum(table_rows[f"interactions_{s}"] for s in schema.SPLITS))
+
+    labels_vocab = vocab.where(F.col("feature") == pretext.PRETEXT_FEATURE)
+    save("pretext_image_labels", pretext.pretext_image_labels(item_table, labels_vocab, config.pretext_max_labels))
+    if "text_pairs" in checked:
+        save("text_pairs", pretext.clean_text_pairs(checked["text_pairs"].kept))
+    rejected = None
+    for c in checked.values():
+        rejected = c.rejected if rejected is None else rejected.unionByName(c.rejected)
+    save("rejects", rejected.withColumn("run_id", F.lit(run_id)))
+    stages.done("pretext+rejects")
+
+    split_stats = {s: {"rows": table_rows[f"interactions_{s}"]} for s in schema.SPLITS}
+    for s in schema.SPLITS:
+        agg = splits[s].agg(F.min("ts").alias("min"), F.max("ts").alias("max"), F.avg("label").alias("pos")).first()
+        split_stats[s].update({"min_ts": str(agg["min"]), "max_ts": str(agg["max"]), "positive_rate": agg["pos"]})
+    record = {
+        "run_id": run_id, "raw": str(Path(raw).resolve()), "lake": str(Path(lake).resolve()),
+        "counts": counts, "tables": table_rows, "versions": versions, "splits": split_stats,
+        "negatives_sampled": negatives_sampled,
+        "time_ranges": {"train": [config.train_start, config.valid_start], "valid": [config.valid_start, config.test_start],
+                        "test": [config.test_start, config.test_end]},
+        "stages": {"seconds": stages.seconds, "rows": stages.rows}, "config": config.to_dict(),
+    }
+    finished = datetime.now(timezone.utc)
+    run_row = spark.createDataFrame([(run_id, started, finished, json.dumps(config.to_dict()), json.dumps(record["counts"]),
+                                      json.dumps({**record["time_ranges"], "splits": split_stats}), json.dumps(versions))],
+                                    "run_id string, started_at timestamp, finished_at timestamp, config string, counts string, time_ranges string, versions string")
+    save("runs", run_row, mode="append")
+    record["versions"] = versions
+    for df in (users.kept, items.kept, events.kept, labelled, train, item_attrs, vocab, user_table, item_table):
+        df.unpersist()
+    return record
+
+
+def print_record(r: dict) -> None:
+    print(f"Preprocessing run {r['run_id']}: {r['raw']} -> {r['lake']}")
+    print(f"  {'source':<14}{'rows in':>12}{'kept':>12}{'rejected':>10}  reasons")
+    for name, c in r["counts"].items():
+        reasons = ", ".join(f"{k}={v}" for k, v in c["reasons"].items()) or "-"
+        print(f"  {name:<14}{c['in']:>12,}{c['kept']:>12,}{c['rejected']:>10,}  {reasons}   (balanced: {c['in']} = {c['kept']} + {c['rejected']})")
+    for s, st in r["splits"].items():
+        print(f"  interactions_{s:<6} {st['rows']:>10,} examples, positive rate {st['positive_rate'] or 0:.3f}, {st['min_ts']} .. {st['max_ts']}")
+    if r["negatives_sampled"]:
+        print("  (the log had no views: negatives were sampled by popularity)")
+    print("  Delta tables (version):")
+    for name, v in r["versions"].items():
+        print(f"    {r['lake']}/{name}  v{v}  {r['tables'].get(name, 0):,} rows")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Build the Delta lake from a raw landing zone (Spark).")
+    p.add_argument("--raw", required=True, help="raw landing zone folder")
+    p.add_argument("--lake", required=True, help="lake root; each table is a Delta table under it")
+    p.add_argument("--config", default=None, help="YAML with a `prep:` section (default: the paper's settings)")
+    p.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else local[*])")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from spark_jobs.session import get_spark
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    config = PrepConfig.from_yaml(args.config)
+    spark = get_spark("umair-prep", args.master)
+    print_record(build(spark, args.raw, args.lake, config))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

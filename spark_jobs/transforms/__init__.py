@@ -1,0 +1,1 @@
+"""Pure DataFrame -> DataFrame transformations of the preprocessing job (no I/O here)."""

@@ -1,0 +1,104 @@
+"""Validation: every raw row is kept or rejected with exactly one reason code.
+
+A row's reason is the first rule it breaks, in the order listed for its source. Optional fields
+(gender, age, region, artist, size, image) are never reasons: they become 'unknown' downstream.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+REASON = "_reject_reason"
+EVENTS = ("view", "bookmark")
+PERSPECTIVES = ("multilingual", "relation", "explanation")
+
+
+@dataclass
+class Checked:
+    """A source split into kept rows (raw columns) and rejected rows (source, reason, record)."""
+
+    kept: DataFrame
+    rejected: DataFrame
+
+
+def _blank(col: str) -> Column:
+    return F.col(col).isNull() | (F.trim(F.col(col)) == "")
+
+
+def _first_reason(rules: list[tuple[str, Column]]) -> Column:
+    expr = F.lit(None).cast("string")
+    for reason, broken in reversed(rules):
+        expr = F.when(broken, F.lit(reason)).otherwise(expr)
+    return expr
+
+
+def _duplicate(df: DataFrame, key: list[str], order: list[Column]) -> Column:
+    """True for every row but one per key (the first by `order`, then by the whole record)."""
+    w = Window.partitionBy(*key).orderBy(*order, F.to_json(F.struct(*df.columns)))
+    return F.row_number().over(w) > 1
+
+
+def _split(df: DataFrame, source: str, reason: Column, columns: list[str]) -> Checked:
+    flagged = df.withColumn(REASON, reason)
+    kept = flagged.where(F.col(REASON).isNull()).select(*columns)
+    rejected = flagged.where(F.col(REASON).isNotNull()).select(
+        F.lit(source).alias("source"), F.col(REASON).alias("reason"),
+        F.to_json(F.struct(*[F.col(c) for c in columns])).alias("record"))
+    return Checked(kept, rejected)
+
+
+def check_users(users: DataFrame) -> Checked:
+    """Reasons: null_id; duplicate (same user_id: the earliest created_at is kept)."""
+    cols = users.columns
+    flagged = users.withColumn("_null", _blank("user_id"))
+    dup = F.when(~F.col("_null"), _duplicate(flagged, ["user_id"], [F.col("created_at").asc_nulls_last()])).otherwise(False)
+    return _split(flagged, "users", _first_reason([("null_id", F.col("_null")), ("duplicate", dup)]), cols)
+
+
+def check_illustrations(items: DataFrame) -> Checked:
+    """Reasons: null_id; duplicate (same illust_id: the earliest created_at is kept)."""
+    cols = items.columns
+    flagged = items.withColumn("_null", _blank("illust_id"))
+    dup = F.when(~F.col("_null"), _duplicate(flagged, ["illust_id"], [F.col("created_at").asc_nulls_last()])).otherwise(False)
+    return _split(flagged, "illustrations", _first_reason([("null_id", F.col("_null")), ("duplicate", dup)]), cols)
+
+
+def check_interactions(events: DataFrame, users: DataFrame, items: DataFrame, start: str, end: str) -> Checked:
+    """Reasons, in order: null_id, bad_timestamp (null), out_of_time_range ([start, end) UTC),
+    bad_event (not view/bookmark), unknown_user_id, unknown_illust_id, duplicate (exact copy).
+
+    `users` / `items` are the kept rows of those sources (ids known to the job).
+    """
+    cols = events.columns
+    known_users = users.select(F.col("user_id").alias("_uid"), F.lit(True).alias("_known_user"))
+    known_items = items.select(F.col("illust_id").alias("_iid"), F.lit(True).alias("_known_item"))
+    df = (events.join(F.broadcast(known_users), events.user_id == F.col("_uid"), "left")
+                .join(F.broadcast(known_items), events.illust_id == F.col("_iid"), "left"))
+    ts_ok = (F.col("ts") >= F.lit(start).cast("timestamp")) & (F.col("ts") < F.lit(end).cast("timestamp"))
+    rules = [
+        ("null_id", _blank("user_id") | _blank("illust_id")),
+        ("bad_timestamp", F.col("ts").isNull()),
+        ("out_of_time_range", ~ts_ok),
+        ("bad_event", F.col("event").isNull() | ~F.col("event").isin(*EVENTS)),
+        ("unknown_user_id", F.col("_known_user").isNull()),
+        ("unknown_illust_id", F.col("_known_item").isNull()),
+    ]
+    first = _first_reason(rules)
+    df = df.withColumn("_pre", first)
+    w = Window.partitionBy(*cols).orderBy(F.lit(1))
+    dup = F.col("_pre").isNull() & (F.row_number().over(w) > 1)
+    return _split(df, "interactions", F.coalesce(F.col("_pre"), F.when(dup, F.lit("duplicate"))), cols)
+
+
+def check_text_pairs(pairs: DataFrame) -> Checked:
+    """Reasons: null_field (empty anchor/positive), bad_perspective, duplicate (same trimmed pair)."""
+    cols = pairs.columns
+    df = pairs.withColumn("anchor", F.trim("anchor")).withColumn("positive", F.trim("positive"))
+    pre = _first_reason([("null_field", _blank("anchor") | _blank("positive")),
+                         ("bad_perspective", F.col("perspective").isNull() | ~F.col("perspective").isin(*PERSPECTIVES))])
+    df = df.withColumn("_pre", pre)
+    w = Window.partitionBy("anchor", "positive", "perspective").orderBy(F.lit(1))
+    dup = F.col("_pre").isNull() & (F.row_number().over(w) > 1)
+    return _split(df, "text_pairs", F.coalesce(F.col("_pre"), F.when(dup, F.lit("duplicate"))), cols)
