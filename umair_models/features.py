@@ -13,9 +13,9 @@ from typing import Literal
 
 import yaml
 
-Kind = Literal["categorical", "multi_categorical", "numeric", "pretrained"]
+Kind = Literal["categorical", "multi_categorical", "numeric", "pretrained", "index"]
 Group = Literal["user", "item", "context"]
-KINDS = ("categorical", "multi_categorical", "numeric", "pretrained")
+KINDS = ("categorical", "multi_categorical", "numeric", "pretrained", "index")
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,10 @@ class FieldSpec:
     dim:        numeric width (1 for a scalar) or pretrained vector width.
     group:      whose attribute it is; UMAIR-FPS builds v_user from the `user` group and the
                 metadata modality F_emb(i^O) from the `item` group.
-    lookup:     pretrained only, the categorical field whose index selects the table row.
+    lookup:     pretrained only, the categorical or index field whose value selects the table row.
+
+    kind "index" is a row key (e.g. the item catalogue index) used only to look up pretrained
+    vectors; it is never embedded. Its vocab_size is the number of rows (0 = unknown item).
     """
 
     name: str
@@ -41,7 +44,7 @@ class FieldSpec:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"field {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
-        if self.kind in ("categorical", "multi_categorical") and self.vocab_size < 2:
+        if self.kind in ("categorical", "multi_categorical", "index") and self.vocab_size < 2:
             raise ValueError(f"field {self.name!r}: a categorical field needs vocab_size >= 2 (index 0 is OOV)")
         if self.kind == "multi_categorical" and self.max_len < 1:
             raise ValueError(f"field {self.name!r}: multi_categorical needs max_len >= 1")
@@ -61,8 +64,8 @@ class FeatureSpec:
             raise ValueError(f"duplicate field names in {names}")
         by_name = {f.name: f for f in self.fields}
         for f in self.of_kind("pretrained"):
-            if by_name.get(f.lookup) is None or by_name[f.lookup].kind != "categorical":
-                raise ValueError(f"pretrained field {f.name!r} looks up by {f.lookup!r}, which is not a categorical field")
+            if by_name.get(f.lookup) is None or by_name[f.lookup].kind not in ("categorical", "index"):
+                raise ValueError(f"pretrained field {f.name!r} looks up by {f.lookup!r}, which is not a categorical or index field")
 
     def __getitem__(self, name: str) -> FieldSpec:
         for f in self.fields:
@@ -82,8 +85,8 @@ class FeatureSpec:
         return self.of_kind("categorical", "multi_categorical", "numeric")
 
     def input_columns(self) -> list[str]:
-        """Batch keys the models read (pretrained vectors are looked up, not read)."""
-        return [f.name for f in self.sparse]
+        """Batch keys the models read (pretrained vectors are looked up by their index field)."""
+        return [f.name for f in self.fields if f.kind != "pretrained"]
 
     def without(self, *kinds: str) -> "FeatureSpec":
         return FeatureSpec([f for f in self.fields if f.kind not in kinds], self.label, dict(self.tables))
