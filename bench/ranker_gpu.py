@@ -48,6 +48,7 @@ def main() -> int:
     p.add_argument("--scale", choices=SCALES, default="paper")
     p.add_argument("--model", default="umair_fps")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--profile", action="store_true", help="print the top CUDA / CPU ops of 10 steps")
     p.add_argument("--out", default="bench/results/ranker_gpu.json")
     args = p.parse_args()
     if not torch.cuda.is_available():
@@ -80,6 +81,15 @@ def main() -> int:
     for i in range(10):
         step(batches[i % 8])
     torch.cuda.synchronize()
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for i in range(10):
+                step(batches[i % 8])
+            torch.cuda.synchronize()
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=15))
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
     t = time.perf_counter()
     for i in range(args.steps):
         loss = step(batches[i % 8])

@@ -141,8 +141,20 @@ def test_feature_embedding_pools_multi_valued_fields_ignoring_padding():
     fields = [FieldSpec("tags", "multi_categorical", vocab_size=5, max_len=3), FieldSpec("n", "numeric")]
     emb = FeatureEmbedding(fields, 2)
     out = emb({"tags": torch.tensor([[1, 2, 0], [0, 0, 0]]), "n": torch.tensor([1.0, 2.0])})
-    table = emb.tables["tags"].weight
+    table = emb.field_table("tags")
     assert out.shape == (2, 2, 2)
     assert torch.allclose(out[0, 0], (table[1] + table[2]) / 2)
     assert torch.equal(out[1, 0], torch.zeros(2))
     assert torch.allclose(out[1, 1], 2 * emb.numeric["n"].weight[:, 0])
+
+
+def test_fused_categorical_table_keeps_fields_apart_and_in_spec_order():
+    fields = [FieldSpec("a", "categorical", vocab_size=3), FieldSpec("t", "multi_categorical", vocab_size=4, max_len=2),
+              FieldSpec("b", "categorical", vocab_size=5)]
+    emb = FeatureEmbedding(fields, 4)
+    out = emb({"a": torch.tensor([2]), "t": torch.tensor([[3, 0]]), "b": torch.tensor([2])})
+    assert emb.field_names == ["a", "t", "b"]
+    assert torch.equal(out[0, 0], emb.field_table("a")[2]) and torch.equal(out[0, 2], emb.field_table("b")[2])
+    assert torch.equal(out[0, 1], emb.field_table("t")[3])
+    assert not torch.equal(emb.field_table("a")[2], emb.field_table("b")[2])  # same index, different field: different row
+    assert emb.field_table("a").shape == (3, 4) and emb.field_table("b").shape == (5, 4)

@@ -9,37 +9,46 @@ from umair_models.features import FeatureSpec, FieldSpec
 Batch = dict[str, torch.Tensor]
 
 
-def _pool(emb: nn.Embedding, idx: torch.Tensor) -> torch.Tensor:
-    """Mean of the non-padding rows: idx [B, L] (0 = padding) -> [B, D]; all-padding -> zeros."""
-    vectors = emb(idx)                                     # [B, L, D]
-    mask = (idx > 0).unsqueeze(-1).to(vectors.dtype)      # [B, L, 1]
-    return (vectors * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-
-
 class FeatureEmbedding(nn.Module):
     """One D-dim embedding per sparse field (categorical, multi-valued, numeric).
 
-    Categorical: nn.Embedding lookup. Multi-valued: mean of its non-padding embeddings.
-    Numeric [B] or [B, d]: a bias-free Linear(d -> D) (FuxiCTR's convention). Optionally the
-    pretrained item vectors too, each projected by a trainable Linear(dim -> D).
+    Categorical fields share ONE fused table with per-field row offsets (one gather and one
+    backward per step instead of one per field; rows of a field are its own, so nothing is
+    shared between fields). Multi-valued fields use nn.EmbeddingBag(mode="mean",
+    padding_idx=0): the mean of the non-padding rows, zeros when all padding. Numeric [B] or
+    [B, d]: a bias-free Linear(d -> D) (FuxiCTR's convention). Optionally the pretrained item
+    vectors too, each projected by a trainable Linear(dim -> D).
 
-    forward(batch, pretrained) -> [B, F, D], fields in `self.field_names` order.
+    forward(batch, pretrained) -> [B, F, D], fields in `self.field_names` order (the spec's order,
+    pretrained fields last).
     """
 
     def __init__(self, fields: list[FieldSpec], embedding_dim: int, pretrained: list[FieldSpec] = ()) -> None:
         super().__init__()
         self.embedding_dim = embedding_dim
-        self.fields = [f for f in fields if f.kind != "pretrained"]
+        self.fields = [f for f in fields if f.kind in ("categorical", "multi_categorical", "numeric")]
         self.pretrained = list(pretrained)
-        self.tables = nn.ModuleDict()
-        self.numeric = nn.ModuleDict()
-        for f in self.fields:
-            if f.kind == "numeric":
-                self.numeric[f.name] = nn.Linear(f.dim, embedding_dim, bias=False)
-            else:
-                self.tables[f.name] = nn.Embedding(f.vocab_size, embedding_dim, padding_idx=0 if f.kind == "multi_categorical" else None)
-                nn.init.normal_(self.tables[f.name].weight, std=1e-2)  # FuxiCTR / DCN-V2 reference init
+        self.categorical = [f for f in self.fields if f.kind == "categorical"]
+        self.multi = [f for f in self.fields if f.kind == "multi_categorical"]
+        self.numeric_fields = [f for f in self.fields if f.kind == "numeric"]
+        sizes = [f.vocab_size for f in self.categorical]
+        self.fused = nn.Embedding(max(1, sum(sizes)), embedding_dim) if sizes else None
+        if self.fused is not None:
+            nn.init.normal_(self.fused.weight, std=1e-2)  # FuxiCTR / DCN-V2 reference init
+        offsets = torch.tensor([0] + sizes[:-1], dtype=torch.long).cumsum(0) if sizes else torch.zeros(0, dtype=torch.long)
+        self.register_buffer("offsets", offsets, persistent=False)
+        self.bags = nn.ModuleDict({f.name: nn.EmbeddingBag(f.vocab_size, embedding_dim, mode="mean", padding_idx=0)
+                                   for f in self.multi})
+        for bag in self.bags.values():
+            nn.init.normal_(bag.weight, std=1e-2)
+            with torch.no_grad():
+                bag.weight[0].zero_()
+        self.numeric = nn.ModuleDict({f.name: nn.Linear(f.dim, embedding_dim, bias=False) for f in self.numeric_fields})
         self.projections = nn.ModuleDict({f.name: nn.Linear(f.dim, embedding_dim) for f in self.pretrained})
+        grouped = self.categorical + self.multi + self.numeric_fields
+        order = [grouped.index(f) for f in self.fields]
+        self.reorder = order != list(range(len(order)))  # fields back in spec order after grouping
+        self.register_buffer("order", torch.tensor(order, dtype=torch.long), persistent=False)
 
     @property
     def field_names(self) -> list[str]:
@@ -49,23 +58,35 @@ class FeatureEmbedding(nn.Module):
     def num_fields(self) -> int:
         return len(self.fields) + len(self.pretrained)
 
+    def field_table(self, name: str) -> torch.Tensor:
+        """The embedding rows of one categorical or multi-valued field: [vocab_size, D]."""
+        if name in self.bags:
+            return self.bags[name].weight
+        k = [f.name for f in self.categorical].index(name)
+        start = int(self.offsets[k])
+        return self.fused.weight[start:start + self.categorical[k].vocab_size]
+
     def forward(self, batch: Batch, pretrained: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        out = []
-        for f in self.fields:
+        parts = []
+        if self.categorical:
+            idx = torch.stack([batch[f.name].long() for f in self.categorical], 1) + self.offsets  # [B, F_cat]
+            parts.append(self.fused(idx))                                                        # [B, F_cat, D]
+        for f in self.multi:
+            parts.append(self.bags[f.name](batch[f.name].long()).unsqueeze(1))                    # [B, 1, D]
+        for f in self.numeric_fields:
             x = batch[f.name]
-            if f.kind == "numeric":
-                out.append(self.numeric[f.name](x.float().reshape(x.shape[0], -1)))
-            elif f.kind == "multi_categorical":
-                out.append(_pool(self.tables[f.name], x.long()))
-            else:
-                out.append(self.tables[f.name](x.long()))
-        for f in self.pretrained:
-            out.append(self.projections[f.name](pretrained[f.name]))
-        return torch.stack(out, dim=1)
+            parts.append(self.numeric[f.name](x.float().reshape(x.shape[0], -1)).unsqueeze(1))
+        out = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
+        if self.reorder:
+            out = out[:, self.order]
+        if self.pretrained:
+            out = torch.cat([out] + [self.projections[f.name](pretrained[f.name]).unsqueeze(1) for f in self.pretrained], 1)
+        return out
 
     def l2_penalty(self) -> torch.Tensor:
         """sum ||W||^2 / 2 over embedding tables (the paper's L2 on embeddings; FuxiCTR form)."""
-        return sum((t.weight.pow(2).sum() for t in self.tables.values()), torch.zeros(())) / 2
+        tables = ([self.fused.weight] if self.fused is not None else []) + [b.weight for b in self.bags.values()]
+        return sum((w.pow(2).sum() for w in tables), torch.zeros((), device=tables[0].device if tables else None)) / 2
 
 
 class LinearLogit(nn.Module):
