@@ -10,6 +10,8 @@ from collections.abc import Callable
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("spark_jobs.generate_site", "write the sample illustration site (raw landing zone) with Spark"),
     "prep": ("spark_jobs.build_datasets", "raw landing zone -> Delta lake (validation, labels, split, vocab) with Spark"),
+    "pretrain-image": ("ray_apps.pretrain_image_encoder", "pre-train the dual-output image encoder on image->tags (Ray Train)"),
+    "finetune-text": ("ray_apps.finetune_text_encoder", "fine-tune the text encoder on text pairs, in-batch negatives (Ray Train)"),
 }
 
 

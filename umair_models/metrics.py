@@ -113,3 +113,24 @@ class EvalState:
         cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)  # noqa: E731
         return {"auc": self.auc.value(), "logloss": self.logloss.value(),
                 "gauc": gauc(cat(self.users), cat(self.probs), cat(self.labels)), "examples": self.logloss.count}
+
+
+def mean_average_precision(probs: np.ndarray, targets: np.ndarray) -> float:
+    """Multi-label mAP: mean over classes with at least one positive of average precision. [N, C] each."""
+    probs, targets = np.asarray(probs, np.float64), np.asarray(targets).astype(bool)
+    aps = []
+    for c in range(targets.shape[1]):
+        y = targets[:, c]
+        if not y.any():
+            continue
+        order = np.argsort(-probs[:, c], kind="stable")
+        hits = y[order]
+        precision = np.cumsum(hits) / np.arange(1, hits.size + 1)
+        aps.append(float((precision * hits).sum() / hits.sum()))
+    return float(np.mean(aps)) if aps else float("nan")
+
+
+def micro_f1(probs: np.ndarray, targets: np.ndarray, threshold: float = 0.5) -> float:
+    pred, y = np.asarray(probs) >= threshold, np.asarray(targets).astype(bool)
+    tp, fp, fn = (pred & y).sum(), (pred & ~y).sum(), (~pred & y).sum()
+    return float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn else float("nan")

@@ -69,8 +69,10 @@ class DualOutputResNet(nn.Module):
         grams = [F.adaptive_max_pool2d(gram_matrix(s).unsqueeze(1), pool).flatten(1) for s in (s1, s2, s3)]
         return e_sem, torch.cat(grams, dim=1)
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.features(images)
+    def forward(self, images: torch.Tensor, head: bool = False):
+        """-> (e_sem, e_sty); with head=True the pretext logits [B, num_labels] (the DDP training path)."""
+        e_sem, e_sty = self.features(images)
+        return self.head(e_sem) if head else (e_sem, e_sty)
 
     def pretext_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> (logits [B, num_labels], e_sem, e_sty) for the multi-label pretext task."""

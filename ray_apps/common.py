@@ -1,0 +1,71 @@
+"""Shared plumbing of the Ray applications: Ray start-up, Delta reads, vector blobs, run folders."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+log = logging.getLogger("umair")
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Connect to `address` (or RAY_ADDRESS, e.g. under `ray job submit`), else start a local Ray."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = True
+
+
+def read_table(path: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """A Delta table's current version as Arrow (small tables: vocab, items, item_features)."""
+    from deltalake import DeltaTable
+
+    return DeltaTable(str(path)).to_pyarrow_table(columns=columns)
+
+
+def vocab_sizes(lake: str | Path) -> dict[str, int]:
+    """feature -> number of values V in the lake's vocab (indices 1..V)."""
+    vocab = read_table(Path(lake, "vocab"), ["feature", "index"]).to_pandas()
+    return {k: int(v) for k, v in vocab.groupby("feature")["index"].max().items()}
+
+
+def to_blob(vectors: np.ndarray) -> list[bytes]:
+    """[N, D] -> N little-endian float16 blobs (Delta has no half-precision type)."""
+    v = np.ascontiguousarray(vectors, dtype="<f2")
+    return [row.tobytes() for row in v]
+
+
+def from_blobs(blobs: list[bytes | None], dim: int) -> np.ndarray:
+    """N float16 blobs (None = missing) -> [N, dim] float16."""
+    out = np.zeros((len(blobs), dim), np.float16)
+    for i, b in enumerate(blobs):
+        if b:
+            out[i] = np.frombuffer(b, dtype="<f2")
+    return out
+
+
+def new_run_dir(root: str | Path, name: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = Path(root, f"{name}-{stamp}")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=2, default=str))

@@ -1,0 +1,197 @@
+"""Ray Train: pre-train the dual-output image encoder on the multi-label pretext task.
+
+    python -m ray_apps.pretrain_image_encoder --lake LAKE --out MODELS [--depth 18] [--num-workers 2] [--use-gpu]
+    umair pretrain-image --lake LAKE --out MODELS
+
+Reads `pretext_image_labels` (image -> its most frequent tags) through Ray Data, decodes images in
+CPU tasks, trains with DDP (TorchTrainer), reports loss / mAP / micro-F1 on a held-out slice
+(items with item_idx % 10 == 0) each epoch, checkpoints each epoch to RunConfig.storage_path
+and resumes from the last checkpoint after a worker failure (FailureConfig).
+Writes MODELS/image_encoder/{encoder.pt, metrics.json}.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ray_apps.common import init_ray, log, vocab_sizes, write_json
+from ray_apps.images import DecodeImages
+from umair_models.encoders.image import DualOutputResNet, ImageEncoderConfig, normalize_images
+from umair_models.metrics import mean_average_precision, micro_f1
+
+HOLDOUT_MOD = 10
+
+
+@dataclass
+class PretrainConfig:
+    lake: str
+    out: str
+    depth: int = 18
+    image_size: int = 96
+    epochs: int = 3
+    batch_size: int = 64
+    lr: float = 1e-3
+    num_workers: int = 1
+    use_gpu: bool = False
+    max_failures: int = 1
+    num_labels: int = 0               # 0 = from the lake's pretext vocabulary
+    inject_failure_marker: str = ""   # tests: raise once after the first checkpoint (marker file records it)
+
+
+class MultiHot:
+    """label_idx (vocab indices 1..C) -> labels [B, C] float multi-hot (class c = index - 1)."""
+
+    def __init__(self, num_labels: int) -> None:
+        self.num_labels = num_labels
+
+    def __call__(self, batch: dict) -> dict:
+        labels = np.zeros((len(batch["label_idx"]), self.num_labels), np.float32)
+        for row, idx in enumerate(batch["label_idx"]):
+            idx = np.asarray(idx, np.int64) - 1
+            labels[row, idx[(idx >= 0) & (idx < self.num_labels)]] = 1.0
+        return {"pixels": batch["pixels"], "labels": labels}
+
+
+def train_loop(cfg: dict) -> None:
+    import ray.train
+    import ray.train.torch
+
+    config = ImageEncoderConfig(depth=cfg["depth"], num_labels=cfg["num_labels"], image_size=cfg["image_size"])
+    model = DualOutputResNet(config)
+    opt_state, start_epoch = None, 0
+    ckpt = ray.train.get_checkpoint()
+    if ckpt:
+        with ckpt.as_directory() as d:
+            state = torch.load(Path(d, "state.pt"), map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt_state, start_epoch = state["optimizer"], state["epoch"] + 1
+    model = ray.train.torch.prepare_model(model)
+    device = ray.train.torch.get_device()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    if opt_state:
+        opt.load_state_dict(opt_state)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    ctx = ray.train.get_context()
+    rank = ctx.get_world_rank()
+    train_shard = ray.train.get_dataset_shard("train")
+    for epoch in range(start_epoch, cfg["epochs"]):
+        model.train()
+        total, n = 0.0, 0
+        for batch in train_shard.iter_torch_batches(batch_size=cfg["batch_size"], dtypes={"pixels": torch.uint8, "labels": torch.float32},
+                                                    device=device, local_shuffle_buffer_size=4 * cfg["batch_size"]):
+            opt.zero_grad()
+            loss = loss_fn(model(normalize_images(batch["pixels"]), head=True), batch["labels"])
+            loss.backward()
+            opt.step()
+            total, n = total + loss.item() * len(batch["labels"]), n + len(batch["labels"])
+        metrics = {"epoch": epoch, "train_loss": total / max(n, 1)}
+        if rank == 0:
+            metrics.update(_evaluate(model, ray.train.get_dataset_shard("valid"), device, cfg["batch_size"]))
+            with tempfile.TemporaryDirectory() as d:
+                inner = model.module if hasattr(model, "module") else model
+                torch.save({"model": inner.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                            "config": config.to_dict(), "metrics": metrics}, Path(d, "state.pt"))
+                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+        else:
+            ray.train.report(metrics)
+        marker = cfg.get("inject_failure_marker")
+        if marker and not Path(marker).exists():
+            Path(marker).write_text(f"failed once after epoch {epoch}\n")
+            raise RuntimeError("injected worker failure (test)")
+
+
+def _evaluate(model, shard, device, batch_size: int) -> dict:
+    model.eval()
+    probs, targets = [], []
+    with torch.no_grad():
+        for batch in shard.iter_torch_batches(batch_size=batch_size, dtypes={"pixels": torch.uint8, "labels": torch.float32}, device=device):
+            probs.append(torch.sigmoid(model(normalize_images(batch["pixels"]), head=True)).cpu().numpy())
+            targets.append(batch["labels"].cpu().numpy())
+    if not probs:
+        return {}
+    p, y = np.concatenate(probs), np.concatenate(targets)
+    return {"valid_map": mean_average_precision(p, y), "valid_micro_f1": micro_f1(p, y), "valid_images": int(len(y))}
+
+
+def run(config: PretrainConfig, address: str | None = None) -> dict:
+    import ray.data
+    import ray.train
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    init_ray(address)
+    if not config.num_labels:
+        config.num_labels = vocab_sizes(config.lake)["pretext_label"]
+    ds = ray.data.read_delta(str(Path(config.lake, "pretext_image_labels")), columns=["item_idx", "image_uri", "label_idx"])
+    decode = DecodeImages(config.image_size)
+    prepared = ds.map_batches(decode, batch_size=64).filter(lambda r: bool(r["image_ok"]))
+    train = prepared.filter(lambda r: r["item_idx"] % HOLDOUT_MOD != 0).map_batches(MultiHot(config.num_labels), batch_size=64)
+    valid = prepared.filter(lambda r: r["item_idx"] % HOLDOUT_MOD == 0).map_batches(MultiHot(config.num_labels), batch_size=64)
+    storage = str(Path(config.out, "ray_runs").resolve())
+    trainer = TorchTrainer(
+        train_loop, train_loop_config=asdict(config),
+        scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu),
+        run_config=RunConfig(name="pretrain-image-encoder", storage_path=storage,
+                             failure_config=FailureConfig(max_failures=config.max_failures),
+                             checkpoint_config=CheckpointConfig(num_to_keep=2)),
+        datasets={"train": train, "valid": valid},
+        dataset_config=ray.train.DataConfig(datasets_to_split=["train"]),
+    )
+    result = trainer.fit()
+    with result.checkpoint.as_directory() as d:
+        state = torch.load(Path(d, "state.pt"), map_location="cpu", weights_only=False)
+    out = Path(config.out, "image_encoder")
+    out.mkdir(parents=True, exist_ok=True)
+    model = DualOutputResNet(ImageEncoderConfig(**state["config"]))
+    model.load_state_dict(state["model"])
+    version = f"dual-resnet{config.depth}-e{state['epoch'] + 1}-{Path(result.checkpoint.path).name}"
+    torch.save({"config": state["config"], "state_dict": model.encoder_state_dict(), "version": version}, out / "encoder.pt")
+    summary = {"version": version, "config": asdict(config), "final": state["metrics"], "checkpoint": result.checkpoint.path,
+               "history": [m for m in (result.metrics_dataframe.to_dict("records") if result.metrics_dataframe is not None else [])]}
+    write_json(out / "metrics.json", summary)
+    log.info("image encoder written to %s", out)
+    return summary
+
+
+def load_encoder(folder: str | Path, device: str = "cpu") -> tuple[DualOutputResNet, str]:
+    """(encoder in eval mode, version) from a folder written by `run`."""
+    saved = torch.load(Path(folder, "encoder.pt"), map_location=device, weights_only=False)
+    model = DualOutputResNet(ImageEncoderConfig(**saved["config"]))
+    model.load_state_dict(saved["state_dict"], strict=False)
+    return model.eval().to(device), saved["version"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Pre-train the dual-output image encoder (Ray Train, DDP).")
+    p.add_argument("--lake", required=True)
+    p.add_argument("--out", required=True, help="models folder; writes OUT/image_encoder/ and OUT/ray_runs/")
+    p.add_argument("--depth", type=int, default=18, choices=[18, 50, 101], help="ResNet depth (default 18 on CPU; the paper uses 101)")
+    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--num-workers", type=int, default=1)
+    p.add_argument("--use-gpu", action="store_true")
+    p.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS or a local Ray)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    a = build_parser().parse_args(argv)
+    summary = run(PretrainConfig(lake=a.lake, out=a.out, depth=a.depth, image_size=a.image_size, epochs=a.epochs,
+                                 batch_size=a.batch_size, lr=a.lr, num_workers=a.num_workers, use_gpu=a.use_gpu), a.address)
+    f = summary["final"]
+    print(f"image encoder {summary['version']}: valid mAP {f.get('valid_map', float('nan')):.3f}, "
+          f"micro-F1 {f.get('valid_micro_f1', float('nan')):.3f} -> {Path(a.out, 'image_encoder')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

