@@ -12,6 +12,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "prep": ("spark_jobs.build_datasets", "raw landing zone -> Delta lake (validation, labels, split, vocab) with Spark"),
     "pretrain-image": ("ray_apps.pretrain_image_encoder", "pre-train the dual-output image encoder on image->tags (Ray Train)"),
     "finetune-text": ("ray_apps.finetune_text_encoder", "fine-tune the text encoder on text pairs, in-batch negatives (Ray Train)"),
+    "embed": ("ray_apps.embed_items", "embed every item with both encoders into item_features (Ray Data)"),
+    "train": ("ray_apps.train_ranker", "train + evaluate UMAIR-FPS or a baseline (Ray Train, DDP)"),
 }
 
 

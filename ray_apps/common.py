@@ -69,3 +69,18 @@ def new_run_dir(root: str | Path, name: str) -> Path:
 def write_json(path: str | Path, data: Any) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(data, indent=2, default=str))
+
+
+def worker_resources(num_workers: int, use_gpu: bool) -> dict[str, float] | None:
+    """CPUs per training worker that leave one CPU for Ray Data's read / transform tasks.
+
+    On a big cluster each worker gets a whole CPU (None = Ray's default); on a small CPU-only
+    machine (e.g. 2 cores) workers share what is left, otherwise data tasks never get a CPU and
+    the job deadlocks.
+    """
+    import ray
+
+    total = ray.cluster_resources().get("CPU", 1.0)
+    if use_gpu or total - num_workers >= 1:
+        return None
+    return {"CPU": max(0.1, round((total - 1) / num_workers, 2))}

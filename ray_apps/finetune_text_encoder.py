@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ray_apps.common import init_ray, log, read_table, write_json
+from ray_apps.common import init_ray, log, worker_resources, read_table, write_json
 from umair_models.encoders.text import default_base_model, embed, in_batch_negatives_loss, load_text_encoder, retrieval_metrics
 
 HOLDOUT_MOD = 10
@@ -105,7 +105,8 @@ def run(config: FinetuneConfig, address: str | None = None) -> dict:
     log.info("held-out before fine-tuning: %s", before["all"])
     trainer = TorchTrainer(
         train_loop, train_loop_config=asdict(config),
-        scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu),
+        scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
+                                     resources_per_worker=worker_resources(config.num_workers, config.use_gpu)),
         run_config=RunConfig(name="finetune-text-encoder", storage_path=str(Path(config.out, "ray_runs").resolve()),
                              failure_config=FailureConfig(max_failures=config.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=1)),

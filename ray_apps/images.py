@@ -25,7 +25,8 @@ def load_image(uri: str | None, size: int) -> tuple[np.ndarray, str]:
 
 
 class DecodeImages:
-    """Ray Data map_batches fn: batch with `image_uri` -> adds `pixels` [B, S, S, 3], `image_ok`, `image_error`."""
+    """Ray Data map_batches fn: batch with `image_uri` -> adds `pixels` [B, S, S, 3], `image_ok`,
+    `image_error`; a `tags` column becomes `text` (what the text encoder reads) and is dropped."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -36,4 +37,9 @@ class DecodeImages:
         batch["pixels"] = np.stack([d[0] for d in decoded]) if decoded else np.zeros((0, self.size, self.size, 3), np.uint8)
         batch["image_error"] = np.array([d[1] for d in decoded], dtype=object)
         batch["image_ok"] = np.array([d[1] == "" for d in decoded], dtype=bool)
+        if "tags" in batch:
+            from umair_models.encoders.text import tags_text
+
+            batch["text"] = np.array([tags_text(list(t) if t is not None else []) for t in batch.pop("tags")], dtype=object)
+        batch.pop("image_uri", None)
         return batch

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ray_apps.common import init_ray, log, vocab_sizes, write_json
+from ray_apps.common import init_ray, log, worker_resources, vocab_sizes, write_json
 from ray_apps.images import DecodeImages
 from umair_models.encoders.image import DualOutputResNet, ImageEncoderConfig, normalize_images
 from umair_models.metrics import mean_average_precision, micro_f1
@@ -136,7 +136,8 @@ def run(config: PretrainConfig, address: str | None = None) -> dict:
     storage = str(Path(config.out, "ray_runs").resolve())
     trainer = TorchTrainer(
         train_loop, train_loop_config=asdict(config),
-        scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu),
+        scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
+                                     resources_per_worker=worker_resources(config.num_workers, config.use_gpu)),
         run_config=RunConfig(name="pretrain-image-encoder", storage_path=storage,
                              failure_config=FailureConfig(max_failures=config.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),

@@ -1,0 +1,155 @@
+"""What the ranker trains on: a dataset config (tables, label, feature columns, optional item
+vectors) and the Ray Data preprocessing that turns Delta rows into fixed-shape arrays.
+
+The same job trains on any CTR table in Delta. A dataset YAML:
+
+    tables: {train: PATH, valid: PATH, test: PATH}   # relative paths resolve against --lake
+    label: label
+    user_column: user_id          # optional: per-user GAUC groups by it
+    vocab_table: vocab            # optional: lets a field say `vocab: <feature>` for its size
+    features:
+      - {name: C1, kind: categorical, vocab_size: 1000}
+      - {name: tags_idx, kind: multi_categorical, vocab: tag, max_len: 12, group: item}
+      - {name: price, kind: numeric}
+    item_features:                # optional: frozen per-item vectors (UMAIR-FPS modalities)
+      table: item_features
+      key: item_idx
+      num_items: 5000
+      vectors: {e_tsem: 384, e_sem: 512, e_sty: 768}
+      present: ok                 # bool column: image vectors exist (e_tsem is always present)
+
+Without --dataset, the job builds this config for our lake from its `vocab` and `item_features`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ray_apps.common import read_table, vocab_sizes
+from umair_models.features import FeatureSpec, FieldSpec
+from umair_models.illustration_spec import MODALITIES, illustration_spec
+
+TEXT_MODALITIES = {"e_tsem"}  # present for every item; image modalities depend on `present`
+
+
+@dataclass
+class ItemVectors:
+    table: str
+    key: str = "item_idx"
+    num_items: int = 0
+    vectors: dict[str, int] = field(default_factory=dict)
+    present: str | None = "ok"
+
+
+@dataclass
+class DatasetConfig:
+    tables: dict[str, str]
+    spec: FeatureSpec
+    user_column: str | None = None
+    item_features: ItemVectors | None = None
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, lake: str | Path | None = None) -> "DatasetConfig":
+        data = yaml.safe_load(Path(path).read_text())
+        known = {"tables", "label", "user_column", "vocab_table", "features", "item_features"}
+        if set(data) - known:
+            raise ValueError(f"{path}: unknown dataset keys {sorted(set(data) - known)}; known: {sorted(known)}")
+        root = Path(lake) if lake else Path(path).parent
+        resolve = lambda p: str(p if Path(p).is_absolute() else root / p)  # noqa: E731
+        tables = {k: resolve(v) for k, v in data["tables"].items()}
+        if "train" not in tables:
+            raise ValueError(f"{path}: tables.train is required")
+        sizes = vocab_sizes(root) if data.get("vocab_table") else {}
+        fields = []
+        for raw in data["features"]:
+            raw = dict(raw)
+            if "vocab" in raw:
+                feature = raw.pop("vocab")
+                if feature not in sizes:
+                    raise ValueError(f"{path}: field {raw['name']!r} names vocab {feature!r}, not in {root / data['vocab_table']}")
+                raw["vocab_size"] = sizes[feature] + 1
+            fields.append(FieldSpec(**raw))
+        items = None
+        if data.get("item_features"):
+            spec_items = dict(data["item_features"])
+            spec_items["table"] = resolve(spec_items["table"])
+            items = ItemVectors(**spec_items)
+            if items.key not in [f.name for f in fields]:
+                fields.append(FieldSpec(items.key, "index", vocab_size=items.num_items + 1, group="item"))
+            fields += [FieldSpec(n, "pretrained", dim=d, group="item", lookup=items.key) for n, d in items.vectors.items()]
+        return cls(tables, FeatureSpec(fields, data.get("label", "label")), data.get("user_column"), items)
+
+    @classmethod
+    def for_lake(cls, lake: str | Path, multimodal: bool = True) -> "DatasetConfig":
+        """Our lake: interactions_{train,valid,test}, its vocab, and item_features when present."""
+        lake = Path(lake)
+        sizes = vocab_sizes(lake)
+        num_items = read_table(lake / "items", ["item_idx"]).num_rows
+        dims, items = {}, None
+        if multimodal and (lake / "item_features" / "_delta_log").exists():
+            first = read_table(lake / "item_features", ["e_tsem", "e_sem", "e_sty"]).slice(0, 1).to_pylist()[0]
+            dims = {m: len(first[m]) // 2 for m in MODALITIES}
+            items = ItemVectors(str(lake / "item_features"), "item_idx", num_items, dims, "ok")
+        spec = illustration_spec(sizes, num_items, dims)
+        tables = {s: str(lake / f"interactions_{s}") for s in ("train", "valid", "test")}
+        return cls(tables, spec, "user_id", items)
+
+
+def load_item_vectors(items: ItemVectors) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name -> (vectors [num_items + 1, dim] float16, present [num_items + 1] bool); row 0 = unknown."""
+    from ray_apps.common import from_blobs
+
+    cols = [items.key, *items.vectors] + ([items.present] if items.present else [])
+    table = read_table(items.table, cols)
+    keys = np.asarray(table[items.key].to_numpy(zero_copy_only=False), np.int64)
+    n = max(items.num_items, int(keys.max(initial=0))) + 1
+    ok = np.asarray(table[items.present].to_numpy(zero_copy_only=False), bool) if items.present else np.ones(len(keys), bool)
+    out = {}
+    for name, dim in items.vectors.items():
+        vectors = np.zeros((n, dim), np.float16)
+        vectors[keys] = from_blobs(table[name].to_pylist(), dim)
+        present = np.zeros(n, bool)
+        present[keys] = True if name in TEXT_MODALITIES else ok
+        out[name] = (vectors, present)
+    return out
+
+
+class ToArrays:
+    """Ray Data map_batches fn (pandas in, numpy out): the spec's columns as fixed-shape arrays.
+
+    categorical / index -> int64 [B]; multi_categorical -> int64 [B, L] (padded / cut to L);
+    numeric -> float32; label -> float32; `gauc_key` = a stable uint64 hash of the user column.
+    """
+
+    def __init__(self, spec: FeatureSpec, user_column: str | None) -> None:
+        self.spec, self.user_column = spec, user_column
+
+    def __call__(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for f in self.spec.fields:
+            if f.kind in ("categorical", "index"):
+                out[f.name] = df[f.name].to_numpy(np.int64)
+            elif f.kind == "multi_categorical":
+                arr = np.zeros((len(df), f.max_len), np.int64)
+                for i, row in enumerate(df[f.name]):
+                    if row is not None and len(row):
+                        v = np.asarray(row, np.int64)[: f.max_len]
+                        arr[i, : len(v)] = v
+                out[f.name] = arr
+            elif f.kind == "numeric":
+                out[f.name] = df[f.name].to_numpy(np.float32)
+        out["label"] = df[self.spec.label].to_numpy(np.float32)
+        key = df[self.user_column] if self.user_column else pd.Series(np.arange(len(df)))
+        out["gauc_key"] = pd.util.hash_array(key.astype(str).to_numpy()).astype(np.int64)
+        return out
+
+    def columns(self) -> list[str]:
+        return [c for c in self.spec.input_columns()] + [self.spec.label] + ([self.user_column] if self.user_column else [])
