@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "finetune-text": ("ray_apps.finetune_text_encoder", "fine-tune the text encoder on text pairs, in-batch negatives (Ray Train)"),
     "embed": ("ray_apps.embed_items", "embed every item with both encoders into item_features (Ray Data)"),
     "train": ("ray_apps.train_ranker", "train + evaluate UMAIR-FPS or a baseline (Ray Train, DDP)"),
+    "serve": ("ray_apps.serve_app", "serve a trained run over HTTP: /v1/rank, /v1/recommend (Ray Serve)"),
 }
 
 

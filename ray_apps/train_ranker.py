@@ -277,3 +277,15 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def load_trained(run_dir: str | Path, device: str = "cpu"):
+    """(model in eval mode, spec, saved dict) from RUNS/<run>/model.pt; item vectors still to load."""
+    from umair_models.models.registry import MODELS
+
+    saved = torch.load(Path(run_dir, "model.pt"), map_location=device, weights_only=False)
+    spec = FeatureSpec.from_dict(saved["spec"])
+    cls = MODELS[saved["model_name"]]
+    model = cls(spec, cls.config_class.from_dict(saved["config"]))
+    model.load_state_dict(saved["model"], strict=False)
+    return model.eval().to(device), spec, saved
