@@ -8,12 +8,15 @@ from collections.abc import Callable
 
 # name -> (module, one-line help). Each module has build_parser() and main(argv).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("ray_apps.demo", "the whole pipeline on the sample site: generate ... serve (the README's main command)"),
     "generate": ("spark_jobs.generate_site", "write the sample illustration site (raw landing zone) with Spark"),
     "prep": ("spark_jobs.build_datasets", "raw landing zone -> Delta lake (validation, labels, split, vocab) with Spark"),
     "pretrain-image": ("ray_apps.pretrain_image_encoder", "pre-train the dual-output image encoder on image->tags (Ray Train)"),
     "finetune-text": ("ray_apps.finetune_text_encoder", "fine-tune the text encoder on text pairs, in-batch negatives (Ray Train)"),
     "embed": ("ray_apps.embed_items", "embed every item with both encoders into item_features (Ray Data)"),
     "train": ("ray_apps.train_ranker", "train + evaluate UMAIR-FPS or a baseline (Ray Train, DDP)"),
+    "compare": ("ray_apps.compare", "train UMAIR-FPS, the six baselines and the Table 4 ablations; write the report"),
+    "report": ("ray_apps.report", "write report.md + charts (Tables 3 and 4, oracle AUC) for a runs folder"),
     "serve": ("ray_apps.serve_app", "serve a trained run over HTTP: /v1/rank, /v1/recommend (Ray Serve)"),
 }
 

@@ -84,3 +84,17 @@ def worker_resources(num_workers: int, use_gpu: bool) -> dict[str, float] | None
     if use_gpu or total - num_workers >= 1:
         return None
     return {"CPU": max(0.1, round((total - 1) / num_workers, 2))}
+
+
+def torch_threads(num_workers: int, use_gpu: bool) -> int:
+    """Intra-op threads for each CPU training worker: the machine's CPUs shared between workers.
+
+    Ray sets OMP_NUM_THREADS=1 in workers; on a CPU-only machine that leaves cores idle.
+    """
+    import ray
+
+    if use_gpu:
+        return 1
+    total = int(ray.cluster_resources().get("CPU", 1))
+    nodes = max(1, len([n for n in ray.nodes() if n.get("Alive")]))
+    return max(1, total // nodes // max(1, num_workers))

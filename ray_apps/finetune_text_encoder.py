@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ray_apps.common import init_ray, log, worker_resources, read_table, write_json
+from ray_apps.common import init_ray, log, torch_threads, worker_resources, read_table, write_json
 from umair_models.encoders.text import default_base_model, embed, in_batch_negatives_loss, load_text_encoder, retrieval_metrics
 
 HOLDOUT_MOD = 10
@@ -56,6 +56,7 @@ def train_loop(cfg: dict) -> None:
     import ray.train
     import ray.train.torch
 
+    torch.set_num_threads(cfg.get("torch_threads", 1))
     model = load_text_encoder(cfg["base"])
     ckpt, start = ray.train.get_checkpoint(), 0
     if ckpt:
@@ -104,7 +105,7 @@ def run(config: FinetuneConfig, address: str | None = None) -> dict:
     before = evaluate(load_text_encoder(config.base), test_rows)
     log.info("held-out before fine-tuning: %s", before["all"])
     trainer = TorchTrainer(
-        train_loop, train_loop_config=asdict(config),
+        train_loop, train_loop_config={**asdict(config), "torch_threads": torch_threads(config.num_workers, config.use_gpu)},
         scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
                                      resources_per_worker=worker_resources(config.num_workers, config.use_gpu)),
         run_config=RunConfig(name="finetune-text-encoder", storage_path=str(Path(config.out, "ray_runs").resolve()),

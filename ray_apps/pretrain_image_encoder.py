@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ray_apps.common import init_ray, log, worker_resources, vocab_sizes, write_json
+from ray_apps.common import init_ray, log, torch_threads, worker_resources, vocab_sizes, write_json
 from ray_apps.images import DecodeImages
 from umair_models.encoders.image import DualOutputResNet, ImageEncoderConfig, normalize_images
 from umair_models.metrics import mean_average_precision, micro_f1
@@ -62,6 +62,7 @@ def train_loop(cfg: dict) -> None:
     import ray.train
     import ray.train.torch
 
+    torch.set_num_threads(cfg.get("torch_threads", 1))
     config = ImageEncoderConfig(depth=cfg["depth"], num_labels=cfg["num_labels"], image_size=cfg["image_size"])
     model = DualOutputResNet(config)
     opt_state, start_epoch = None, 0
@@ -131,11 +132,13 @@ def run(config: PretrainConfig, address: str | None = None) -> dict:
     ds = ray.data.read_delta(str(Path(config.lake, "pretext_image_labels")), columns=["item_idx", "image_uri", "label_idx"])
     decode = DecodeImages(config.image_size)
     prepared = ds.map_batches(decode, batch_size=64).filter(lambda r: bool(r["image_ok"]))
+    if ds.count() * config.image_size ** 2 * 3 < 2 * 1024 ** 3:  # small enough: decode once, not every epoch
+        prepared = prepared.materialize()
     train = prepared.filter(lambda r: r["item_idx"] % HOLDOUT_MOD != 0).map_batches(MultiHot(config.num_labels), batch_size=64)
     valid = prepared.filter(lambda r: r["item_idx"] % HOLDOUT_MOD == 0).map_batches(MultiHot(config.num_labels), batch_size=64)
     storage = str(Path(config.out, "ray_runs").resolve())
     trainer = TorchTrainer(
-        train_loop, train_loop_config=asdict(config),
+        train_loop, train_loop_config={**asdict(config), "torch_threads": torch_threads(config.num_workers, config.use_gpu)},
         scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
                                      resources_per_worker=worker_resources(config.num_workers, config.use_gpu)),
         run_config=RunConfig(name="pretrain-image-encoder", storage_path=storage,

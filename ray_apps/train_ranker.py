@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ray_apps.common import init_ray, log, worker_resources, write_json
+from ray_apps.common import init_ray, log, torch_threads, worker_resources, write_json
 from ray_apps.ranker_data import DatasetConfig, ToArrays, load_item_vectors
 from umair_models.features import FeatureSpec
 from umair_models.metrics import EvalState
@@ -84,6 +84,7 @@ def train_loop(cfg: dict) -> None:
     import ray.train
     import ray.train.torch
 
+    torch.set_num_threads(cfg.get("torch_threads", 1))
     torch.manual_seed(cfg["seed"])
     spec = FeatureSpec.from_dict(cfg["spec"])
     model = build_model(cfg["model"], spec, cfg["overrides"], cfg["variant"])
@@ -191,7 +192,7 @@ def run(lake: str, runs: str, config: TrainConfig, dataset: DatasetConfig | None
     to_arrays = ToArrays(dataset.spec, dataset.user_column)
     splits = {s: ray.data.read_delta(p, columns=to_arrays.columns()).map_batches(to_arrays, batch_format="pandas", batch_size=4096)
               for s, p in dataset.tables.items()}
-    cfg = {**asdict(config), "spec": dataset.spec.to_dict(), "run_dir": str(run_dir.resolve()), "splits": list(splits)}
+    cfg = {**asdict(config), "spec": dataset.spec.to_dict(), "run_dir": str(run_dir.resolve()), "splits": list(splits), "torch_threads": torch_threads(config.num_workers, config.use_gpu)}
     model = build_model(config.model, dataset.spec, config.overrides, config.variant)
     if model.lookups and dataset.item_features:
         cfg["item_vectors"] = load_item_vectors(dataset.item_features)

@@ -1,0 +1,74 @@
+"""Ray Train pipeline vs a bare PyTorch loop: training samples/s on this machine (CPU).
+
+    python bench/train_throughput.py --lake LAKE [--model umair_fps] [--batch-size 1024]
+
+Same model, batch size and examples (LAKE/interactions_train): (a) a bare loop over tensors held
+in memory, in one process with all cores; (b) `train_ranker` with 1 and 2 workers, reading Delta
+through Ray Data. Prints samples/s and the ratio pipeline / bare (target >= 0.8); writes JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ray_apps.common import read_table  # noqa: E402
+from ray_apps.ranker_data import DatasetConfig, ToArrays, load_item_vectors  # noqa: E402
+from ray_apps.train_ranker import TrainConfig, run  # noqa: E402
+from umair_models.models import build_model  # noqa: E402
+
+
+def bare_loop(lake: str, model_name: str, batch_size: int, overrides: dict) -> float:
+    dataset = DatasetConfig.for_lake(lake)
+    df = read_table(dataset.tables["train"]).to_pandas()
+    arrays = {k: torch.from_numpy(v) for k, v in ToArrays(dataset.spec, dataset.user_column)(df).items()}
+    model = build_model(model_name, dataset.spec, overrides)
+    if model.lookups and dataset.item_features:
+        for name, (v, p) in load_item_vectors(dataset.item_features).items():
+            model.load_pretrained(name, torch.from_numpy(v), torch.from_numpy(p))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    n = len(df)
+    perm = torch.randperm(n)
+    t = time.perf_counter()
+    for start in range(0, n, batch_size):
+        idx = perm[start:start + batch_size]
+        batch = {k: v[idx] for k, v in arrays.items()}
+        opt.zero_grad()
+        loss = loss_fn(model(batch), batch["label"]) + model.regularization()
+        loss.backward()
+        opt.step()
+    return n / (time.perf_counter() - t)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--lake", required=True)
+    p.add_argument("--model", default="umair_fps")
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--out", default="bench/results/train_throughput.json")
+    a = p.parse_args()
+    overrides: dict = {}
+    result = {"model": a.model, "batch_size": a.batch_size, "threads": torch.get_num_threads()}
+    result["bare_samples_per_s"] = round(bare_loop(a.lake, a.model, a.batch_size, overrides))
+    with tempfile.TemporaryDirectory() as runs:
+        for workers in (1, 2):
+            r = run(a.lake, runs, TrainConfig(model=a.model, batch_size=a.batch_size, num_workers=workers, overrides=overrides),
+                    run_name=f"bench-{workers}w")
+            result[f"ray_{workers}w_samples_per_s"] = round(r["train_samples_per_s"])
+            result[f"ratio_{workers}w"] = round(r["train_samples_per_s"] / result["bare_samples_per_s"], 3)
+    print(json.dumps(result, indent=2))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(result, indent=2))
+    print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

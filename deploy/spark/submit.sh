@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# spark-submit wrapper for the data teams: packages spark_jobs as a zip for the executors and runs
+# one job on a cluster (YARN / Kubernetes / standalone: whatever --master says).
+#
+#   deploy/spark/submit.sh build_datasets --raw s3a://bucket/raw --lake /shared/lake [--config deploy/configs/prep.yaml]
+#   deploy/spark/submit.sh generate_site --size paper --out /shared/raw --no-images
+#
+# Environment: SPARK_MASTER (default local[*]), SPARK_SUBMIT (default: the venv's spark-submit),
+# SPARK_CONF (extra --conf flags, e.g. "--conf spark.executor.memory=8g"). Executors need Python 3.11
+# with pyarrow, numpy, pandas, pillow, deltalake (e.g. ship .venv with --archives, see README).
+set -euo pipefail
+here="$(cd "$(dirname "$0")/../.." && pwd)"
+job="${1:?usage: submit.sh <build_datasets|generate_site> [job flags]}"; shift
+[ -f "$here/spark_jobs/$job.py" ] || { echo "no such job: spark_jobs/$job.py" >&2; exit 2; }
+dist="$here/build/spark"
+mkdir -p "$dist"
+rm -f "$dist/umair_spark.zip"
+(cd "$here" && python3 -m zipfile -c "$dist/umair_spark.zip" spark_jobs >/dev/null)
+SPARK_SUBMIT="${SPARK_SUBMIT:-$here/.venv/bin/spark-submit}"
+exec "$SPARK_SUBMIT" \
+  --master "${SPARK_MASTER:-local[*]}" \
+  --name "umair-$job" \
+  --py-files "$dist/umair_spark.zip" \
+  --conf spark.sql.session.timeZone=UTC \
+  --conf spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS \
+  --conf spark.sql.execution.arrow.pyspark.enabled=true \
+  ${SPARK_CONF:-} \
+  "$here/spark_jobs/$job.py" "$@"

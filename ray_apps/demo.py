@@ -1,0 +1,174 @@
+"""`umair demo`: the whole pipeline on one machine, stage by stage.
+
+    umair demo [--workdir .umair/demo] [--size demo] [--force] [--keep-serving]
+
+generate (Spark) -> prep (Spark -> Delta) -> pretrain-image (Ray Train) -> finetune-text (Ray Train)
+-> embed (Ray Data) -> compare UMAIR-FPS / baselines / ablations (Ray Train) + report -> serve
+(Ray Serve) and one sample request. Each stage records a marker in WORKDIR/.stages; a re-run
+skips stages whose marker is newer than their inputs' (use --force to redo everything).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+# Per-size settings sized for a 2-core, CPU-only machine; deploy/configs/demo.yaml overrides them.
+PROFILES = {
+    "tiny": {"image_epochs": 1, "image_size": 32, "text_epochs": 1, "batch_size": 256, "variants": ["w/o STY"], "models": ["umair_fps", "dcn_v2"]},
+    "demo": {"image_epochs": 2, "image_size": 64, "text_epochs": 1, "batch_size": 1024, "variants": "quick", "models": "all"},
+    "paper": {"image_epochs": 3, "image_size": 128, "text_epochs": 2, "batch_size": 4096, "variants": "all", "models": "all"},
+}
+
+
+class Stages:
+    def __init__(self, workdir: Path, force: bool) -> None:
+        self.dir = workdir / ".stages"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.force, self.previous = force, 0.0
+        self.timings: dict[str, float] = {}
+
+    def run(self, name: str, fn: Callable[[], str], fingerprint: dict) -> None:
+        marker = self.dir / f"{name}.json"
+        current = (marker.exists() and not self.force and json.loads(marker.read_text()).get("fingerprint") == fingerprint
+                   and marker.stat().st_mtime >= self.previous)
+        print(f"\n=== [{len(self.timings) + 1}] {name} ===", flush=True)
+        if current:
+            where = json.loads(marker.read_text())["output"]
+            print(f"    up to date, skipped (outputs: {where}; --force redoes it)")
+            self.timings[name] = 0.0
+        else:
+            t = time.time()
+            where = fn()
+            self.timings[name] = round(time.time() - t, 1)
+            marker.write_text(json.dumps({"fingerprint": fingerprint, "output": where, "seconds": self.timings[name]}))
+            print(f"    done in {self.timings[name]} s -> {where}", flush=True)
+        self.previous = marker.stat().st_mtime
+
+
+def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: bool, profile: dict, port: int) -> dict:
+    raw, lake, models, runs = workdir / "raw", workdir / "lake", workdir / "models", workdir / "runs"
+    stages = Stages(workdir, force)
+    t0 = time.time()
+
+    def generate() -> str:
+        from spark_jobs.generate_site import generate as gen, print_manifest
+        from spark_jobs.session import get_spark
+
+        print_manifest(gen(get_spark("umair-demo"), size, str(raw), seed))
+        return str(raw)
+
+    def prep() -> str:
+        from spark_jobs.build_datasets import build, print_record
+        from spark_jobs.session import get_spark
+
+        spark = get_spark("umair-demo")
+        print_record(build(spark, str(raw), str(lake)))
+        spark.stop()
+        return str(lake)
+
+    def pretrain() -> str:
+        from ray_apps.pretrain_image_encoder import PretrainConfig, run
+
+        s = run(PretrainConfig(lake=str(lake), out=str(models), epochs=profile["image_epochs"], image_size=profile["image_size"]))
+        print(f"    image encoder valid mAP {s['final'].get('valid_map', float('nan')):.3f}")
+        return str(models / "image_encoder")
+
+    def finetune() -> str:
+        from ray_apps.finetune_text_encoder import FinetuneConfig, run
+
+        s = run(FinetuneConfig(lake=str(lake), out=str(models), epochs=profile["text_epochs"]))
+        b, a = s["before"]["multilingual"], s["after"]["multilingual"]
+        print(f"    multilingual held-out Recall@1 {b['recall_at_1']:.3f} -> {a['recall_at_1']:.3f}")
+        return str(models / "text_encoder")
+
+    def embed() -> str:
+        from ray_apps.embed_items import EmbedConfig, run
+
+        s = run(EmbedConfig(lake=str(lake), models=str(models)))
+        print(f"    {s['rows']:,} items embedded ({s['items_per_s']} items/s); without image vectors: {s['not_ok']}")
+        return s["path"]
+
+    def compare() -> str:
+        from ray_apps.compare import compare as cmp, parse_variants
+        from ray_apps.report import write_report
+        from ray_apps.train_ranker import TrainConfig
+        from umair_models.models.registry import BASELINES
+
+        chosen = ["umair_fps", *BASELINES] if profile["models"] == "all" else list(profile["models"])
+        variants = parse_variants(profile["variants"]) if isinstance(profile["variants"], str) else list(profile["variants"])
+        cmp(str(lake), str(runs), chosen, variants, TrainConfig(batch_size=profile["batch_size"]), force=force)
+        report = write_report(runs, raw)
+        print(report.read_text())
+        return str(report)
+
+    stages.run("generate", generate, {"size": size, "seed": seed})
+    stages.run("prep", prep, {})
+    stages.run("pretrain-image", pretrain, {"epochs": profile["image_epochs"], "size": profile["image_size"]})
+    stages.run("finetune-text", finetune, {"epochs": profile["text_epochs"]})
+    stages.run("embed", embed, {})
+    stages.run("compare", compare, {"models": profile["models"], "variants": profile["variants"], "batch": profile["batch_size"]})
+
+    print(f"\n=== [{len(stages.timings) + 1}] serve ===")
+    import requests
+
+    from ray_apps.serve_app import start
+
+    url = start(str(runs / "umair_fps"), str(lake), port=port)
+    from ray_apps.common import read_table
+
+    sample = read_table(lake / "interactions_test", ["user_id", "illust_id"]).slice(0, 5).to_pylist()
+    body = {"user_id": sample[0]["user_id"], "illust_ids": [r["illust_id"] for r in sample]}
+    answer = requests.post(f"{url}/v1/rank", json=body, timeout=30).json()
+    print(f"    POST {url}/v1/rank {json.dumps(body)}\n    -> {json.dumps(answer)[:600]}")
+    top = requests.post(f"{url}/v1/recommend", json={"user_id": body["user_id"], "k": 5}, timeout=30).json()
+    print(f"    POST {url}/v1/recommend -> {[r['illust_id'] for r in top['results']]}")
+    total = round(time.time() - t0, 1)
+    print(f"\nDemo finished in {total} s. Stage times (s): {stages.timings}")
+    print(f"Outputs: raw {raw} | lake {lake} | models {models} | runs + report {runs / 'report.md'}")
+    if keep_serving:
+        print(f"Serving at {url} until Ctrl-C.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    from ray import serve
+
+    serve.shutdown()
+    return {"seconds": total, "stages": stages.timings, "answer": answer}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Run the whole UMAIR-FPS pipeline on the sample site.")
+    p.add_argument("--workdir", default=".umair/demo", help="where every output goes (default: .umair/demo)")
+    p.add_argument("--size", choices=sorted(PROFILES), default="demo", help="sample-site size (default: demo)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--config", default=None, help="YAML with a `demo:` section overriding the size's profile")
+    p.add_argument("--force", action="store_true", help="redo every stage")
+    p.add_argument("--keep-serving", action="store_true", help="keep the endpoint up after the sample request")
+    p.add_argument("--port", type=int, default=8000)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    a = build_parser().parse_args(argv)
+    profile = dict(PROFILES[a.size])
+    if a.config:
+        extra = (yaml.safe_load(Path(a.config).read_text()) or {}).get("demo", {})
+        unknown = set(extra) - set(profile)
+        if unknown:
+            raise SystemExit(f"{a.config}: unknown demo keys {sorted(unknown)}; known: {sorted(profile)}")
+        profile.update(extra)
+    run_demo(Path(a.workdir).resolve(), a.size, a.seed, a.force, a.keep_serving, profile, a.port)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

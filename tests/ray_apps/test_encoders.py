@@ -1,0 +1,61 @@
+"""Encoders on the tiny site: pretext training, the style claim (paper Fig. 5), text fine-tuning, embedding."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.dataset as ds
+from deltalake import DeltaTable
+
+from ray_apps.common import from_blobs
+
+
+def test_pretext_training_writes_an_encoder_with_metrics(tiny_models):
+    models, image, _ = tiny_models
+    assert (Path(models, "image_encoder", "encoder.pt")).exists()
+    assert 0.0 < image["final"]["valid_map"] <= 1.0 and image["final"]["valid_images"] > 0
+
+
+def test_text_fine_tuning_raises_multilingual_recall(tiny_models):
+    _, _, text = tiny_models
+    before, after = text["before"]["multilingual"], text["after"]["multilingual"]
+    assert after["pairs"] > 20
+    assert after["recall_at_1"] > before["recall_at_1"], (before, after)
+    assert Path(tiny_models[0], "text_encoder", "metrics.json").exists()
+
+
+def test_item_features_one_row_per_item_including_the_corrupt_one(tiny_features, tiny_lake, tiny_site):
+    lake, _ = tiny_lake
+    _, manifest = tiny_site
+    features = DeltaTable(str(lake / "item_features")).to_pyarrow_table().to_pandas()
+    items = DeltaTable(str(lake / "items")).to_pyarrow_table(columns=["item_idx", "illust_id", "image_uri"]).to_pandas()
+    assert sorted(features.item_idx) == sorted(items.item_idx)
+    corrupt = features[features.illust_id.isin(manifest["counts"]["corrupt_images"])]
+    assert len(corrupt) == 1 and not corrupt.ok.iloc[0] and corrupt.error.iloc[0].startswith("corrupt_image")
+    missing = features[features.illust_id.isin(items[items.image_uri.isna()].illust_id)]
+    assert len(missing) > 0 and (~missing.ok).all() and (missing.error == "missing_image").all()
+    tsem = from_blobs(list(features.e_tsem), len(features.e_tsem.iloc[0]) // 2)
+    assert (np.abs(tsem).sum(1) > 0).all()  # every item keeps its text vector
+    sem = from_blobs(list(features.e_sem), len(features.e_sem.iloc[0]) // 2)
+    assert (np.abs(sem[~features.ok.to_numpy()]).sum(1) == 0).all()
+    assert tiny_features["rows"] == len(items)
+
+
+def test_style_vectors_of_one_painting_style_are_nearer(tiny_features, tiny_lake, tiny_site):
+    lake, _ = tiny_lake
+    raw, _ = tiny_site
+    features = DeltaTable(str(lake / "item_features")).to_pyarrow_table().to_pandas()
+    truth = ds.dataset(raw / "oracle_items").to_table().to_pandas()
+    m = features.merge(truth, on="illust_id")
+    m = m[m.ok]
+    x = from_blobs(list(m.e_sty), len(m.e_sty.iloc[0]) // 2).astype(np.float64)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    cos = x @ x.T
+    y = m["style"].to_numpy()
+    same = y[:, None] == y[None, :]
+    off = ~np.eye(len(y), dtype=bool)
+    np.fill_diagonal(cos, -np.inf)
+    nearest_same_style = (y[cos.argmax(1)] == y).mean()
+    np.fill_diagonal(cos, np.nan)
+    assert np.nanmean(cos[same & off]) > np.nanmean(cos[~same])
+    assert nearest_same_style > 0.6, f"1-NN style accuracy {nearest_same_style:.2f}, chance {1 / len(set(y)):.2f}"

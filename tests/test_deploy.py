@@ -1,0 +1,95 @@
+"""Deployment files parse, name entry points that exist, and ask for consistent resources."""
+from __future__ import annotations
+
+import importlib
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+
+
+def _containers(pod_template: dict) -> list[dict]:
+    return pod_template["spec"]["containers"]
+
+
+def _groups(cluster: dict) -> list[dict]:
+    return [cluster["headGroupSpec"], *cluster.get("workerGroupSpecs", [])]
+
+
+def _check_cluster(cluster: dict, needs_gpu: bool) -> None:
+    gpus = 0
+    for group in _groups(cluster):
+        for c in _containers(group["template"]):
+            req, lim = c["resources"]["requests"], c["resources"]["limits"]
+            assert req == lim, f"{c['name']}: requests and limits differ"
+            gpu = int(req.get("nvidia.com/gpu", 0))
+            assert gpu == int(group.get("rayStartParams", {}).get("num-gpus", 0)), f"{group.get('groupName')}: num-gpus != GPU request"
+            gpus += gpu * group.get("replicas", 1)
+        if "minReplicas" in group:
+            assert group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
+    if needs_gpu:
+        assert gpus > 0, "the app asks for GPUs but no group provides one"
+
+
+@pytest.mark.parametrize("path", sorted(DEPLOY.glob("kuberay/rayjob-*.yaml")), ids=lambda p: p.name)
+def test_rayjob_entrypoints_exist_and_parse(path):
+    job = yaml.safe_load(path.read_text())
+    assert job["kind"] == "RayJob"
+    argv = shlex.split(job["spec"]["entrypoint"])
+    assert argv[:2] == ["python", "-m"]
+    module = importlib.import_module(argv[2])
+    args = module.build_parser().parse_args(argv[3:])  # the flags the manifest passes are ones the app accepts
+    _check_cluster(job["spec"]["rayClusterSpec"], needs_gpu=getattr(args, "use_gpu", False))
+
+
+def test_raycluster_has_cpu_and_gpu_groups():
+    cluster = yaml.safe_load((DEPLOY / "kuberay/raycluster.yaml").read_text())["spec"]
+    names = {g["groupName"] for g in cluster["workerGroupSpecs"]}
+    assert {"cpu", "gpu"} <= names
+    _check_cluster(cluster, needs_gpu=True)
+
+
+def test_serve_configs_import_the_builder_and_let_batches_fill():
+    from ray_apps.serve_app import BATCH_SIZE
+
+    service = yaml.safe_load((DEPLOY / "kuberay/rayservice.yaml").read_text())
+    for config in (yaml.safe_load((DEPLOY / "serve_config.yaml").read_text()), yaml.safe_load(service["spec"]["serveConfigV2"])):
+        app = config["applications"][0]
+        module, attr = app["import_path"].split(":")
+        assert callable(getattr(importlib.import_module(module), attr))
+        assert set(app["args"]) == {"run", "lake"}
+        deployment = app["deployments"][0]
+        assert deployment["name"] == "Ranker" and deployment["max_ongoing_requests"] >= BATCH_SIZE
+        auto = deployment["autoscaling_config"]
+        assert auto["min_replicas"] <= auto["max_replicas"]
+    _check_cluster(service["spec"]["rayClusterConfig"], needs_gpu=False)
+
+
+def test_dockerfile_copies_what_exists_and_configs_load():
+    for line in (DEPLOY / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY"):
+            for src in line.split()[1:-1]:
+                assert (ROOT / src).exists(), src
+    from spark_jobs.config import PrepConfig
+
+    assert PrepConfig.from_yaml(DEPLOY / "configs/prep.yaml") == PrepConfig()
+    assert (DEPLOY / "spark/submit.sh").stat().st_mode & 0o111
+
+
+def test_cli_lists_every_subcommand_and_each_has_help(capsys):
+    from ray_apps.cli import SUBCOMMANDS, main
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name, (module, _) in SUBCOMMANDS.items():
+        assert name in out
+        assert hasattr(importlib.import_module(module), "main")
+        with pytest.raises(SystemExit) as done:
+            main([name, "--help"])
+        assert done.value.code == 0
+    with pytest.raises(SystemExit):
+        main(["no-such-command"])
