@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", default="quick", help="'all', 'quick' (the main ablations), 'none' or a comma list")
     p.add_argument("--raw", default=None, help="raw landing zone of a sample site, for the oracle AUC row")
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--num-workers", type=int, default=1)
     p.add_argument("--use-gpu", action="store_true")
     p.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,59 @@
+"""`ray job submit` of a tiny training job against a `ray start --head` cluster (the platform path)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def head(tmp_path):
+    """A separate Ray head (its own ports and temp dir), stopped by killing its process group."""
+    gcs, dash = _free_port(), _free_port()
+    proc = subprocess.Popen([str(BIN / "ray"), "start", "--head", "--block", f"--port={gcs}", "--num-cpus=2",
+                             "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--include-dashboard=true",
+                             f"--temp-dir={tmp_path / 'ray'}", "--disable-usage-stats"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    address = f"http://127.0.0.1:{dash}"
+    deadline = time.time() + 120
+    import requests
+
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{address}/api/version", timeout=2).ok:
+                break
+        except requests.RequestException:
+            time.sleep(1)
+    else:
+        os.killpg(proc.pid, signal.SIGTERM)
+        pytest.fail("ray head did not come up")
+    yield address
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=60)
+
+
+def test_train_ranker_runs_under_ray_job_submit(head, tiny_lake, tmp_path):
+    lake, _ = tiny_lake
+    runs = tmp_path / "runs"
+    cmd = [str(BIN / "ray"), "job", "submit", "--address", head, "--",
+           sys.executable, "-m", "ray_apps.train_ranker", "--lake", str(lake), "--runs", str(runs), "--model", "dcn_v2",
+           "--batch-size", "256", "--set", "dnn_hidden=[32]", "--run-name", "submitted"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    metrics = json.loads((runs / "submitted" / "metrics.json").read_text())
+    assert 0 < metrics["auc"] < 1 and "test AUC" in done.stdout
