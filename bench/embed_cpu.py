@@ -18,6 +18,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import save_result  # noqa: E402
 from ray_apps.common import read_table  # noqa: E402
 from ray_apps.embed_items import EmbedConfig, ItemEncoder, image_size_of, run  # noqa: E402
 from ray_apps.images import DecodeImages  # noqa: E402
@@ -44,9 +46,7 @@ def main() -> int:
     summary = run(EmbedConfig(lake=a.lake, models=a.models, batch_size=a.batch_size))
     result["pipeline_items_per_s"] = summary["items_per_s"]
     result["ratio"] = round(result["pipeline_items_per_s"] / result["bare_items_per_s"], 3)
-    print(json.dumps(result, indent=2))
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=2))
+    save_result(result, a.out)
     return 0
 
 

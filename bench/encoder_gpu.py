@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import save_result  # noqa: E402
 from umair_models.encoders.image import DualOutputResNet, ImageEncoderConfig  # noqa: E402
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0}  # dense, SXM figures
@@ -106,9 +108,7 @@ def main() -> int:
     except Exception as err:  # the text model may be absent on a bare GPU image
         result["text"] = {"error": repr(err)}
         print("text benchmark skipped:", err)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
-    print(f"wrote {args.out}")
+    save_result(result, args.out)
     return 0
 
 

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import save_result  # noqa: E402
 
 
 def main() -> int:
@@ -41,9 +43,7 @@ def main() -> int:
               "interactions_in": record["counts"]["interactions"]["in"], "examples": {k: v["rows"] for k, v in record["splits"].items()},
               "peak_rss_gb_python": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
               "peak_rss_gb_children": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6, 2)}
-    print(json.dumps(result, indent=2))
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=2))
+    save_result(result, a.out)
     return 0
 
 

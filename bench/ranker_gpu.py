@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import save_result  # noqa: E402
 from umair_models.illustration_spec import illustration_spec  # noqa: E402
 from umair_models.models import build_model  # noqa: E402
 
@@ -101,10 +103,7 @@ def main() -> int:
               "parameters": params, "item_table_gb": round(sum(model.lookups[n].vectors.numel() * 2 for n in model.lookups) / 1e9, 2),
               "seconds_for_24M_rows": round(24_233_663 / sps, 1), "final_loss": float(loss.detach()), "compiled": args.compile,
               "peak_memory_gb": round(torch.cuda.max_memory_allocated() / 1e9, 1)}
-    print(json.dumps(result, indent=2))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
-    print(f"wrote {args.out}")
+    save_result(result, args.out)
     return 0
 
 

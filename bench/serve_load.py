@@ -10,7 +10,6 @@ run (target here: p99 <= 25 ms at 50 req/s, zero errors). Writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
@@ -21,6 +20,8 @@ import numpy as np
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import save_result  # noqa: E402
 
 
 def load(url: str, body: dict, rate: float, seconds: float) -> dict:
@@ -86,9 +87,7 @@ def main() -> int:
         result["empty"].append(load(f"{base}/empty", body, rate, a.seconds))
         result["ranker"].append(load(f"{base}/v1/rank", body, rate, a.seconds))
         print(f"rate {rate:>5}: ranker {result['ranker'][-1]}  |  empty {result['empty'][-1]}", flush=True)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=2))
-    print(f"wrote {a.out}")
+    save_result(result, a.out)
     serve.shutdown()
     return 0
 

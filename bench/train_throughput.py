@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import save_result  # noqa: E402
 from ray_apps.common import read_table  # noqa: E402
 from ray_apps.ranker_data import DatasetConfig, ToArrays, load_item_vectors  # noqa: E402
 from ray_apps.train_ranker import TrainConfig, run  # noqa: E402
@@ -63,10 +65,7 @@ def main() -> int:
                     run_name=f"bench-{workers}w")
             result[f"ray_{workers}w_samples_per_s"] = round(r["train_samples_per_s"])
             result[f"ratio_{workers}w"] = round(r["train_samples_per_s"] / result["bare_samples_per_s"], 3)
-    print(json.dumps(result, indent=2))
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=2))
-    print(f"wrote {a.out}")
+    save_result(result, a.out)
     return 0
 
 

@@ -68,9 +68,7 @@ def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: boo
         from spark_jobs.build_datasets import build, print_record
         from spark_jobs.session import get_spark
 
-        spark = get_spark("umair-demo")
-        print_record(build(spark, str(raw), str(lake)))
-        spark.stop()
+        print_record(build(get_spark("umair-demo"), str(raw), str(lake)))
         return str(lake)
 
     def pretrain() -> str:

@@ -16,7 +16,11 @@ dist="$here/build/spark"
 mkdir -p "$dist"
 rm -f "$dist/umair_spark.zip"
 (cd "$here" && python3 -m zipfile -c "$dist/umair_spark.zip" spark_jobs >/dev/null)
-SPARK_SUBMIT="${SPARK_SUBMIT:-$here/.venv/bin/spark-submit}"
+if [ -z "${SPARK_SUBMIT:-}" ]; then  # the pip-installed Spark in .venv: its python must come first on PATH
+  SPARK_SUBMIT="$here/.venv/bin/spark-submit"
+  export PATH="$here/.venv/bin:$PATH"
+  export PYSPARK_PYTHON="${PYSPARK_PYTHON:-$here/.venv/bin/python}"
+fi
 exec "$SPARK_SUBMIT" \
   --master "${SPARK_MASTER:-local[*]}" \
   --name "umair-$job" \
