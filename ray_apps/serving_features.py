@@ -25,7 +25,7 @@ def item_age_bucket(ts_seconds: float, published_seconds: float | None) -> str:
     """Python twin of spark_jobs.transforms.features.item_age: log2-day buckets 'd0'..'d12'."""
     if published_seconds is None or (isinstance(published_seconds, float) and math.isnan(published_seconds)):
         return "unknown"
-    days = max(ts_seconds - published_seconds, 0.0) / 86400.0
+    days = max(ts_seconds - int(published_seconds), 0.0) / 86400.0
     return f"d{min(int(math.floor(math.log2(days + 1))), 12)}"
 
 
@@ -36,7 +36,8 @@ class FeatureStore:
         items = read_table(lake / "items", ["illust_id", "created_at", *ITEM_COLS]).to_pandas()
         self.users = users.set_index("user_id")
         self.items = items.set_index("illust_id")
-        self.item_published = (self.items["created_at"].astype("int64") // 10**9).astype(float) if len(items) else pd.Series(dtype=float)
+        epoch = pd.Timestamp("1970-01-01", tz="UTC")
+        self.item_published = (self.items["created_at"] - epoch).dt.total_seconds() if len(items) else pd.Series(dtype=float)
         vocab = read_table(lake / "vocab", ["feature", "value", "index"]).to_pandas()
         self.item_age_index = dict(vocab[vocab.feature == "item_age"][["value", "index"]].itertuples(index=False, name=None))
         self.fields = spec_fields
@@ -49,7 +50,7 @@ class FeatureStore:
     def features(self, user_id: str, illust_ids: list[str], ts: datetime | None = None) -> tuple[dict[str, np.ndarray], list[bool]]:
         """-> (batch arrays [N] / [N, L] for the model, known flag per illustration)."""
         n = len(illust_ids)
-        now = (ts or datetime.now(timezone.utc)).timestamp()
+        now = float(int((ts or datetime.now(timezone.utc)).timestamp()))  # whole seconds, as Spark's cast
         user = self.users.loc[user_id] if user_id in self.users.index else None
         rows = self.items.reindex(illust_ids)
         known = rows["item_idx"].notna().to_numpy()
