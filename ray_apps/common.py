@@ -31,6 +31,18 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     ctx.enable_progress_bars = True
 
 
+def add_cluster_args(parser, workers: bool = True) -> None:
+    """The flags every Ray app shares: --num-workers (trainers), --use-gpu, --address."""
+    if workers:
+        parser.add_argument("--num-workers", type=int, default=1, help="Ray Train workers (DDP)")
+    parser.add_argument("--use-gpu", action="store_true", help="one GPU per worker / actor")
+    parser.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS, else a local Ray)")
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+
 def read_table(path: str | Path, columns: list[str] | None = None) -> pa.Table:
     """A Delta table's current version as Arrow (small tables: vocab, items, item_features)."""
     from deltalake import DeltaTable

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 
+from ray_apps.common import add_cluster_args, log, setup_logging
 from ray_apps.train_ranker import TrainConfig, run
 from umair_models.models.registry import BASELINES
 from umair_models.models.umair_fps import VARIANTS
@@ -35,7 +35,7 @@ def compare(lake: str, out: str, models: list[str], variants: list[str], base: T
         name = run_name(model, variant)
         done = Path(out, name, "metrics.json")
         if done.exists() and not force:
-            logging.getLogger("umair").info("[%d] %s: already trained, skipped (use --force)", i, name)
+            log.info("[%d] %s: already trained, skipped (use --force)", i, name)
             results.append(json.loads(done.read_text()))
             continue
         cfg = TrainConfig(**{**base.__dict__, "model": model, "variant": variant})
@@ -54,11 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", default=None, help="raw landing zone of a sample site, for the oracle AUC row")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--num-workers", type=int, default=1)
-    p.add_argument("--use-gpu", action="store_true")
+    add_cluster_args(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="retrain runs that already have metrics")
-    p.add_argument("--address", default=None)
     return p
 
 
@@ -79,7 +77,7 @@ def parse_variants(text: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     from ray_apps.report import write_report
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging()
     a = build_parser().parse_args(argv)
     models = ["umair_fps", *BASELINES] if a.models == "all" else [m.strip() for m in a.models.split(",")]
     base = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, num_workers=a.num_workers, use_gpu=a.use_gpu, seed=a.seed)

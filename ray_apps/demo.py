@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -156,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from ray_apps.common import setup_logging
+
+    setup_logging()
     a = build_parser().parse_args(argv)
     profile = dict(PROFILES[a.size])
     if a.config:

@@ -13,7 +13,6 @@ numpy.frombuffer(blob, "<f2").
 from __future__ import annotations
 
 import argparse
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ray_apps.common import init_ray, log, to_blob
+from ray_apps.common import add_cluster_args, setup_logging, init_ray, log, to_blob
 from ray_apps.images import DecodeImages
 from umair_models.encoders.image import normalize_images
 from umair_models.encoders.text import load_text_encoder
@@ -117,13 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", required=True, help="folder with image_encoder/ and text_encoder/")
     p.add_argument("--actors", type=int, default=1, help="encoder actor pool size (one GPU each with --use-gpu)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--use-gpu", action="store_true")
-    p.add_argument("--address", default=None)
+    add_cluster_args(p, workers=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging()
     a = build_parser().parse_args(argv)
     s = run(EmbedConfig(lake=a.lake, models=a.models, actors=a.actors, batch_size=a.batch_size, use_gpu=a.use_gpu), a.address)
     print(f"item_features v{s['version']}: {s['rows']:,} items ({s['ok']:,} with image vectors; without: {s['not_ok']}) "

@@ -11,7 +11,6 @@ sentence-transformers folder) and MODELS/text_encoder/metrics.json.
 from __future__ import annotations
 
 import argparse
-import logging
 import random
 import tempfile
 from dataclasses import asdict, dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ray_apps.common import init_ray, log, torch_threads, worker_resources, read_table, write_json
+from ray_apps.common import add_cluster_args, setup_logging, init_ray, log, torch_threads, worker_resources, read_table, write_json
 from umair_models.encoders.text import default_base_model, embed, in_batch_negatives_loss, load_text_encoder, retrieval_metrics
 
 HOLDOUT_MOD = 10
@@ -135,14 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-5)
-    p.add_argument("--num-workers", type=int, default=1)
-    p.add_argument("--use-gpu", action="store_true")
-    p.add_argument("--address", default=None)
+    add_cluster_args(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging()
     a = build_parser().parse_args(argv)
     s = run(FinetuneConfig(lake=a.lake, out=a.out, base=a.base, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                            num_workers=a.num_workers, use_gpu=a.use_gpu), a.address)

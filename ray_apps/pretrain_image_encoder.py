@@ -12,7 +12,6 @@ Writes MODELS/image_encoder/{encoder.pt, metrics.json}.
 from __future__ import annotations
 
 import argparse
-import logging
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ray_apps.common import init_ray, log, torch_threads, worker_resources, vocab_sizes, write_json
+from ray_apps.common import add_cluster_args, setup_logging, init_ray, log, torch_threads, worker_resources, vocab_sizes, write_json
 from ray_apps.images import DecodeImages
 from umair_models.encoders.image import DualOutputResNet, ImageEncoderConfig, normalize_images
 from umair_models.metrics import mean_average_precision, micro_f1
@@ -180,14 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--num-workers", type=int, default=1)
-    p.add_argument("--use-gpu", action="store_true")
-    p.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS or a local Ray)")
+    add_cluster_args(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging()
     a = build_parser().parse_args(argv)
     summary = run(PretrainConfig(lake=a.lake, out=a.out, depth=a.depth, image_size=a.image_size, epochs=a.epochs,
                                  batch_size=a.batch_size, lr=a.lr, num_workers=a.num_workers, use_gpu=a.use_gpu), a.address)

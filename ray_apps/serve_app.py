@@ -18,7 +18,6 @@ overload answers 503 (bounded queue) instead of piling up.
 
 import argparse
 import json
-import logging
 import os
 import time
 from datetime import datetime
@@ -199,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from ray_apps.common import setup_logging
+
+    setup_logging()
     a = build_parser().parse_args(argv)
     url = start(a.run, a.lake, a.port, a.address)
     print(f"Serving {a.run} at {url} (Ctrl-C stops). Try:\n"

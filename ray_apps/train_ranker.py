@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ray_apps.common import init_ray, log, torch_threads, worker_resources, write_json
+from ray_apps.common import add_cluster_args, setup_logging, init_ray, log, torch_threads, worker_resources, write_json
 from ray_apps.ranker_data import DatasetConfig, ToArrays, load_item_vectors
 from umair_models.features import FeatureSpec
 from umair_models.metrics import EvalState
@@ -243,12 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--num-workers", type=int, default=1)
-    p.add_argument("--use-gpu", action="store_true")
+    add_cluster_args(p)
     p.add_argument("--early-stop", action="store_true", help="stop when validation log loss stops improving")
     p.add_argument("--checkpoint-every", type=int, default=0, help="steps between mid-epoch checkpoints")
     p.add_argument("--run-name", default=None)
-    p.add_argument("--address", default=None)
     return p
 
 
@@ -265,7 +262,7 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging()
     a = build_parser().parse_args(argv)
     dataset = DatasetConfig.from_yaml(a.dataset, a.lake) if a.dataset else None
     config = TrainConfig(model=a.model, variant=a.variant, overrides=parse_overrides(a.set), epochs=a.epochs, batch_size=a.batch_size,
