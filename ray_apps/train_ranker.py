@@ -142,6 +142,8 @@ def train_loop(cfg: dict) -> None:
         train_seconds += time.time() - t0
         skip = 0
         metrics = {"epoch": epoch, "step": step, "train_loss": float(np.mean(running)) if running else float("nan")}
+        if running and (not history or history[-1]["step"] != step):  # the curve always ends at the epoch's last step
+            history.append({"epoch": epoch, "step": step, "loss": float(np.mean(running[-20:]))})
         if cfg["early_stop"] and "valid" in cfg["splits"]:
             states = _gather(_evaluate(model, ray.train.get_dataset_shard("valid"), cfg["batch_size"], device)[0])
             valid = states[0]
