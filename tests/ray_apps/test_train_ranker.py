@@ -33,8 +33,9 @@ def test_distributed_auc_equals_single_process_auc_on_the_same_predictions(tiny_
     for r in records.values():
         preds = np.load(Path(runs, r["run"], "predictions.npz"))
         assert r["auc"] == pytest.approx(roc_auc_score(preds["label"], preds["prob"]), abs=1e-12)
-        labels = preds["label"].astype(np.int64)  # float32 labels make sklearn compute in float32
-        assert r["logloss"] == pytest.approx(log_loss(labels, np.clip(preds["prob"], 1e-7, 1 - 1e-7)), rel=1e-9)
+        labels = preds["label"].astype(np.int64)  # float32 inputs make sklearn compute in float32
+        probs = preds["prob"].astype(np.float64)
+        assert r["logloss"] == pytest.approx(log_loss(labels, np.clip(probs, 1e-7, 1 - 1e-7)), rel=1e-9)
 
 
 def test_an_injected_worker_failure_is_survived(tiny_features, tiny_lake, tmp_path):
