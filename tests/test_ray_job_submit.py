@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,20 +23,26 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def head(tmp_path):
+def auth_env() -> dict[str, str]:
+    """Ray 2.60's dashboard may require token auth: give the head and the client one token."""
+    return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+
+
+@pytest.fixture
+def head(tmp_path, auth_env):
     """A separate Ray head (its own ports and temp dir), stopped by killing its process group."""
     gcs, dash = _free_port(), _free_port()
     proc = subprocess.Popen([str(BIN / "ray"), "start", "--head", "--block", f"--port={gcs}", "--num-cpus=2",
                              "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--include-dashboard=true",
                              f"--temp-dir={tmp_path / 'ray'}", "--disable-usage-stats"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=auth_env)
     address = f"http://127.0.0.1:{dash}"
     deadline = time.time() + 120
     import requests
 
     while time.time() < deadline:
         try:
-            if requests.get(f"{address}/api/version", timeout=2).ok:
+            if requests.get(f"{address}/api/version", timeout=2).status_code < 500:  # any answer: up (401 = auth on)
                 break
         except requests.RequestException:
             time.sleep(1)
@@ -47,13 +54,13 @@ def head(tmp_path):
     proc.wait(timeout=60)
 
 
-def test_train_ranker_runs_under_ray_job_submit(head, tiny_lake, tmp_path):
+def test_train_ranker_runs_under_ray_job_submit(head, auth_env, tiny_lake, tmp_path):
     lake, _ = tiny_lake
     runs = tmp_path / "runs"
     cmd = [str(BIN / "ray"), "job", "submit", "--address", head, "--",
            sys.executable, "-m", "ray_apps.train_ranker", "--lake", str(lake), "--runs", str(runs), "--model", "dcn_v2",
            "--batch-size", "256", "--set", "dnn_hidden=[32]", "--run-name", "submitted"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1])
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1], env=auth_env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     metrics = json.loads((runs / "submitted" / "metrics.json").read_text())
     assert 0 < metrics["auc"] < 1 and "test AUC" in done.stdout
