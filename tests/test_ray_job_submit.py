@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
+import tempfile
 import socket
 import subprocess
 import sys
@@ -29,15 +31,16 @@ def auth_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def head(tmp_path, auth_env):
+def head(auth_env):
     """A separate Ray head (its own ports and temp dir), stopped by killing its process group."""
     gcs, dash = _free_port(), _free_port()
+    temp = tempfile.mkdtemp(prefix="rh", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     proc = subprocess.Popen([str(BIN / "ray"), "start", "--head", "--block", f"--port={gcs}", "--num-cpus=2",
                              "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--include-dashboard=true",
-                             f"--temp-dir={tmp_path / 'ray'}", "--disable-usage-stats"],
+                             f"--temp-dir={temp}", "--disable-usage-stats"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=auth_env)
     address = f"http://127.0.0.1:{dash}"
-    deadline = time.time() + 120
+    deadline = time.time() + 180
     import requests
 
     while time.time() < deadline:
@@ -52,6 +55,7 @@ def head(tmp_path, auth_env):
     yield address
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=60)
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_train_ranker_runs_under_ray_job_submit(head, auth_env, tiny_lake, tmp_path):
