@@ -64,7 +64,11 @@ def test_train_ranker_runs_under_ray_job_submit(head, auth_env, tiny_lake, tmp_p
     cmd = [str(BIN / "ray"), "job", "submit", "--address", head, "--",
            sys.executable, "-m", "ray_apps.train_ranker", "--lake", str(lake), "--runs", str(runs), "--model", "dcn_v2",
            "--batch-size", "256", "--set", "dnn_hidden=[32]", "--run-name", "submitted"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1], env=auth_env)
+    for _ in range(30):  # the dashboard answers before its job agent is ready: Ray says "try again later"
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1], env=auth_env)
+        if "No available agent to submit job" not in done.stdout + done.stderr:
+            break
+        time.sleep(5)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     metrics = json.loads((runs / "submitted" / "metrics.json").read_text())
     assert 0 < metrics["auc"] < 1 and "test AUC" in done.stdout
