@@ -34,10 +34,15 @@ def auth_env() -> dict[str, str]:
 def head(auth_env):
     """A separate Ray head (its own ports and temp dir), stopped by killing its process group."""
     gcs, dash = _free_port(), _free_port()
+    # Every port Ray would otherwise take from its defaults (52365 for the job agent, 10001, ...) is picked
+    # free here: another Ray instance on the machine (the test session's own) already holds the defaults.
+    agent_ports = [f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
+                   f"--runtime-env-agent-port={_free_port()}", f"--metrics-export-port={_free_port()}",
+                   f"--ray-client-server-port={_free_port()}"]
     temp = tempfile.mkdtemp(prefix="rh", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     proc = subprocess.Popen([str(BIN / "ray"), "start", "--head", "--block", f"--port={gcs}", "--num-cpus=2",
                              "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--include-dashboard=true",
-                             f"--temp-dir={temp}", "--disable-usage-stats"],
+                             f"--temp-dir={temp}", "--disable-usage-stats", *agent_ports],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=auth_env)
     address = f"http://127.0.0.1:{dash}"
     deadline = time.time() + 180
