@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ray_apps.common import add_cluster_args, setup_logging, init_ray, log, to_blob
+from ray_apps.common import add_cluster_args, init_ray, log, setup_logging, to_blob, torch_threads
 from ray_apps.images import DecodeImages
 from umair_models.encoders.image import normalize_images
 from umair_models.encoders.text import load_text_encoder
@@ -41,9 +41,10 @@ class EmbedConfig:
 class ItemEncoder:
     """Actor: loads both encoders once; batch (pixels, image_ok, tags, ...) -> vectors as fp16 blobs."""
 
-    def __init__(self, models: str, use_gpu: bool) -> None:
+    def __init__(self, models: str, use_gpu: bool, threads: int = 1) -> None:
         from ray_apps.pretrain_image_encoder import load_encoder
 
+        torch.set_num_threads(threads)  # Ray starts actors with OMP_NUM_THREADS=1
         self.device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
         self.image, self.image_version = load_encoder(Path(models, "image_encoder"), self.device)
         if self.device == "cuda":
@@ -89,7 +90,8 @@ def build_dataset(config: EmbedConfig):
     # instead of fusing it into the encoder actors.
     decoded = items.map_batches(DecodeImages(size), batch_size=config.batch_size, num_cpus=0.5)
     return decoded.map_batches(
-        ItemEncoder, fn_constructor_kwargs={"models": config.models, "use_gpu": config.use_gpu},
+        ItemEncoder, fn_constructor_kwargs={"models": config.models, "use_gpu": config.use_gpu,
+                               "threads": torch_threads(config.actors, config.use_gpu)},
         batch_size=config.batch_size, compute=ray.data.ActorPoolStrategy(size=config.actors),
         num_gpus=1 if config.use_gpu else 0, num_cpus=1)
 

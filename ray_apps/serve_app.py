@@ -33,6 +33,7 @@ from ray import serve
 MAX_CANDIDATES = 500
 MAX_BODY_BYTES = 64 * 1024
 BATCH_SIZE = 16
+BATCH_WAIT_S = 0.001  # a lone request waits this long for company; under load the queue fills batches anyway
 
 api = FastAPI(title="UMAIR-FPS ranking API", version="1")
 
@@ -113,7 +114,7 @@ class Ranker:
         else:
             self.neighbour_space = None
 
-    @serve.batch(max_batch_size=BATCH_SIZE, batch_wait_timeout_s=0.005)
+    @serve.batch(max_batch_size=BATCH_SIZE, batch_wait_timeout_s=BATCH_WAIT_S)
     async def _score(self, requests: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
         """Concatenate the candidates of concurrent requests into one forward pass."""
         self.batch_sizes.append(len(requests))
@@ -123,19 +124,21 @@ class Ranker:
             probs = torch.sigmoid(self.model(batch)).numpy()
         return list(np.split(probs, np.cumsum(sizes)[:-1]))
 
-    async def _rank(self, user_id: str, illust_ids: list[str], ts: datetime | None) -> RankResponse:
+    async def _rank(self, user_id: str, illust_ids: list[str], ts: datetime | None, k: int | None = None) -> JSONResponse:
+        """Score, sort and answer with the RankResponse shape (built as plain JSON: the declared
+        response_model documents it; skipping its re-validation keeps the request path short)."""
         features, known = self.store.features(user_id, illust_ids, ts)
-        scores = await self._score(features)
-        results = sorted((Scored(illust_id=i, score=float(s), known=k) for i, s, k in zip(illust_ids, scores, known)),
-                         key=lambda r: -r.score)
-        return RankResponse(user_id=user_id, known_user=self.store.known_user(user_id), results=results)
+        scores = (await self._score(features)).tolist()
+        order = sorted(range(len(illust_ids)), key=lambda i: -scores[i])[:k]
+        results = [{"illust_id": illust_ids[i], "score": scores[i], "known": known[i]} for i in order]
+        return JSONResponse({"user_id": user_id, "known_user": self.store.known_user(user_id), "results": results})
 
     @api.post("/v1/rank", response_model=RankResponse)
-    async def rank(self, body: RankRequest) -> RankResponse:
+    async def rank(self, body: RankRequest) -> JSONResponse:
         return await self._rank(body.user_id, list(dict.fromkeys(body.illust_ids)), body.ts)
 
     @api.post("/v1/recommend", response_model=RankResponse)
-    async def recommend(self, body: RecommendRequest) -> RankResponse:
+    async def recommend(self, body: RecommendRequest) -> JSONResponse:
         candidates = list(self.popular)
         recent = self.recent.get(body.user_id, [])
         if recent and self.neighbour_space is not None:
@@ -144,9 +147,7 @@ class Ranker:
             candidates += [int(i) for i in np.argsort(-sims)[:100] if i > 0]
         seen = self.seen.get(body.user_id, set()) if body.exclude_seen else set()
         ids = [self.store.illust_by_idx[i] for i in dict.fromkeys(candidates) if i not in seen and i in self.store.illust_by_idx]
-        ranked = await self._rank(body.user_id, ids, None)
-        ranked.results = ranked.results[: body.k]
-        return ranked
+        return await self._rank(body.user_id, ids, None, body.k)
 
     @api.get("/healthz")
     async def healthz(self) -> dict:

@@ -7,12 +7,12 @@ keeps their profile fields; an unknown illustration gets index 0 everywhere and 
 """
 from __future__ import annotations
 
-import math
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ray_apps.common import read_table
 from spark_jobs.schema import ITEM_INDEX_COLUMNS, USER_INDEX_COLUMNS
@@ -21,60 +21,65 @@ USER_COLS = [c for c, _ in USER_INDEX_COLUMNS]
 ITEM_COLS = [c for c, _ in ITEM_INDEX_COLUMNS]
 
 
-def item_age_bucket(ts_seconds: float, published_seconds: float | None) -> str:
-    """Python twin of spark_jobs.transforms.features.item_age: log2-day buckets 'd0'..'d12'."""
-    if published_seconds is None or (isinstance(published_seconds, float) and math.isnan(published_seconds)):
-        return "unknown"
-    days = max(ts_seconds - int(published_seconds), 0.0) / 86400.0
-    return f"d{min(int(math.floor(math.log2(days + 1))), 12)}"
+AGE_BUCKETS = 13  # 'd0'..'d12'
+
+
+def item_age_buckets(ts_seconds: int, published_seconds: np.ndarray) -> np.ndarray:
+    """Numpy twin of spark_jobs.transforms.features.item_age: log2-day bucket 0..12 [N] of items
+    published at whole-second times [N] (int64), shown at `ts_seconds`."""
+    days = np.maximum(ts_seconds - published_seconds, 0) / 86400.0
+    return np.minimum(np.floor(np.log2(days + 1.0)), AGE_BUCKETS - 1).astype(np.int64)
 
 
 class FeatureStore:
+    """The lake's users and items as dense index arrays, row 0 = out of vocabulary.
+
+    Built once per replica: every user / item column becomes a numpy array [rows + 1] (or
+    [rows + 1, L] for lists, padded as in training), so a request is a dict lookup per id and
+    one fancy-index per column: no pandas on the request path.
+    """
+
     def __init__(self, lake: str | Path, spec_fields: list[str], max_lens: dict[str, int]) -> None:
         lake = Path(lake)
-        users = read_table(lake / "users", ["user_id", *USER_COLS]).to_pandas()
-        items = read_table(lake / "items", ["illust_id", "created_at", *ITEM_COLS]).to_pandas()
-        self.users = users.set_index("user_id")
-        self.items = items.set_index("illust_id")
-        epoch = pd.Timestamp("1970-01-01", tz="UTC")
-        self.item_published = (self.items["created_at"] - epoch).dt.total_seconds() if len(items) else pd.Series(dtype=float)
-        vocab = read_table(lake / "vocab", ["feature", "value", "index"]).to_pandas()
-        self.item_age_index = dict(vocab[vocab.feature == "item_age"][["value", "index"]].itertuples(index=False, name=None))
-        self.fields = spec_fields
-        self.max_lens = max_lens
-        self.illust_by_idx = dict(zip(items["item_idx"], items["illust_id"]))
+        self.fields = set(spec_fields)
+        users = read_table(lake / "users", ["user_id", *[c for c in USER_COLS if c in self.fields]])
+        items = read_table(lake / "items", ["illust_id", "created_at", *{"item_idx", *[c for c in ITEM_COLS if c in self.fields]}])
+        self.user_row = {u: i + 1 for i, u in enumerate(users["user_id"].to_pylist())}
+        self.item_row = {u: i + 1 for i, u in enumerate(items["illust_id"].to_pylist())}
+        self.user_columns = {c: _dense(users[c], max_lens.get(c)) for c in USER_COLS if c in self.fields}
+        self.item_columns = {c: _dense(items[c], max_lens.get(c)) for c in ITEM_COLS if c in self.fields}
+        micros = pc.cast(items["created_at"], pa.timestamp("us", "UTC")).cast(pa.int64())
+        self.item_published = np.concatenate([[0], micros.fill_null(0).to_numpy() // 1_000_000]).astype(np.int64)  # floor, as Spark
+        self.item_has_published = np.concatenate([[False], micros.is_valid().to_numpy(zero_copy_only=False)])
+        vocab = read_table(lake / "vocab", ["feature", "value", "index"]).to_pylist()
+        age_index = {r["value"]: r["index"] for r in vocab if r["feature"] == "item_age"}
+        self.age_index = np.array([age_index.get(f"d{b}", 0) for b in range(AGE_BUCKETS)], np.int64)  # bucket -> vocab index
+        self.age_unknown = age_index.get("unknown", 0)
+        self.illust_by_idx = dict(zip(items["item_idx"].to_pylist(), items["illust_id"].to_pylist()))
 
     def known_user(self, user_id: str) -> bool:
-        return user_id in self.users.index
+        return user_id in self.user_row
 
     def features(self, user_id: str, illust_ids: list[str], ts: datetime | None = None) -> tuple[dict[str, np.ndarray], list[bool]]:
-        """-> (batch arrays [N] / [N, L] for the model, known flag per illustration)."""
-        n = len(illust_ids)
-        now = float(int((ts or datetime.now(timezone.utc)).timestamp()))  # whole seconds, as Spark's cast
-        user = self.users.loc[user_id] if user_id in self.users.index else None
-        rows = self.items.reindex(illust_ids)
-        known = rows["item_idx"].notna().to_numpy()
-        out: dict[str, np.ndarray] = {}
-        for col in USER_COLS:
-            if col not in self.fields:
-                continue
-            value = user[col] if user is not None else None
-            out[col] = self._column(col, [value] * n)
-        for col in ITEM_COLS:
-            if col in self.fields:
-                out[col] = self._column(col, [v if k else None for v, k in zip(rows[col].tolist(), known)])
+        """-> (model inputs: int64 [N] or [N, L] per field, known flag per illustration)."""
+        now = int((ts or datetime.now(timezone.utc)).timestamp())  # whole seconds, as Spark's cast
+        rows = np.fromiter((self.item_row.get(i, 0) for i in illust_ids), np.int64, len(illust_ids))
+        user = self.user_row.get(user_id, 0)
+        out = {c: np.repeat(values[user:user + 1], len(rows), 0) for c, values in self.user_columns.items()}
+        out.update({c: values[rows] for c, values in self.item_columns.items()})
+        known = rows > 0
         if "item_age_idx" in self.fields:
-            published = self.item_published.reindex(illust_ids).tolist()
-            out["item_age_idx"] = np.array([self.item_age_index.get(item_age_bucket(now, p), 0) if k else 0
-                                            for p, k in zip(published, known)], np.int64)
+            age = np.where(self.item_has_published[rows], self.age_index[item_age_buckets(now, self.item_published[rows])], self.age_unknown)
+            out["item_age_idx"] = np.where(known, age, 0)
         return out, known.tolist()
 
-    def _column(self, col: str, values: list) -> np.ndarray:
-        if col in self.max_lens:
-            arr = np.zeros((len(values), self.max_lens[col]), np.int64)
-            for i, v in enumerate(values):
-                if v is not None and len(v):
-                    v = np.asarray(v, np.int64)[: self.max_lens[col]]
-                    arr[i, : len(v)] = v
-            return arr
-        return np.array([0 if v is None or (isinstance(v, float) and math.isnan(v)) else int(v) for v in values], np.int64)
+
+def _dense(column: pa.ChunkedArray, max_len: int | None) -> np.ndarray:
+    """A lake index column -> int64 [rows + 1] (or [rows + 1, max_len] for lists), row 0 all zeros."""
+    from ray_apps.ranker_data import padded_lists
+
+    if max_len:
+        values = padded_lists(column, max_len)
+    else:
+        values = np.asarray(column.fill_null(0).to_numpy(), np.int64)
+    return np.concatenate([np.zeros((1, *values.shape[1:]), np.int64), values])

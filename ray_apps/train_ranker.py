@@ -191,7 +191,7 @@ def run(lake: str, runs: str, config: TrainConfig, dataset: DatasetConfig | None
     run_dir = Path(runs, name)
     run_dir.mkdir(parents=True, exist_ok=True)
     to_arrays = ToArrays(dataset.spec, dataset.user_column)
-    splits = {s: ray.data.read_delta(p, columns=to_arrays.columns()).map_batches(to_arrays, batch_format="pandas", batch_size=4096)
+    splits = {s: ray.data.read_delta(p, columns=to_arrays.columns()).map_batches(to_arrays, batch_format="pyarrow", batch_size=4096)
               for s, p in dataset.tables.items()}
     cfg = {**asdict(config), "spec": dataset.spec.to_dict(), "run_dir": str(run_dir.resolve()), "splits": list(splits), "torch_threads": torch_threads(config.num_workers, config.use_gpu)}
     model = build_model(config.model, dataset.spec, config.overrides, config.variant)
@@ -217,6 +217,18 @@ def run(lake: str, runs: str, config: TrainConfig, dataset: DatasetConfig | None
     write_json(run_dir / "metrics.json", record)
     _append_experiment(lake, record)
     return record
+
+
+def load_trained(run_dir: str | Path, device: str = "cpu"):
+    """(model in eval mode, spec, saved dict) from RUNS/<run>/model.pt; item vectors still to load."""
+    from umair_models.models.registry import MODELS
+
+    saved = torch.load(Path(run_dir, "model.pt"), map_location=device, weights_only=False)
+    spec = FeatureSpec.from_dict(saved["spec"])
+    cls = MODELS[saved["model_name"]]
+    model = cls(spec, cls.config_class.from_dict(saved["config"]))
+    model.load_state_dict(saved["model"], strict=False)
+    return model.eval().to(device), spec, saved
 
 
 def _append_experiment(lake: str, record: dict) -> None:
@@ -277,15 +289,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def load_trained(run_dir: str | Path, device: str = "cpu"):
-    """(model in eval mode, spec, saved dict) from RUNS/<run>/model.pt; item vectors still to load."""
-    from umair_models.models.registry import MODELS
-
-    saved = torch.load(Path(run_dir, "model.pt"), map_location=device, weights_only=False)
-    spec = FeatureSpec.from_dict(saved["spec"])
-    cls = MODELS[saved["model_name"]]
-    model = cls(spec, cls.config_class.from_dict(saved["config"]))
-    model.load_state_dict(saved["model"], strict=False)
-    return model.eval().to(device), spec, saved
