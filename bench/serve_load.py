@@ -2,7 +2,7 @@
 
     python bench/serve_load.py --run RUNS/umair_fps --lake LAKE [--rates 10,25,50] [--seconds 10]
 
-Open-loop: requests leave at a fixed rate (each POST /v1/rank with 100 candidates) for a fixed
+Open-loop, from one asyncio client (aiohttp, keep-alive connections): requests leave at a fixed rate (each POST /v1/rank with 100 candidates) for a fixed
 number of seconds, so the load is bounded in count and time. Prints p50 / p99 latency,
 throughput and errors per rate for the ranker and for an empty deployment measured in the same
 run (target here: p99 <= 25 ms at 50 req/s, zero errors). Writes JSON.
@@ -10,6 +10,7 @@ run (target here: p99 <= 25 ms at 50 req/s, zero errors). Writes JSON.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import threading
 import time
@@ -25,29 +26,38 @@ from _results import save_result  # noqa: E402
 
 
 def load(url: str, body: dict, rate: float, seconds: float) -> dict:
-    n = int(rate * seconds)
-    latencies, errors, lock = [], 0, threading.Lock()
-    session = requests.Session()
+    """Open-loop load from one asyncio client (aiohttp, keep-alive): request i leaves at i / rate."""
+    return asyncio.run(_load(url, body, rate, seconds))
 
-    def one(_: int) -> None:
+
+async def _load(url: str, body: dict, rate: float, seconds: float) -> dict:
+    import aiohttp
+
+    n = int(rate * seconds)
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(session: aiohttp.ClientSession) -> None:
         nonlocal errors
         t = time.perf_counter()
         try:
-            ok = session.post(url, json=body, timeout=10).status_code == 200
-        except requests.RequestException:
+            async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=10)) as response:
+                await response.read()
+                ok = response.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError):
             ok = False
-        with lock:
-            latencies.append((time.perf_counter() - t) * 1000)
-            errors += not ok
+        latencies.append((time.perf_counter() - t) * 1000)
+        errors += not ok
 
-    start = time.perf_counter()
-    with ThreadPoolExecutor(32) as pool:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+        start, tasks = time.perf_counter(), []
         for i in range(n):
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
-                time.sleep(delay)
-            pool.submit(one, i)
-    wall = time.perf_counter() - start
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(session)))
+        await asyncio.gather(*tasks)
+        wall = time.perf_counter() - start
     lat = np.array(latencies)
     return {"rate": rate, "requests": n, "errors": errors, "throughput": round(n / wall, 1),
             "p50_ms": round(float(np.percentile(lat, 50)), 2), "p99_ms": round(float(np.percentile(lat, 99)), 2)}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from ray import serve
@@ -64,12 +64,31 @@ class RankResponse(BaseModel):
     results: list[Scored]
 
 
-@api.middleware("http")
-async def bound_body(request: Request, call_next):
-    size = request.headers.get("content-length")
-    if size is not None and int(size) > MAX_BODY_BYTES:
-        return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
-    return await call_next(request)
+class BodyLimit:
+    """Pure ASGI middleware: 413 for a declared body over MAX_BODY_BYTES, 400 for a malformed length.
+
+    (Starlette's @app.middleware("http") wraps every request in extra tasks and streams; this
+    costs nothing per request beyond a header lookup.)
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            size = dict(scope["headers"]).get(b"content-length")
+            error = None
+            if size is not None and not size.isdigit():
+                error = JSONResponse({"detail": "malformed content-length header"}, status_code=400)
+            elif size is not None and int(size) > MAX_BODY_BYTES:
+                error = JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+            if error is not None:
+                await error(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+api.add_middleware(BodyLimit)
 
 
 @serve.deployment(max_ongoing_requests=32, max_queued_requests=64, ray_actor_options={"num_cpus": 1})
