@@ -2,8 +2,9 @@
 
     python bench/serve_load.py --run RUNS/umair_fps --lake LAKE [--rates 10,25,50] [--seconds 10]
 
-Open-loop, from one asyncio client (aiohttp, keep-alive connections): requests leave at a fixed rate (each POST /v1/rank with 100 candidates) for a fixed
-number of seconds, so the load is bounded in count and time. Prints p50 / p99 latency,
+Open-loop, from one asyncio client (aiohttp, keep-alive connections): requests leave at a fixed
+rate (each POST /v1/rank with 100 candidates) for a fixed number of seconds, so the load is
+bounded in count and time. Prints p50 / p99 latency,
 throughput and errors per rate for the ranker and for an empty deployment measured in the same
 run (target here: p99 <= 25 ms at 50 req/s, zero errors). Writes JSON.
 """
@@ -12,9 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np

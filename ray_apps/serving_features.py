@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ray_apps.common import read_table
+from ray_apps.ranker_data import padded_lists
 from spark_jobs.schema import ITEM_INDEX_COLUMNS, USER_INDEX_COLUMNS
 
 USER_COLS = [c for c, _ in USER_INDEX_COLUMNS]
@@ -42,12 +43,14 @@ class FeatureStore:
     def __init__(self, lake: str | Path, spec_fields: list[str], max_lens: dict[str, int]) -> None:
         lake = Path(lake)
         self.fields = set(spec_fields)
-        users = read_table(lake / "users", ["user_id", *[c for c in USER_COLS if c in self.fields]])
-        items = read_table(lake / "items", ["illust_id", "created_at", *{"item_idx", *[c for c in ITEM_COLS if c in self.fields]}])
+        user_cols = [c for c in USER_COLS if c in self.fields]
+        item_cols = [c for c in ITEM_COLS if c in self.fields]
+        users = read_table(lake / "users", ["user_id", *user_cols])
+        items = read_table(lake / "items", ["illust_id", "created_at", "item_idx", *[c for c in item_cols if c != "item_idx"]])
         self.user_row = {u: i + 1 for i, u in enumerate(users["user_id"].to_pylist())}
         self.item_row = {u: i + 1 for i, u in enumerate(items["illust_id"].to_pylist())}
-        self.user_columns = {c: _dense(users[c], max_lens.get(c)) for c in USER_COLS if c in self.fields}
-        self.item_columns = {c: _dense(items[c], max_lens.get(c)) for c in ITEM_COLS if c in self.fields}
+        self.user_columns = {c: _dense(users[c], max_lens.get(c)) for c in user_cols}
+        self.item_columns = {c: _dense(items[c], max_lens.get(c)) for c in item_cols}
         micros = pc.cast(items["created_at"], pa.timestamp("us", "UTC")).cast(pa.int64())
         self.item_published = np.concatenate([[0], micros.fill_null(0).to_numpy() // 1_000_000]).astype(np.int64)  # floor, as Spark
         self.item_has_published = np.concatenate([[False], micros.is_valid().to_numpy(zero_copy_only=False)])
@@ -76,8 +79,6 @@ class FeatureStore:
 
 def _dense(column: pa.ChunkedArray, max_len: int | None) -> np.ndarray:
     """A lake index column -> int64 [rows + 1] (or [rows + 1, max_len] for lists), row 0 all zeros."""
-    from ray_apps.ranker_data import padded_lists
-
     if max_len:
         values = padded_lists(column, max_len)
     else:

@@ -123,10 +123,12 @@ def train_loop(cfg: dict) -> None:
         batches = iter(train_shard.iter_torch_batches(batch_size=cfg["batch_size"], local_shuffle_buffer_size=cfg["shuffle_buffer"],
                                                       local_shuffle_seed=cfg["seed"] + epoch, prefetch_batches=4))
         while True:
-            waited = time.time()
+            asked = time.time()
             batch = next(batches, None)
-            data_wait += time.time() - waited  # time the step waited on Ray Data (a starved pipeline shows here)
-            first_batch += (time.time() - waited) if step == 0 else 0.0  # of which: the pipeline's start-up
+            waited = time.time() - asked
+            data_wait += waited  # time the step waited on Ray Data (a starved pipeline shows here)
+            if step == 0:
+                first_batch += waited  # of which: the pipeline's start-up
             if batch is None:
                 break
             step += 1
