@@ -3,7 +3,8 @@
     umair compare --lake LAKE --out RUNS [--models all] [--variants all|none|"w/o STY,w/o SEM"] [--raw RAW]
 
 Every run gets the same TrainConfig (epochs, batch size, optimizer, seed) apart from the model;
-no per-model tuning. Finished runs (RUNS/<run>/metrics.json) are skipped unless --force.
+no per-model tuning. Finished runs (RUNS/<run>/metrics.json) trained with the same budget are
+skipped unless --force.
 Writes RUNS/report.md and charts at the end (see ray_apps.report).
 """
 from __future__ import annotations
@@ -28,17 +29,26 @@ def plan(models: list[str], variants: list[str]) -> list[tuple[str, str | None]]
     return [(m, None) for m in models] + [("umair_fps", v) for v in variants if v != "w/ ATT*3"]  # ATT*3 is the default
 
 
+BUDGET_KEYS = ("model", "variant", "overrides", "epochs", "batch_size", "lr", "seed", "early_stop")
+
+
+def _same_budget(saved: dict, cfg: TrainConfig) -> bool:
+    """Whether a finished run was trained with the same model and budget as `cfg` (else retrain it)."""
+    return all(saved.get(k) == getattr(cfg, k) for k in BUDGET_KEYS)
+
+
 def compare(lake: str, out: str, models: list[str], variants: list[str], base: TrainConfig, force: bool = False,
             address: str | None = None) -> list[dict]:
     results = []
     for i, (model, variant) in enumerate(plan(models, variants), 1):
         name = run_name(model, variant)
-        done = Path(out, name, "metrics.json")
-        if done.exists() and not force:
-            log.info("[%d] %s: already trained, skipped (use --force)", i, name)
-            results.append(json.loads(done.read_text()))
-            continue
         cfg = TrainConfig(**{**base.__dict__, "model": model, "variant": variant})
+        done = Path(out, name, "metrics.json")
+        previous = json.loads(done.read_text()) if done.exists() and not force else None
+        if previous and _same_budget(previous.get("config", {}), cfg):
+            log.info("[%d] %s: already trained with this budget, skipped (use --force)", i, name)
+            results.append(previous)
+            continue
         r = run(lake, out, cfg, address=address, run_name=name)
         print(f"[{i}] {name:<28} AUC {r['auc']:.4f}  log loss {r['logloss']:.4f}  ({r['wall_seconds']} s)", flush=True)
         results.append(r)

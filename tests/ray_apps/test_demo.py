@@ -20,3 +20,9 @@ def test_demo_pipeline_end_to_end_on_tiny_then_skips_when_current(spark, ray_loc
     assert all(again["stages"][s] == 0.0 for s in ("generate", "prep", "pretrain-image", "finetune-text", "embed", "compare"))
     markers = {p.stem: json.loads(p.read_text()) for p in (tmp_path / ".stages").glob("*.json")}
     assert set(markers) == {"generate", "prep", "pretrain-image", "finetune-text", "embed", "compare"}
+    # A changed budget re-runs the compare stage and retrains the runs it names with that budget.
+    changed = {**profile, "models": ["dcn_v2"], "variants": [], "epochs": 2}
+    third = run_demo(tmp_path, "tiny", 7, force=False, keep_serving=False, profile=changed, port=8877)
+    assert third["stages"]["compare"] > 0 and third["stages"]["embed"] == 0.0
+    runs = {name: json.loads((tmp_path / "runs" / name / "metrics.json").read_text())["config"] for name in ("dcn_v2", "umair_fps")}
+    assert runs["dcn_v2"]["epochs"] == 2 and runs["umair_fps"]["epochs"] == 1
