@@ -41,6 +41,25 @@ def _row(name: str, r: dict, best: dict) -> str:
     return f"| {name} | {fmt('logloss', r['logloss'])} | {fmt('auc', r['auc'])} | {r['gauc']:.4f} | {r['parameters']:,} |"
 
 
+def global_steps(history: list[dict]) -> list[int]:
+    """Steps counted across epochs: each point's in-epoch step plus the steps of the epochs before it."""
+    last = {}
+    for h in history:
+        last[h["epoch"]] = max(last.get(h["epoch"], 0), h["step"])
+    offset = {e: sum(n for f, n in last.items() if f < e) for e in last}
+    return [h["step"] + offset[h["epoch"]] for h in history]
+
+
+def _budget(rows: list[dict]) -> str:
+    """The training budget the runs share, in words (or a warning when they differ)."""
+    keys = ("epochs", "batch_size", "lr", "seed")
+    budgets = {tuple(r.get("config", {}).get(k) for k in keys) for r in rows}
+    if len(budgets) != 1:
+        return "**the runs were trained with different budgets** (see each run's metrics.json)"
+    epochs, batch, lr, seed = budgets.pop()
+    return f"every model trained for {epochs} epoch(s) at batch {batch}, Adam lr {lr}, seed {seed}"
+
+
 def write_report(runs: str | Path, raw: str | Path | None = None) -> Path:
     import matplotlib
 
@@ -52,7 +71,7 @@ def write_report(runs: str | Path, raw: str | Path | None = None) -> Path:
     main = {r["model"]: r for r in rows if not r.get("variant")}
     variants = {r["variant"]: r for r in rows if r.get("variant")}
     order = [m for m in BASELINES if m in main] + (["umair_fps"] if "umair_fps" in main else [])
-    lines = ["# UMAIR-FPS comparison", "", f"Runs: `{runs.resolve()}`. Test split; same epochs, batch size, optimizer and seed for every model.", ""]
+    lines = ["# UMAIR-FPS comparison", "", f"Runs: `{runs.resolve()}`. Test split; {_budget(rows)}.", ""]
     lines += ["## Table 3: performance comparison", "", "| Model | BCE Loss | AUC | GAUC | Parameters |", "|---|---|---|---|---|"]
     table3 = [main[m] for m in order]
     if table3:
@@ -63,9 +82,11 @@ def write_report(runs: str | Path, raw: str | Path | None = None) -> Path:
         lines.append(f"| Oracle (true P(bookmark) of the sample site) | - | {oracle:.4f} | - | - |")
     if "umair_fps" in main and any(m in main for m in BASELINES):
         u = main["umair_fps"]
-        best_base = max((main[m] for m in BASELINES if m in main), key=lambda r: r["auc"])
-        lines += ["", f"UMAIR-FPS vs the best baseline ({best_base['model']}): AUC {u['auc'] - best_base['auc']:+.4f}, "
-                      f"log loss {u['logloss'] - best_base['logloss']:+.4f}."]
+        base = [main[m] for m in BASELINES if m in main]
+        by_auc, by_loss = max(base, key=lambda r: r["auc"]), min(base, key=lambda r: r["logloss"])
+        lines += ["", f"UMAIR-FPS vs the best baseline on each metric: AUC {u['auc'] - by_auc['auc']:+.4f} "
+                      f"(vs {DISPLAY_NAMES[by_auc['model']]}), log loss {u['logloss'] - by_loss['logloss']:+.4f} "
+                      f"(vs {DISPLAY_NAMES[by_loss['model']]})."]
     if variants and "umair_fps" in main:
         lines += ["", "## Table 4: ablations of UMAIR-FPS", "", "| Variant | BCE Loss | AUC | GAUC | Parameters |", "|---|---|---|---|---|"]
         group = list(variants.values()) + [main["umair_fps"]]
@@ -92,7 +113,7 @@ def write_report(runs: str | Path, raw: str | Path | None = None) -> Path:
         hist_file = Path(r["_dir"], "history.json")
         hist = json.loads(hist_file.read_text()) if hist_file.exists() else []
         if hist:
-            ax.plot([h["step"] + 10_000 * h["epoch"] for h in hist], [h["loss"] for h in hist], label=n, lw=1)
+            ax.plot(global_steps(hist), [h["loss"] for h in hist], label=n, lw=1)
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (20-step mean)")
     ax.legend(fontsize=6, ncol=2)
