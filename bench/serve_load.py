@@ -85,7 +85,7 @@ def main() -> int:
             return {"ok": True}
 
     base = start(a.run, a.lake, port=a.port)
-    serve.run(Empty.bind(), name="empty", route_prefix="/empty")
+    serve.run(Empty.bind(), name="empty", route_prefix="/empty", logging_config={"enable_access_log": False})  # as the ranker
     ids = read_table(Path(a.lake, "items"), ["illust_id"])["illust_id"].to_pylist()[:100]
     body = {"user_id": read_table(Path(a.lake, "users"), ["user_id"])["user_id"][0].as_py(), "illust_ids": ids}
     for _ in range(20):  # warm-up

@@ -199,12 +199,19 @@ def app_builder(args: dict) -> serve.Application:
     return Ranker.bind(str(Path(a.run).resolve()), str(Path(a.lake).resolve()))
 
 
-def start(run: str, lake: str, port: int = 8000, address: str | None = None, blocking: bool = False) -> str:
+def start(run: str, lake: str, port: int = 8000, address: str | None = None, blocking: bool = False,
+          access_log: bool = False) -> str:
+    """Start Serve on 127.0.0.1:port with the ranker app; -> its base URL.
+
+    Per-request access-log lines are off unless `access_log`: on a small machine writing and
+    forwarding one log line per request costs a visible share of the CPU the replica needs.
+    """
     from ray_apps.common import init_ray
 
     init_ray(address)
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(app_builder({"run": run, "lake": lake}), name="umair", route_prefix="/", blocking=blocking)
+    logs = {"enable_access_log": access_log}
+    serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config=logs)  # the proxy's own access log too
+    serve.run(app_builder({"run": run, "lake": lake}), name="umair", route_prefix="/", blocking=blocking, logging_config=logs)
     return f"http://127.0.0.1:{port}"
 
 
@@ -214,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lake", required=True)
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--address", default=None)
+    p.add_argument("--access-log", action="store_true", help="log one line per request (off by default: it costs CPU per request)")
     return p
 
 
@@ -222,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging()
     a = build_parser().parse_args(argv)
-    url = start(a.run, a.lake, a.port, a.address)
+    url = start(a.run, a.lake, a.port, a.address, access_log=a.access_log)
     print(f"Serving {a.run} at {url} (Ctrl-C stops). Try:\n"
           f"  curl -s {url}/healthz\n"
           f"  curl -s -X POST {url}/v1/rank -H 'content-type: application/json' -d '{{\"user_id\": \"1000001\", \"illust_ids\": [\"80000010\", \"80000020\"]}}'\n"

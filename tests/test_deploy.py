@@ -54,10 +54,13 @@ def test_raycluster_has_cpu_and_gpu_groups():
 
 
 def test_serve_configs_import_the_builder_and_let_batches_fill():
+    from ray.serve.schema import ServeDeploySchema
+
     from ray_apps.serve_app import BATCH_SIZE
 
     service = yaml.safe_load((DEPLOY / "kuberay/rayservice.yaml").read_text())
     for config in (yaml.safe_load((DEPLOY / "serve_config.yaml").read_text()), yaml.safe_load(service["spec"]["serveConfigV2"])):
+        ServeDeploySchema.model_validate(config)  # what `serve deploy` itself checks
         app = config["applications"][0]
         module, attr = app["import_path"].split(":")
         assert callable(getattr(importlib.import_module(module), attr))
