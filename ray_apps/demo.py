@@ -56,10 +56,22 @@ class Stages:
         self.previous = marker.stat().st_mtime
 
 
+def _active_spark():
+    """The active SparkSession, or None (without importing pyspark when nothing has used it)."""
+    import sys
+
+    if "pyspark" not in sys.modules:
+        return None
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession()
+
+
 def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: bool, profile: dict, port: int) -> dict:
     raw, lake, models, runs = workdir / "raw", workdir / "lake", workdir / "models", workdir / "runs"
     stages = Stages(workdir, force)
     t0 = time.time()
+    caller_spark = _active_spark()  # a session the caller owns (tests) is left running
 
     def generate() -> str:
         from spark_jobs.generate_site import generate as gen, print_manifest
@@ -112,6 +124,8 @@ def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: boo
 
     stages.run("generate", generate, {"size": size, "seed": seed})
     stages.run("prep", prep, {})
+    if caller_spark is None and _active_spark() is not None:
+        _active_spark().stop()  # the demo's Spark stages are done: free the JVM's memory and the CPU it takes from Ray
     stages.run("pretrain-image", pretrain, {"epochs": profile["image_epochs"], "size": profile["image_size"]})
     stages.run("finetune-text", finetune, {"epochs": profile["text_epochs"]})
     stages.run("embed", embed, {})
