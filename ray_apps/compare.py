@@ -15,14 +15,11 @@ from pathlib import Path
 
 from ray_apps.common import add_cluster_args, log, setup_logging
 from ray_apps.train_ranker import TrainConfig, run
+from ray_apps.train_ranker import default_run_name as run_name
 from umair_models.models.registry import BASELINES
 from umair_models.models.umair_fps import VARIANTS
 
 QUICK_VARIANTS = ("w/o ALL", "w/o STY", "w/o SEM", "w/o TSEM", "w/o UMCM", "w/ UMCM_ATT", "w/ UMCM_SEN", "w/o DCN-V2")
-
-
-def run_name(model: str, variant: str | None) -> str:
-    return (model + (f"__{variant}" if variant else "")).replace("/", "-").replace(" ", "_").replace("*", "x")
 
 
 def plan(models: list[str], variants: list[str]) -> list[tuple[str, str | None]]:

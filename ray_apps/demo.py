@@ -124,8 +124,9 @@ def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: boo
 
     stages.run("generate", generate, {"size": size, "seed": seed})
     stages.run("prep", prep, {})
-    if caller_spark is None and _active_spark() is not None:
-        _active_spark().stop()  # the demo's Spark stages are done: free the JVM's memory and the CPU it takes from Ray
+    demo_spark = _active_spark() if caller_spark is None else None
+    if demo_spark is not None:
+        demo_spark.stop()  # the demo's Spark stages are done: free the JVM's memory and the CPU it takes from Ray
     stages.run("pretrain-image", pretrain, {"epochs": profile["image_epochs"], "size": profile["image_size"]})
     stages.run("finetune-text", finetune, {"epochs": profile["text_epochs"]})
     stages.run("embed", embed, {})

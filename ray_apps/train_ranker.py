@@ -197,6 +197,11 @@ def train_loop(cfg: dict) -> None:
         ray.train.report({"done": 1})
 
 
+def default_run_name(model: str, variant: str | None) -> str:
+    """A run's folder name: the model, plus the Table 4 variant in a path-safe spelling."""
+    return (model + (f"__{variant}" if variant else "")).replace("/", "-").replace(" ", "_").replace("*", "x")
+
+
 def run(lake: str, runs: str, config: TrainConfig, dataset: DatasetConfig | None = None, address: str | None = None,
         run_name: str | None = None) -> dict:
     import ray.data
@@ -206,7 +211,7 @@ def run(lake: str, runs: str, config: TrainConfig, dataset: DatasetConfig | None
 
     init_ray(address)
     dataset = dataset or DatasetConfig.for_lake(lake)
-    name = run_name or (config.model + (f"__{config.variant}" if config.variant else "")).replace("/", "-").replace(" ", "_").replace("*", "x")
+    name = run_name or default_run_name(config.model, config.variant)
     run_dir = Path(runs, name)
     run_dir.mkdir(parents=True, exist_ok=True)
     to_arrays = ToArrays(dataset.spec, dataset.user_column)
