@@ -4,12 +4,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
 log = logging.getLogger("umair")
 
@@ -50,6 +54,14 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pa.Table:
     return DeltaTable(str(path)).to_pyarrow_table(columns=columns)
 
 
+def table_rows(path: str | Path) -> int | None:
+    """A Delta table's row count from its log's file statistics (no data read); None without them."""
+    from deltalake import DeltaTable
+
+    records = pa.table(DeltaTable(str(path)).get_add_actions(flatten=True)).column("num_records")
+    return None if records.null_count else int(pa.compute.sum(records).as_py() or 0)
+
+
 def vocab_sizes(lake: str | Path) -> dict[str, int]:
     """feature -> number of values V in the lake's vocab (indices 1..V)."""
     vocab = read_table(Path(lake, "vocab"), ["feature", "index"]).to_pandas()
@@ -76,6 +88,29 @@ def new_run_dir(root: str | Path, name: str) -> Path:
     path = Path(root, f"{name}-{stamp}")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextmanager
+def train_run_storage(storage_path: str | Path, name: str, config: dict) -> Iterator[bool]:
+    """Keep a Ray Train run's checkpoints only when they belong to an unfinished run of `config`.
+
+    Ray Train (V2) resumes a run from the checkpoints under STORAGE/NAME whenever a run of that name
+    starts again. That is what a re-run after a crash wants, but a run that finished, or one started
+    with another config (a --force re-run, a changed budget), must start from scratch instead: its
+    folder is cleared. Yields whether the run resumes; marks the run finished when the body returns.
+    """
+    root = Path(storage_path, name)
+    record = root / "umair_run.json"
+    wanted = json.loads(json.dumps(config, default=str))
+    saved = json.loads(record.read_text()) if record.exists() else None
+    resumes = bool(saved and not saved["finished"] and saved["config"] == wanted)
+    if resumes:
+        log.info("%s: resuming the unfinished run from its last checkpoint in %s", name, root)
+    elif root.exists():
+        shutil.rmtree(root)
+    write_json(record, {"config": wanted, "finished": False})
+    yield resumes
+    write_json(record, {"config": wanted, "finished": True})
 
 
 def write_json(path: str | Path, data: Any) -> None:

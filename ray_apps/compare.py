@@ -3,8 +3,9 @@
     umair compare --lake LAKE --out RUNS [--models all] [--variants all|none|"w/o STY,w/o SEM"] [--raw RAW]
 
 Every run gets the same TrainConfig (epochs, batch size, optimizer, seed) apart from the model;
-no per-model tuning. Finished runs (RUNS/<run>/metrics.json) trained with the same budget are
-skipped unless --force.
+no per-model tuning. Small splits (up to 2 GiB as arrays) are read from Delta once and cached for
+all runs (--cache-splits / --no-cache-splits decide it). Finished runs (RUNS/<run>/metrics.json)
+trained with the same budget are skipped unless --force.
 Writes RUNS/report.md and charts at the end (see ray_apps.report).
 """
 from __future__ import annotations
@@ -13,8 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
-from ray_apps.common import add_cluster_args, log, setup_logging
-from ray_apps.train_ranker import TrainConfig, run
+from ray_apps.common import add_cluster_args, init_ray, log, setup_logging
+from ray_apps.ranker_data import DatasetConfig
+from ray_apps.train_ranker import TrainConfig, ranker_splits, run
 from ray_apps.train_ranker import default_run_name as run_name
 from umair_models.models.registry import BASELINES
 from umair_models.models.umair_fps import VARIANTS
@@ -26,7 +28,8 @@ def plan(models: list[str], variants: list[str]) -> list[tuple[str, str | None]]
     return [(m, None) for m in models] + [("umair_fps", v) for v in variants if v != "w/ ATT*3"]  # ATT*3 is the default
 
 
-BUDGET_KEYS = ("model", "variant", "overrides", "epochs", "batch_size", "lr", "seed", "early_stop")
+BUDGET_KEYS = ("model", "variant", "overrides", "epochs", "batch_size", "lr", "seed", "early_stop", "in_memory")
+CACHE_LIMIT_BYTES = 2 * 2**30  # splits up to this size (as arrays) are cached for all runs by default
 
 
 def _same_budget(saved: dict, cfg: TrainConfig) -> bool:
@@ -34,9 +37,27 @@ def _same_budget(saved: dict, cfg: TrainConfig) -> bool:
     return all(saved.get(k) == getattr(cfg, k) for k in BUDGET_KEYS)
 
 
+def should_cache(dataset: DatasetConfig, cache_splits: bool | None) -> bool:
+    """`cache_splits` if given, else whether every split's arrays fit in CACHE_LIMIT_BYTES."""
+    if cache_splits is not None:
+        return cache_splits
+    sizes = [dataset.array_bytes(s) for s in dataset.tables]
+    return all(b is not None for b in sizes) and sum(sizes) <= CACHE_LIMIT_BYTES
+
+
 def compare(lake: str, out: str, models: list[str], variants: list[str], base: TrainConfig, force: bool = False,
-            address: str | None = None) -> list[dict]:
-    results = []
+            address: str | None = None, cache_splits: bool | None = None) -> list[dict]:
+    """Train every (model, variant) of the plan on the lake's splits; returns their metrics records.
+
+    Cached splits (`cache_splits`; default: when they fit in CACHE_LIMIT_BYTES) are read from Delta
+    and turned into arrays once, kept in Ray's object store and shared by every run, and each
+    worker holds its shard in memory (TrainConfig.in_memory) instead of re-reading it every epoch:
+    the runs spend the CPU on training. Otherwise every run streams its splits from Delta.
+    """
+    dataset = DatasetConfig.for_lake(lake)
+    cache = should_cache(dataset, cache_splits)
+    base = TrainConfig(**{**base.__dict__, "in_memory": cache})
+    results, splits = [], None
     for i, (model, variant) in enumerate(plan(models, variants), 1):
         name = run_name(model, variant)
         cfg = TrainConfig(**{**base.__dict__, "model": model, "variant": variant})
@@ -46,7 +67,12 @@ def compare(lake: str, out: str, models: list[str], variants: list[str], base: T
             log.info("[%d] %s: already trained with this budget, skipped (use --force)", i, name)
             results.append(previous)
             continue
-        r = run(lake, out, cfg, address=address, run_name=name)
+        if cache and splits is None:  # the first run to train caches the splits for itself and the rest
+            init_ray(address)
+            splits = ranker_splits(dataset, base.early_stop, materialize=True)
+            log.info("splits cached in the object store for every run: %s", ", ".join(
+                f"{s} {d.count():,} rows ({d.size_bytes() / 2**20:.0f} MiB)" for s, d in splits.items()))
+        r = run(lake, out, cfg, dataset, address=address, run_name=name, splits=splits)
         print(f"[{i}] {name:<28} AUC {r['auc']:.4f}  log loss {r['logloss']:.4f}  ({r['wall_seconds']} s)", flush=True)
         results.append(r)
     return results
@@ -64,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_cluster_args(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="retrain runs that already have metrics")
+    cache = p.add_mutually_exclusive_group()
+    cache.add_argument("--cache-splits", dest="cache_splits", action="store_true", default=None,
+                       help="read the splits once, keep them in Ray's object store and in each worker's memory "
+                            f"(default: when they fit in {CACHE_LIMIT_BYTES // 2**30} GiB)")
+    cache.add_argument("--no-cache-splits", dest="cache_splits", action="store_false", help="stream every run's splits from Delta")
     return p
 
 
@@ -88,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     models = ["umair_fps", *BASELINES] if a.models == "all" else [m.strip() for m in a.models.split(",")]
     base = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, num_workers=a.num_workers, use_gpu=a.use_gpu, seed=a.seed)
-    compare(a.lake, a.out, models, parse_variants(a.variants), base, a.force, a.address)
+    compare(a.lake, a.out, models, parse_variants(a.variants), base, a.force, a.address, a.cache_splits)
     report = write_report(a.out, a.raw)
     print(f"report: {report}")
     return 0

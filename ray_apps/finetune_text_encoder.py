@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from ray_apps.common import add_cluster_args, setup_logging, init_ray, log, torch_threads, worker_resources, read_table, write_json
+from ray_apps.common import (add_cluster_args, init_ray, log, read_table, setup_logging, torch_threads, train_run_storage,
+                            worker_resources, write_json)
 from umair_models.encoders.text import default_base_model, embed, in_batch_negatives_loss, load_text_encoder, retrieval_metrics
 
 HOLDOUT_MOD = 10
@@ -103,16 +104,18 @@ def run(config: FinetuneConfig, address: str | None = None) -> dict:
     train_rows, test_rows = held_out(read_table(Path(config.lake, "text_pairs")))
     before = evaluate(load_text_encoder(config.base), test_rows)
     log.info("held-out before fine-tuning: %s", before["all"])
+    storage = Path(config.out, "ray_runs").resolve()
     trainer = TorchTrainer(
         train_loop, train_loop_config={**asdict(config), "torch_threads": torch_threads(config.num_workers, config.use_gpu)},
         scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
                                      resources_per_worker=worker_resources(config.num_workers, config.use_gpu)),
-        run_config=RunConfig(name="finetune-text-encoder", storage_path=str(Path(config.out, "ray_runs").resolve()),
+        run_config=RunConfig(name="finetune-text-encoder", storage_path=str(storage),
                              failure_config=FailureConfig(max_failures=config.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=1)),
         datasets={"train": ray.data.from_items(train_rows).random_shuffle(seed=config.seed)},
     )
-    result = trainer.fit()
+    with train_run_storage(storage, "finetune-text-encoder", asdict(config)):
+        result = trainer.fit()
     out = Path(config.out, "text_encoder")
     with result.checkpoint.as_directory() as d:
         model = load_text_encoder(str(Path(d, "model")))

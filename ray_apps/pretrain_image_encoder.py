@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ray_apps.common import add_cluster_args, setup_logging, init_ray, log, torch_threads, worker_resources, vocab_sizes, write_json
+from ray_apps.common import (add_cluster_args, init_ray, log, setup_logging, torch_threads, train_run_storage, vocab_sizes,
+                            worker_resources, write_json)
 from ray_apps.images import DecodeImages
 from umair_models.encoders.image import DualOutputResNet, ImageEncoderConfig, normalize_images
 from umair_models.metrics import mean_average_precision, micro_f1
@@ -146,7 +147,8 @@ def run(config: PretrainConfig, address: str | None = None) -> dict:
         datasets={"train": train, "valid": valid},
         dataset_config=ray.train.DataConfig(datasets_to_split=["train"]),
     )
-    result = trainer.fit()
+    with train_run_storage(storage, "pretrain-image-encoder", asdict(config)):
+        result = trainer.fit()
     with result.checkpoint.as_directory() as d:
         state = torch.load(Path(d, "state.pt"), map_location="cpu", weights_only=False)
     out = Path(config.out, "image_encoder")

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from ray_apps.common import read_table, vocab_sizes
+from ray_apps.common import read_table, table_rows, vocab_sizes
 from umair_models.features import FeatureSpec, FieldSpec
 from umair_models.illustration_spec import MODALITIES, illustration_spec
 
@@ -57,6 +57,13 @@ class DatasetConfig:
     @property
     def label(self) -> str:
         return self.spec.label
+
+    def array_bytes(self, split: str) -> int | None:
+        """Estimated size of `split` as ToArrays output (rows from the Delta log x bytes per row); None if unknown."""
+        rows = table_rows(self.tables[split])
+        widths = {"categorical": 8, "index": 8, "numeric": 4}
+        row = sum(8 * f.max_len if f.kind == "multi_categorical" else widths.get(f.kind, 0) for f in self.spec.fields) + 4 + 8
+        return None if rows is None else rows * row
 
     @classmethod
     def from_yaml(cls, path: str | Path, lake: str | Path | None = None) -> "DatasetConfig":

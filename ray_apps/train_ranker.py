@@ -19,13 +19,14 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ray_apps.common import add_cluster_args, setup_logging, init_ray, log, torch_threads, worker_resources, write_json
+from ray_apps.common import add_cluster_args, init_ray, log, setup_logging, torch_threads, train_run_storage, worker_resources, write_json
 from ray_apps.ranker_data import DatasetConfig, ToArrays, load_item_vectors
 from umair_models.features import FeatureSpec
 from umair_models.metrics import EvalState
@@ -39,6 +40,7 @@ class TrainConfig:
     overrides: dict = field(default_factory=dict)
     epochs: int = 1
     batch_size: int = 1024
+    eval_batch_size: int = 4096        # forward only: larger batches, fewer steps
     lr: float = 1e-3
     num_workers: int = 1
     use_gpu: bool = False
@@ -46,7 +48,8 @@ class TrainConfig:
     early_stop: bool = False
     checkpoint_every: int = 0          # steps; 0 = only at epoch end
     max_failures: int = 1
-    shuffle_buffer: int = 8192
+    shuffle_buffer: int = 8192         # streaming: rows in each worker's local shuffle buffer
+    in_memory: bool = False            # hold each worker's shard as tensors, shuffle globally per epoch (small data)
     log_every_s: float = 10.0          # training progress lines from rank 0
     inject_failure_marker: str = ""    # tests: raise once after the first checkpoint
 
@@ -68,6 +71,32 @@ def _evaluate(model, shard, batch_size: int, device) -> tuple[EvalState, dict]:
             keys.append(k), probs.append(p), labels.append(y)
     cat = lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt)  # noqa: E731
     return state, {"gauc_key": cat(keys, np.int64), "prob": cat(probs, np.float64), "label": cat(labels, np.float32)}
+
+
+def epoch_batches(shard, cfg: dict, epoch: int, in_memory: dict) -> Iterator[dict]:
+    """One epoch of training batches {column: [B, ...]} from this worker's shard.
+
+    Streaming (default): Ray Data reads the shard anew each epoch, shuffling in a local buffer.
+    cfg["in_memory"]: the first call pulls the whole shard into `in_memory` as tensors (one pass,
+    large batches); every epoch then draws a fresh global permutation (seed + epoch) and slices
+    it. For shards that fit in a worker's memory this skips Ray Data's per-batch work (collation,
+    the shuffle buffer, prefetch threads), which on a small CPU machine competes with training.
+    """
+    if not cfg["in_memory"]:
+        yield from shard.iter_torch_batches(batch_size=cfg["batch_size"], local_shuffle_buffer_size=cfg["shuffle_buffer"],
+                                            local_shuffle_seed=cfg["seed"] + epoch, prefetch_batches=4)
+        return
+    if not in_memory:
+        parts: dict[str, list] = {}
+        for batch in shard.iter_torch_batches(batch_size=65536, prefetch_batches=1):
+            for k, v in batch.items():
+                parts.setdefault(k, []).append(v)
+        in_memory.update({k: torch.cat(v) for k, v in parts.items()})
+    n = len(in_memory["label"]) if in_memory else 0
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg["seed"] + epoch))
+    for start in range(0, n, cfg["batch_size"]):
+        rows = order[start:start + cfg["batch_size"]]
+        yield {k: v[rows] for k, v in in_memory.items()}
 
 
 def _gather(obj):
@@ -107,6 +136,7 @@ def train_loop(cfg: dict) -> None:
     loss_fn = torch.nn.BCEWithLogitsLoss()
     train_shard = ray.train.get_dataset_shard("train")
     seen, train_seconds, data_wait, first_batch, best_valid = 0, 0.0, 0.0, 0.0, float("inf")
+    in_memory: dict = {}  # the shard's tensors when cfg["in_memory"] (filled by the first epoch's first batch)
 
     def checkpoint(epoch: int, step: int, metrics: dict) -> None:
         if rank == 0:
@@ -119,9 +149,8 @@ def train_loop(cfg: dict) -> None:
 
     for epoch in range(start_epoch, cfg["epochs"]):
         model.train()
-        t0, step, running, last_log = time.time(), 0, [], time.time()
-        batches = iter(train_shard.iter_torch_batches(batch_size=cfg["batch_size"], local_shuffle_buffer_size=cfg["shuffle_buffer"],
-                                                      local_shuffle_seed=cfg["seed"] + epoch, prefetch_batches=4))
+        t0, step, running, last_log, seen_before = time.time(), 0, [], time.time(), seen
+        batches = epoch_batches(train_shard, cfg, epoch, in_memory)
         while True:
             asked = time.time()
             batch = next(batches, None)
@@ -146,7 +175,7 @@ def train_loop(cfg: dict) -> None:
             if rank == 0 and time.time() - last_log >= cfg["log_every_s"]:  # the loop's progress (Ray Data's bars are off)
                 last_log = time.time()
                 print(f"[train] epoch {epoch + 1}/{cfg['epochs']} step {step}: loss {np.mean(running[-20:]):.4f}, "
-                      f"{seen / (last_log - t0):,.0f} samples/s on this worker", flush=True)
+                      f"{(seen - seen_before) / (last_log - t0):,.0f} samples/s on this worker", flush=True)
             if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0:
                 checkpoint(epoch, step, {"epoch": epoch, "step": step, "train_loss": float(np.mean(running[-20:]))})
                 marker = cfg.get("inject_failure_marker")
@@ -159,7 +188,7 @@ def train_loop(cfg: dict) -> None:
         if running and (not history or history[-1]["step"] != step):  # the curve always ends at the epoch's last step
             history.append({"epoch": epoch, "step": step, "loss": float(np.mean(running[-20:]))})
         if cfg["early_stop"] and "valid" in cfg["splits"]:
-            states = _gather(_evaluate(model, ray.train.get_dataset_shard("valid"), cfg["batch_size"], device)[0])
+            states = _gather(_evaluate(model, ray.train.get_dataset_shard("valid"), cfg["eval_batch_size"], device)[0])
             valid = states[0]
             for s in states[1:]:
                 valid = valid.merge(s)
@@ -171,7 +200,7 @@ def train_loop(cfg: dict) -> None:
         best_valid = min(best_valid, metrics.get("valid_logloss", best_valid))
 
     totals = _gather((seen, train_seconds, data_wait, first_batch))
-    state, preds = _evaluate(model, ray.train.get_dataset_shard("test"), cfg["batch_size"], device)
+    state, preds = _evaluate(model, ray.train.get_dataset_shard("test"), cfg["eval_batch_size"], device)
     all_states, all_preds = _gather(state), _gather(preds)
     if rank == 0:
         merged = all_states[0]
@@ -202,9 +231,30 @@ def default_run_name(model: str, variant: str | None) -> str:
     return (model + (f"__{variant}" if variant else "")).replace("/", "-").replace(" ", "_").replace("*", "x")
 
 
-def run(lake: str, runs: str, config: TrainConfig, dataset: DatasetConfig | None = None, address: str | None = None,
-        run_name: str | None = None) -> dict:
+def ranker_splits(dataset: DatasetConfig, early_stop: bool, materialize: bool = False) -> dict:
+    """split name -> Ray Dataset of fixed-shape arrays (ToArrays over the split's Delta table).
+
+    The validation split is only read with early stopping (each split costs a coordinator actor).
+    `materialize` runs the read and transform once and keeps the arrays in the object store, so
+    several runs (a comparison) share them instead of re-reading Delta every epoch.
+    """
     import ray.data
+
+    to_arrays = ToArrays(dataset.spec, dataset.user_column)
+    # Datasets copy the DataContext when created: these run without Ray Data's progress bars, which
+    # cost a measurable share of a small machine's CPU at every step; the loop logs progress instead.
+    context = ray.data.DataContext.get_current()
+    bars, context.enable_progress_bars = context.enable_progress_bars, False
+    try:
+        splits = {s: ray.data.read_delta(p, columns=to_arrays.columns()).map_batches(to_arrays, batch_format="pyarrow", batch_size=4096)
+                  for s, p in dataset.tables.items() if s != "valid" or early_stop}
+        return {s: d.materialize() for s, d in splits.items()} if materialize else splits
+    finally:
+        context.enable_progress_bars = bars
+
+
+def run(lake: str, runs: str, config: TrainConfig, dataset: DatasetConfig | None = None, address: str | None = None,
+        run_name: str | None = None, splits: dict | None = None) -> dict:
     import ray.train
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -214,33 +264,26 @@ def run(lake: str, runs: str, config: TrainConfig, dataset: DatasetConfig | None
     name = run_name or default_run_name(config.model, config.variant)
     run_dir = Path(runs, name)
     run_dir.mkdir(parents=True, exist_ok=True)
-    to_arrays = ToArrays(dataset.spec, dataset.user_column)
-    # Datasets copy the DataContext when created: these run without Ray Data's progress bars, which
-    # cost a measurable share of a small machine's CPU at every step; the loop logs progress instead.
-    context = ray.data.DataContext.get_current()
-    bars, context.enable_progress_bars = context.enable_progress_bars, False
-    try:
-        splits = {s: ray.data.read_delta(p, columns=to_arrays.columns()).map_batches(to_arrays, batch_format="pyarrow", batch_size=4096)
-                  for s, p in dataset.tables.items() if s != "valid" or config.early_stop}  # each split costs a coordinator actor
-    finally:
-        context.enable_progress_bars = bars
+    splits = splits or ranker_splits(dataset, config.early_stop)
     cfg = {**asdict(config), "spec": dataset.spec.to_dict(), "run_dir": str(run_dir.resolve()), "splits": list(splits), "torch_threads": torch_threads(config.num_workers, config.use_gpu)}
     model = build_model(config.model, dataset.spec, config.overrides, config.variant)
     if model.lookups and dataset.item_features:
         cfg["item_vectors"] = load_item_vectors(dataset.item_features)
     write_json(run_dir / "config.json", {k: v for k, v in cfg.items() if k != "item_vectors"})
     t = time.time()
+    storage = Path(runs, "ray_runs").resolve()
     trainer = TorchTrainer(
         train_loop, train_loop_config=cfg,
         scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
                                      resources_per_worker=worker_resources(config.num_workers, config.use_gpu)),
-        run_config=RunConfig(name=name, storage_path=str(Path(runs, "ray_runs").resolve()),
+        run_config=RunConfig(name=name, storage_path=str(storage),
                              failure_config=FailureConfig(max_failures=config.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),
         datasets=splits,
         dataset_config=ray.train.DataConfig(datasets_to_split="all"),
     )
-    result = trainer.fit()
+    with train_run_storage(storage, name, {k: v for k, v in cfg.items() if k != "item_vectors"}):
+        result = trainer.fit()
     metrics = json.loads((run_dir / "test_metrics.json").read_text())
     record = {"run": name, "model": config.model, "variant": config.variant, "lake": str(Path(lake).resolve()),
               **metrics, "wall_seconds": round(time.time() - t, 1), "checkpoint": result.checkpoint.path if result.checkpoint else None,
@@ -288,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--lr", type=float, default=1e-3)
     add_cluster_args(p)
+    p.add_argument("--in-memory", action="store_true", help="hold each worker's shard in memory, shuffled globally per epoch "
+                                                           "(small data; default: stream from Delta every epoch)")
     p.add_argument("--early-stop", action="store_true", help="stop when validation log loss stops improving")
     p.add_argument("--checkpoint-every", type=int, default=0, help="steps between mid-epoch checkpoints")
     p.add_argument("--run-name", default=None)
@@ -311,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     dataset = DatasetConfig.from_yaml(a.dataset, a.lake) if a.dataset else None
     config = TrainConfig(model=a.model, variant=a.variant, overrides=parse_overrides(a.set), epochs=a.epochs, batch_size=a.batch_size,
-                         lr=a.lr, num_workers=a.num_workers, use_gpu=a.use_gpu, early_stop=a.early_stop, checkpoint_every=a.checkpoint_every)
+                         lr=a.lr, num_workers=a.num_workers, use_gpu=a.use_gpu, early_stop=a.early_stop, checkpoint_every=a.checkpoint_every,
+                         in_memory=a.in_memory)
     r = run(a.lake, a.runs, config, dataset, a.address, a.run_name)
     print(f"{r['run']}: test AUC {r['auc']:.4f}, log loss {r['logloss']:.4f}, GAUC {r['gauc']:.4f}, "
           f"{r['parameters']:,} parameters, {r['train_samples_per_s']:.0f} train samples/s -> {Path(a.runs, r['run'])}/metrics.json")

@@ -45,11 +45,13 @@ SMALL_MODEL = {"dnn_hidden": [64, 32]}
 
 @pytest.fixture(scope="session")
 def tiny_runs(tiny_features, tiny_lake, tmp_path_factory) -> tuple[Path, dict]:
-    """UMAIR-FPS and DCN-V2 trained on the tiny lake with 2 DDP workers: (RUNS, {model: record})."""
+    """UMAIR-FPS (streamed) and DCN-V2 (shards held in memory) trained on the tiny lake with 2 DDP workers:
+    (RUNS, {model: record})."""
     from ray_apps.train_ranker import TrainConfig, run
 
     lake, _ = tiny_lake
     runs = tmp_path_factory.mktemp("runs")
-    records = {m: run(str(lake), str(runs), TrainConfig(model=m, overrides=SMALL_MODEL, batch_size=256, num_workers=2, epochs=2))
+    records = {m: run(str(lake), str(runs), TrainConfig(model=m, overrides=SMALL_MODEL, batch_size=256, num_workers=2, epochs=2,
+                                                       in_memory=m == "dcn_v2"))
                for m in ("umair_fps", "dcn_v2")}
     return runs, records

@@ -38,7 +38,7 @@ def test_distributed_auc_equals_single_process_auc_on_the_same_predictions(tiny_
         assert r["logloss"] == pytest.approx(log_loss(labels, np.clip(probs, 1e-7, 1 - 1e-7)), rel=1e-9)
 
 
-def test_an_injected_worker_failure_is_survived(tiny_features, tiny_lake, tmp_path):
+def test_an_injected_worker_failure_is_survived_and_a_rerun_starts_fresh(tiny_features, tiny_lake, tmp_path):
     lake, _ = tiny_lake
     marker = tmp_path / "failed-once"
     cfg = TrainConfig(model="dcn_v2", overrides=SMALL_MODEL, batch_size=128, num_workers=1, checkpoint_every=5,
@@ -46,6 +46,10 @@ def test_an_injected_worker_failure_is_survived(tiny_features, tiny_lake, tmp_pa
     record = run(str(lake), str(tmp_path / "runs"), cfg)
     assert marker.exists(), "the failure was never injected"
     assert 0 < record["auc"] < 1 and record["train_samples"] > 0
+    # Started again, the finished run trains from scratch (Ray Train would resume from its last checkpoint).
+    again = run(str(lake), str(tmp_path / "runs"), cfg)
+    train_rows = DeltaTable(str(lake / "interactions_train")).to_pyarrow_table(columns=["label"]).num_rows
+    assert again["train_samples"] == train_rows
 
 
 def test_a_plain_categorical_ctr_table_trains_from_its_yaml(ray_local, tmp_path):
