@@ -118,23 +118,24 @@ def write_json(path: str | Path, data: Any) -> None:
     Path(path).write_text(json.dumps(data, indent=2, default=str))
 
 
-def worker_resources(num_workers: int, use_gpu: bool) -> dict[str, float] | None:
+def worker_resources(num_workers: int, use_gpu: bool, concurrent_runs: int = 1) -> dict[str, float] | None:
     """CPUs per training worker that leave one CPU for Ray Data's read / transform tasks.
 
     On a big cluster each worker gets a whole CPU (None = Ray's default); on a small CPU-only
-    machine (e.g. 2 cores) workers share what is left, otherwise data tasks never get a CPU and
-    the job deadlocks.
+    machine (e.g. 2 cores) the workers of all `concurrent_runs` runs share what is left, otherwise
+    data tasks never get a CPU and the job deadlocks.
     """
     import ray
 
-    total = ray.cluster_resources().get("CPU", 1.0)
-    if use_gpu or total - num_workers >= 1:
+    total, workers = ray.cluster_resources().get("CPU", 1.0), num_workers * max(1, concurrent_runs)
+    if use_gpu or total - workers >= 1:
         return None
-    return {"CPU": max(0.1, round((total - 1) / num_workers, 2))}
+    return {"CPU": max(0.1, round((total - 1) / workers, 2))}
 
 
-def torch_threads(num_workers: int, use_gpu: bool) -> int:
-    """Intra-op threads for each CPU training worker: the machine's CPUs shared between workers.
+def torch_threads(num_workers: int, use_gpu: bool, concurrent_runs: int = 1) -> int:
+    """Intra-op threads for each CPU training worker: a node's CPUs shared by the workers of all
+    `concurrent_runs` runs.
 
     Ray sets OMP_NUM_THREADS=1 in workers; on a CPU-only machine that leaves cores idle.
     """
@@ -144,4 +145,4 @@ def torch_threads(num_workers: int, use_gpu: bool) -> int:
         return 1
     total = int(ray.cluster_resources().get("CPU", 1))
     nodes = max(1, len([n for n in ray.nodes() if n.get("Alive")]))
-    return max(1, total // nodes // max(1, num_workers))
+    return max(1, total // nodes // max(1, num_workers * max(1, concurrent_runs)))

@@ -1,17 +1,18 @@
 """Train UMAIR-FPS, the six baselines and the Table 4 variants on the same splits and budget.
 
-    umair compare --lake LAKE --out RUNS [--models all] [--variants all|none|"w/o STY,w/o SEM"] [--raw RAW]
+    umair compare --lake LAKE --out RUNS [--models all] [--variants all|none|"w/o STY,w/o SEM"] [--raw RAW] [--parallel 2]
 
 Every run gets the same TrainConfig (epochs, batch size, optimizer, seed) apart from the model;
 no per-model tuning. Small splits (up to 2 GiB as arrays) are read from Delta once and cached for
 all runs (--cache-splits / --no-cache-splits decide it). Finished runs (RUNS/<run>/metrics.json)
-trained with the same budget are skipped unless --force.
+trained with the same budget are skipped unless --force. --parallel N trains N runs at once.
 Writes RUNS/report.md and charts at the end (see ray_apps.report).
 """
 from __future__ import annotations
 
 import argparse
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ray_apps.common import add_cluster_args, init_ray, log, setup_logging
@@ -46,18 +47,21 @@ def should_cache(dataset: DatasetConfig, cache_splits: bool | None) -> bool:
 
 
 def compare(lake: str, out: str, models: list[str], variants: list[str], base: TrainConfig, force: bool = False,
-            address: str | None = None, cache_splits: bool | None = None) -> list[dict]:
-    """Train every (model, variant) of the plan on the lake's splits; returns their metrics records.
+            address: str | None = None, cache_splits: bool | None = None, parallel: int = 1) -> list[dict]:
+    """Train every (model, variant) of the plan on the lake's splits; returns their metrics records in plan order.
 
     Cached splits (`cache_splits`; default: when they fit in CACHE_LIMIT_BYTES) are read from Delta
     and turned into arrays once, kept in Ray's object store and shared by every run, and each
     worker holds its shard in memory (TrainConfig.in_memory) instead of re-reading it every epoch:
     the runs spend the CPU on training. Otherwise every run streams its splits from Delta.
+    `parallel` runs train at once, sharing the cluster's CPUs (one run's start-up and evaluation
+    overlap another's training; on 2 cores two single-threaded runs out-train one two-threaded run).
     """
     dataset = DatasetConfig.for_lake(lake)
     cache = should_cache(dataset, cache_splits)
     base = TrainConfig(**{**base.__dict__, "in_memory": cache})
-    results, splits = [], None
+    results: dict[int, dict] = {}
+    todo: list[tuple[int, str, TrainConfig]] = []
     for i, (model, variant) in enumerate(plan(models, variants), 1):
         name = run_name(model, variant)
         cfg = TrainConfig(**{**base.__dict__, "model": model, "variant": variant})
@@ -65,17 +69,29 @@ def compare(lake: str, out: str, models: list[str], variants: list[str], base: T
         previous = json.loads(done.read_text()) if done.exists() and not force else None
         if previous and _same_budget(previous.get("config", {}), cfg):
             log.info("[%d] %s: already trained with this budget, skipped (use --force)", i, name)
-            results.append(previous)
-            continue
-        if cache and splits is None:  # the first run to train caches the splits for itself and the rest
-            init_ray(address)
-            splits = ranker_splits(dataset, base.early_stop, materialize=True)
-            log.info("splits cached in the object store for every run: %s", ", ".join(
-                f"{s} {d.count():,} rows ({d.size_bytes() / 2**20:.0f} MiB)" for s, d in splits.items()))
-        r = run(lake, out, cfg, dataset, address=address, run_name=name, splits=splits)
+            results[i] = previous
+        else:
+            todo.append((i, name, cfg))
+    if not todo:
+        return [results[i] for i in sorted(results)]
+    init_ray(address)
+    splits = None
+    if cache:
+        splits = ranker_splits(dataset, base.early_stop, materialize=True)
+        log.info("splits cached in the object store for every run: %s", ", ".join(
+            f"{s} {d.count():,} rows ({d.size_bytes() / 2**20:.0f} MiB)" for s, d in splits.items()))
+    concurrent = max(1, min(parallel, len(todo)))
+
+    def train(item: tuple[int, str, TrainConfig]) -> None:
+        i, name, cfg = item
+        r = run(lake, out, cfg, dataset, address=address, run_name=name, splits=splits, concurrent_runs=concurrent)
         print(f"[{i}] {name:<28} AUC {r['auc']:.4f}  log loss {r['logloss']:.4f}  ({r['wall_seconds']} s)", flush=True)
-        results.append(r)
-    return results
+        results[i] = r
+
+    with ThreadPoolExecutor(concurrent, thread_name_prefix="compare") as pool:
+        for future in [pool.submit(train, item) for item in todo]:
+            future.result()  # the first failure is raised once the runs in flight have finished
+    return [results[i] for i in sorted(results)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cluster_args(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="retrain runs that already have metrics")
+    p.add_argument("--parallel", type=int, default=1, help="runs that train at once, sharing the cluster (default 1)")
     cache = p.add_mutually_exclusive_group()
     cache.add_argument("--cache-splits", dest="cache_splits", action="store_true", default=None,
                        help="read the splits once, keep them in Ray's object store and in each worker's memory "
@@ -119,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     models = ["umair_fps", *BASELINES] if a.models == "all" else [m.strip() for m in a.models.split(",")]
     base = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, num_workers=a.num_workers, use_gpu=a.use_gpu, seed=a.seed)
-    compare(a.lake, a.out, models, parse_variants(a.variants), base, a.force, a.address, a.cache_splits)
+    compare(a.lake, a.out, models, parse_variants(a.variants), base, a.force, a.address, a.cache_splits, a.parallel)
     report = write_report(a.out, a.raw)
     print(f"report: {report}")
     return 0

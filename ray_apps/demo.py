@@ -22,12 +22,14 @@ import yaml
 # demo site has ~90 training rows per user: one pass at batch 256 leaves every model near the
 # item-only AUC, while two passes at batch 512 (about the same compute) let the models that see
 # the item vectors learn users' tastes; the baselines stay flat over 1-3 epochs (bench/README.md).
+# `parallel`: ranker runs trained at once (two single-threaded runs use 2 cores better than one).
 PROFILES = {
     "tiny": {"image_epochs": 1, "image_size": 32, "text_epochs": 1, "epochs": 1, "batch_size": 256, "variants": ["w/o STY"],
-             "models": ["umair_fps", "dcn_v2"]},
-    "demo": {"image_epochs": 2, "image_size": 64, "text_epochs": 1, "epochs": 2, "batch_size": 512,
-             "variants": ["w/o STY"], "models": "all"},  # deploy/configs/demo.yaml: five Table 4 ablations
-    "paper": {"image_epochs": 3, "image_size": 128, "text_epochs": 2, "epochs": 1, "batch_size": 4096, "variants": "all", "models": "all"},
+             "models": ["umair_fps", "dcn_v2"], "parallel": 2},
+    "demo": {"image_epochs": 1, "image_size": 64, "text_epochs": 1, "epochs": 2, "batch_size": 512,
+             "variants": ["w/o STY"], "models": "all", "parallel": 2},  # deploy/configs/demo.yaml: five Table 4 ablations
+    "paper": {"image_epochs": 3, "image_size": 128, "text_epochs": 2, "epochs": 1, "batch_size": 4096, "variants": "all", "models": "all",
+              "parallel": 1},
 }
 
 
@@ -117,7 +119,8 @@ def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: boo
 
         chosen = ["umair_fps", *BASELINES] if profile["models"] == "all" else list(profile["models"])
         variants = parse_variants(profile["variants"]) if isinstance(profile["variants"], str) else list(profile["variants"])
-        cmp(str(lake), str(runs), chosen, variants, TrainConfig(epochs=profile["epochs"], batch_size=profile["batch_size"]), force=force)
+        cmp(str(lake), str(runs), chosen, variants, TrainConfig(epochs=profile["epochs"], batch_size=profile["batch_size"]), force=force,
+            parallel=profile["parallel"])
         report = write_report(runs, raw)
         print(report.read_text())
         return str(report)

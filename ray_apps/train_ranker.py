@@ -254,7 +254,13 @@ def ranker_splits(dataset: DatasetConfig, early_stop: bool, materialize: bool = 
 
 
 def run(lake: str, runs: str, config: TrainConfig, dataset: DatasetConfig | None = None, address: str | None = None,
-        run_name: str | None = None, splits: dict | None = None) -> dict:
+        run_name: str | None = None, splits: dict | None = None, concurrent_runs: int = 1) -> dict:
+    """Train and evaluate one ranker; returns its metrics record (also RUNS/<run>/metrics.json).
+
+    `splits`: prepared datasets to share between runs (`ranker_splits`; default: stream the
+    dataset's tables). `concurrent_runs`: how many runs share the cluster at once (compare
+    --parallel); CPU requests and torch threads are divided between them.
+    """
     import ray.train
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -265,7 +271,8 @@ def run(lake: str, runs: str, config: TrainConfig, dataset: DatasetConfig | None
     run_dir = Path(runs, name)
     run_dir.mkdir(parents=True, exist_ok=True)
     splits = splits or ranker_splits(dataset, config.early_stop)
-    cfg = {**asdict(config), "spec": dataset.spec.to_dict(), "run_dir": str(run_dir.resolve()), "splits": list(splits), "torch_threads": torch_threads(config.num_workers, config.use_gpu)}
+    cfg = {**asdict(config), "spec": dataset.spec.to_dict(), "run_dir": str(run_dir.resolve()), "splits": list(splits),
+           "torch_threads": torch_threads(config.num_workers, config.use_gpu, concurrent_runs)}
     model = build_model(config.model, dataset.spec, config.overrides, config.variant)
     if model.lookups and dataset.item_features:
         cfg["item_vectors"] = load_item_vectors(dataset.item_features)
@@ -275,7 +282,7 @@ def run(lake: str, runs: str, config: TrainConfig, dataset: DatasetConfig | None
     trainer = TorchTrainer(
         train_loop, train_loop_config=cfg,
         scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
-                                     resources_per_worker=worker_resources(config.num_workers, config.use_gpu)),
+                                     resources_per_worker=worker_resources(config.num_workers, config.use_gpu, concurrent_runs)),
         run_config=RunConfig(name=name, storage_path=str(storage),
                              failure_config=FailureConfig(max_failures=config.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),
