@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.compute as pc
 
 log = logging.getLogger("umair")
 
@@ -59,7 +59,7 @@ def table_rows(path: str | Path) -> int | None:
     from deltalake import DeltaTable
 
     records = pa.table(DeltaTable(str(path)).get_add_actions(flatten=True)).column("num_records")
-    return None if records.null_count else int(pa.compute.sum(records).as_py() or 0)
+    return None if records.null_count else int(pc.sum(records).as_py() or 0)
 
 
 def vocab_sizes(lake: str | Path) -> dict[str, int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from ray_apps.common import add_cluster_args, init_ray, log, setup_logging
@@ -59,12 +60,12 @@ def compare(lake: str, out: str, models: list[str], variants: list[str], base: T
     """
     dataset = DatasetConfig.for_lake(lake)
     cache = should_cache(dataset, cache_splits)
-    base = TrainConfig(**{**base.__dict__, "in_memory": cache})
+    base = replace(base, in_memory=cache)
     results: dict[int, dict] = {}
     todo: list[tuple[int, str, TrainConfig]] = []
     for i, (model, variant) in enumerate(plan(models, variants), 1):
         name = run_name(model, variant)
-        cfg = TrainConfig(**{**base.__dict__, "model": model, "variant": variant})
+        cfg = replace(base, model=model, variant=variant)
         done = Path(out, name, "metrics.json")
         previous = json.loads(done.read_text()) if done.exists() and not force else None
         if previous and _same_budget(previous.get("config", {}), cfg):

@@ -276,7 +276,8 @@ def run(lake: str, runs: str, config: TrainConfig, dataset: DatasetConfig | None
     model = build_model(config.model, dataset.spec, config.overrides, config.variant)
     if model.lookups and dataset.item_features:
         cfg["item_vectors"] = load_item_vectors(dataset.item_features)
-    write_json(run_dir / "config.json", {k: v for k, v in cfg.items() if k != "item_vectors"})
+    recorded = {k: v for k, v in cfg.items() if k != "item_vectors"}  # the run's config without the vector tables
+    write_json(run_dir / "config.json", recorded)
     t = time.time()
     storage = Path(runs, "ray_runs").resolve()
     trainer = TorchTrainer(
@@ -289,7 +290,7 @@ def run(lake: str, runs: str, config: TrainConfig, dataset: DatasetConfig | None
         datasets=splits,
         dataset_config=ray.train.DataConfig(datasets_to_split="all"),
     )
-    with train_run_storage(storage, name, {k: v for k, v in cfg.items() if k != "item_vectors"}):
+    with train_run_storage(storage, name, recorded):
         result = trainer.fit()
     metrics = json.loads((run_dir / "test_metrics.json").read_text())
     record = {"run": name, "model": config.model, "variant": config.variant, "lake": str(Path(lake).resolve()),
