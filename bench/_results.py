@@ -1,4 +1,5 @@
 """Shared by the benchmarks: print a result and write it as JSON."""
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,7 @@ class PeakTreeMemory:
         while not self._stop.wait(self.interval):
             self.peak_bytes = max(self.peak_bytes, self._sample())
 
-    def __enter__(self) -> "PeakTreeMemory":
+    def __enter__(self) -> PeakTreeMemory:
         import threading
 
         self._stop = threading.Event()

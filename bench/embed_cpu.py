@@ -6,10 +6,10 @@
 (b) `embed_items` end to end (read Delta, CPU decode tasks, encoder actor, write Delta).
 Prints items/s of both and the ratio pipeline / bare (target >= 0.7); writes JSON.
 """
+
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,18 +20,24 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import save_result  # noqa: E402
-from ray_apps.common import read_table  # noqa: E402
-from ray_apps.embed_items import EmbedConfig, ItemEncoder, image_size_of, run  # noqa: E402
-from ray_apps.images import DecodeImages  # noqa: E402
+
+from ray_apps.artifacts import image_encoder_config  # noqa: E402
+from ray_apps.encoders.embed import EmbedConfig, ItemEncoder, run  # noqa: E402
+from ray_apps.encoders.images import DecodeImages  # noqa: E402
+from ray_apps.lake import read_table  # noqa: E402
 
 
 def bare(lake: str, models: str, batch: int) -> float:
     items = read_table(Path(lake, "items"), ["item_idx", "illust_id", "image_uri", "tags"]).to_pandas()
-    decode, encode = DecodeImages(image_size_of(models)), ItemEncoder(models, use_gpu=False)
+    decode, encode = DecodeImages(int(image_encoder_config(models)["image_size"])), ItemEncoder(models, use_gpu=False)
     t = time.perf_counter()
     for start in range(0, len(items), batch):
-        part = items.iloc[start:start + batch]
-        encode(decode({c: np.asarray(part[c].tolist(), dtype=object) if c in ("tags",) else part[c].to_numpy() for c in part}))
+        part = items.iloc[start : start + batch]
+        encode(
+            decode(
+                {c: np.asarray(part[c].tolist(), dtype=object) if c in ("tags",) else part[c].to_numpy() for c in part}
+            )
+        )
     return len(items) / (time.perf_counter() - t)
 
 

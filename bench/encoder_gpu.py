@@ -7,6 +7,7 @@ images/s and achieved TFLOP/s (ResNet-101 forward ~7.8 GMAC = 15.6 GFLOP per ima
 Gram matrices) next to the GPU's dense bf16 peak. Text: sentence-transformers encode of tag
 strings, sentences/s. Prints the figures and writes them as JSON (bench/results/encoder_gpu.json).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import save_result  # noqa: E402
+
 from umair_models.encoders.image import DualOutputResNet, ImageEncoderConfig  # noqa: E402
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0}  # dense, SXM figures
@@ -59,10 +61,19 @@ def bench_images(depth: int, batch: int, steps: int, size: int) -> dict:
     gflop = GFLOP_PER_IMAGE[depth] * (size / 224) ** 2 + extra
     name = torch.cuda.get_device_name()
     peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
-    return {"gpu": name, "depth": depth, "batch": batch, "image_size": size, "images_per_s": round(ips, 1),
-            "gflop_per_image": round(gflop, 2), "achieved_tflops": round(ips * gflop / 1e3, 1),
-            "peak_bf16_tflops": peak, "utilisation": round(ips * gflop / 1e3 / peak, 3) if peak else None,
-            "e_sem": list(e_sem.shape), "e_sty": list(e_sty.shape)}
+    return {
+        "gpu": name,
+        "depth": depth,
+        "batch": batch,
+        "image_size": size,
+        "images_per_s": round(ips, 1),
+        "gflop_per_image": round(gflop, 2),
+        "achieved_tflops": round(ips * gflop / 1e3, 1),
+        "peak_bf16_tflops": peak,
+        "utilisation": round(ips * gflop / 1e3 / peak, 3) if peak else None,
+        "e_sem": list(e_sem.shape),
+        "e_sty": list(e_sty.shape),
+    }
 
 
 def bench_text(model_dir: str | None, batch: int, n: int) -> dict:
@@ -82,8 +93,14 @@ def bench_text(model_dir: str | None, batch: int, n: int) -> dict:
     out = model.encode(sentences, batch_size=batch, convert_to_tensor=True)
     torch.cuda.synchronize()
     dt = time.perf_counter() - t
-    return {"model": Path(model_dir).name, "sentences": n, "batch": batch, "sentences_per_s": round(n / dt, 1),
-            "dim": int(out.shape[1]), "dtype": "fp16"}
+    return {
+        "model": Path(model_dir).name,
+        "sentences": n,
+        "batch": batch,
+        "sentences_per_s": round(n / dt, 1),
+        "dim": int(out.shape[1]),
+        "dtype": "fp16",
+    }
 
 
 def main() -> int:

@@ -6,10 +6,10 @@ Generates the `paper` site without images when RAW is missing (about 4 minutes h
 the whole prep job, timing each stage. Prints rows/s per stage, the total and the peak resident
 memory of this process tree, sampled every second (Spark driver JVM + Python); writes JSON. Target: < 15 minutes.
 """
+
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,7 +30,9 @@ def main() -> int:
     p.add_argument("--driver-memory", default="16g")
     p.add_argument("--out", default="bench/results/prep_scale.json")
     a = p.parse_args()
-    spark = get_spark("umair-bench-prep", "local[*]", {"spark.driver.memory": a.driver_memory, "spark.sql.shuffle.partitions": "64"})
+    spark = get_spark(
+        "umair-bench-prep", "local[*]", {"spark.driver.memory": a.driver_memory, "spark.sql.shuffle.partitions": "64"}
+    )
     if not Path(a.raw, "_manifest.json").exists():
         generate(spark, "paper", a.raw, images=False)
     t = time.time()
@@ -38,10 +40,14 @@ def main() -> int:
         record = build(spark, a.raw, a.lake)
     total = time.time() - t
     stages = record["stages"]
-    result = {"total_seconds": round(total, 1), "stage_seconds": stages["seconds"],
-              "stage_rows_per_s": {k: round(stages["rows"][k] / max(stages["seconds"][k], 1e-9)) for k in stages["rows"]},
-              "interactions_in": record["counts"]["interactions"]["in"], "examples": {k: v["rows"] for k, v in record["splits"].items()},
-              "peak_rss_gib_driver_tree": memory.peak_gb}  # Python driver + Spark JVM (local mode: executors inside)
+    result = {
+        "total_seconds": round(total, 1),
+        "stage_seconds": stages["seconds"],
+        "stage_rows_per_s": {k: round(stages["rows"][k] / max(stages["seconds"][k], 1e-9)) for k in stages["rows"]},
+        "interactions_in": record["counts"]["interactions"]["in"],
+        "examples": {k: v["rows"] for k, v in record["splits"].items()},
+        "peak_rss_gib_driver_tree": memory.peak_gb,
+    }  # Python driver + Spark JVM (local mode: executors inside)
     save_result(result, a.out)
     return 0
 

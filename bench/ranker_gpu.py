@@ -7,10 +7,10 @@ the item-feature table (e_TSEM 384 + e_SEM 2048 + e_STY 768, fp16) lives on the 
 random indices generated on the GPU, so the figure is the model step (forward, backward, Adam,
 embedding L2) and the table gathers. Target: >= 1 M samples/s on one H100.
 """
+
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,6 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import save_result  # noqa: E402
+
+from spark_jobs.config import PrepConfig
 from umair_models.illustration_spec import illustration_spec  # noqa: E402
 from umair_models.models import build_model  # noqa: E402
 
@@ -27,8 +29,19 @@ SCALES = {
     "paper": {"users": 215_394, "items": 1_882_675, "tags": 60_000, "artists": 235_000},
     "demo": {"users": 2_000, "items": 5_000, "tags": 1_500, "artists": 600},
 }
-SMALL = {"gender": 4, "age": 6, "region": 9, "language": 4, "type": 3, "x_restrict": 3, "ai_generated": 2,
-         "pages": 3, "aspect": 3, "has_image": 2, "item_age": 13}
+SMALL = {
+    "gender": 4,
+    "age": 6,
+    "region": 9,
+    "language": 4,
+    "type": 3,
+    "x_restrict": 3,
+    "ai_generated": 2,
+    "pages": 3,
+    "aspect": 3,
+    "has_image": 2,
+    "item_age": 13,
+}
 DIMS = {"e_tsem": 384, "e_sem": 2048, "e_sty": 768}
 
 
@@ -58,10 +71,19 @@ def main() -> int:
         return 0
     dev = torch.device("cuda")
     s = SCALES[args.scale]
-    sizes = {"user_id": s["users"], "illust_id": int(s["items"] * 0.8), "tag": s["tags"], "artist_id": s["artists"], **SMALL}
-    spec = illustration_spec(sizes, s["items"], DIMS)
+    sizes = {
+        "user_id": s["users"],
+        "illust_id": int(s["items"] * 0.8),
+        "tag": s["tags"],
+        "artist_id": s["artists"],
+        **SMALL,
+    }
+    prep = PrepConfig()  # the tag lengths a default `umair prep` pads to
+    spec = illustration_spec(
+        sizes, s["items"], {"tags_idx": prep.max_item_tags, "interest_tags_idx": prep.max_interest_tags}, DIMS
+    )
     model = build_model(args.model, spec).to(dev)
-    for name, dim in DIMS.items():
+    for name in DIMS:
         if name in model.lookups:  # a random fp16 item-feature table, made on the GPU
             model.lookups[name].vectors.normal_()
             model.lookups[name].present.fill_(True)
@@ -98,11 +120,21 @@ def main() -> int:
     torch.cuda.synchronize()
     dt = time.perf_counter() - t
     sps = args.batch * args.steps / dt
-    result = {"gpu": torch.cuda.get_device_name(), "model": args.model, "scale": args.scale, "batch": args.batch,
-              "steps": args.steps, "steps_per_s": round(args.steps / dt, 1), "samples_per_s": round(sps),
-              "parameters": params, "item_table_gb": round(sum(model.lookups[n].vectors.numel() * 2 for n in model.lookups) / 1e9, 2),
-              "seconds_for_24M_rows": round(24_233_663 / sps, 1), "final_loss": float(loss.detach()), "compiled": args.compile,
-              "peak_memory_gb": round(torch.cuda.max_memory_allocated() / 1e9, 1)}
+    result = {
+        "gpu": torch.cuda.get_device_name(),
+        "model": args.model,
+        "scale": args.scale,
+        "batch": args.batch,
+        "steps": args.steps,
+        "steps_per_s": round(args.steps / dt, 1),
+        "samples_per_s": round(sps),
+        "parameters": params,
+        "item_table_gb": round(sum(model.lookups[n].vectors.numel() * 2 for n in model.lookups) / 1e9, 2),
+        "seconds_for_24M_rows": round(24_233_663 / sps, 1),
+        "final_loss": float(loss.detach()),
+        "compiled": args.compile,
+        "peak_memory_gb": round(torch.cuda.max_memory_allocated() / 1e9, 1),
+    }
     save_result(result, args.out)
     return 0
 

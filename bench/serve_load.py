@@ -8,6 +8,7 @@ bounded in count and time. Prints p50 / p99 latency,
 throughput and errors per rate for the ranker and for an empty deployment measured in the same
 run (target here: p99 <= 25 ms at 50 req/s, zero errors). Writes JSON.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,7 @@ async def _load(url: str, body: dict, rate: float, seconds: float) -> dict:
             async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=10)) as response:
                 await response.read()
                 ok = response.status == 200
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             ok = False
         latencies.append((time.perf_counter() - t) * 1000)
         errors += not ok
@@ -58,15 +59,22 @@ async def _load(url: str, body: dict, rate: float, seconds: float) -> dict:
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - start
     lat = np.array(latencies)
-    return {"rate": rate, "requests": n, "errors": errors, "throughput": round(n / wall, 1),
-            "p50_ms": round(float(np.percentile(lat, 50)), 2), "p99_ms": round(float(np.percentile(lat, 99)), 2)}
+    return {
+        "rate": rate,
+        "requests": n,
+        "errors": errors,
+        "throughput": round(n / wall, 1),
+        "p50_ms": round(float(np.percentile(lat, 50)), 2),
+        "p99_ms": round(float(np.percentile(lat, 99)), 2),
+    }
 
 
 def main() -> int:
     from ray import serve
 
-    from ray_apps.common import init_ray, read_table
-    from ray_apps.serve_app import start
+    from ray_apps.lake import read_table
+    from ray_apps.runtime import init_ray
+    from ray_apps.serve.app import start
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True)
@@ -85,7 +93,9 @@ def main() -> int:
             return {"ok": True}
 
     base = start(a.run, a.lake, port=a.port)
-    serve.run(Empty.bind(), name="empty", route_prefix="/empty", logging_config={"enable_access_log": False})  # as the ranker
+    serve.run(
+        Empty.bind(), name="empty", route_prefix="/empty", logging_config={"enable_access_log": False}
+    )  # as the ranker
     ids = read_table(Path(a.lake, "items"), ["illust_id"])["illust_id"].to_pylist()[:100]
     body = {"user_id": read_table(Path(a.lake, "users"), ["user_id"])["user_id"][0].as_py(), "illust_ids": ids}
     for _ in range(20):  # warm-up

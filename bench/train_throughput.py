@@ -14,10 +14,10 @@ transform streaming during the epoch. The one-off start-up until the first batch
 (`first_batch_seconds`; in memory: the one read of the shard) and the end-to-end ratio that includes
 it are reported beside it.
 """
+
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -29,9 +29,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import save_result  # noqa: E402
-from ray_apps.common import read_table  # noqa: E402
-from ray_apps.ranker_data import DatasetConfig, ToArrays, load_item_vectors  # noqa: E402
-from ray_apps.train_ranker import TrainConfig, run  # noqa: E402
+
+from ray_apps.encoders.item_features import load_item_vectors  # noqa: E402
+from ray_apps.lake import read_table  # noqa: E402
+from ray_apps.ranker.config import TrainConfig  # noqa: E402
+from ray_apps.ranker.data import DatasetConfig, ToArrays  # noqa: E402
+from ray_apps.ranker.job import run  # noqa: E402
 from umair_models.models import build_model  # noqa: E402
 
 
@@ -49,7 +52,7 @@ def bare_loop(lake: str, model_name: str, batch_size: int, overrides: dict) -> f
     perm = torch.randperm(n)
     t = time.perf_counter()
     for start in range(0, n, batch_size):
-        idx = perm[start:start + batch_size]
+        idx = perm[start : start + batch_size]
         batch = {k: v[idx] for k, v in arrays.items()}
         opt.zero_grad()
         loss = loss_fn(model(batch), batch["label"]) + model.regularization()
@@ -72,14 +75,26 @@ def main() -> int:
         for workers in (1, 2):
             for in_memory in (False, True):
                 key = f"{workers}w" + ("_in_memory" if in_memory else "")
-                r = run(a.lake, runs, TrainConfig(model=a.model, batch_size=a.batch_size, num_workers=workers, overrides=overrides,
-                                                  in_memory=in_memory), run_name=f"bench-{key}")
+                r = run(
+                    a.lake,
+                    runs,
+                    TrainConfig(
+                        model=a.model,
+                        batch_size=a.batch_size,
+                        num_workers=workers,
+                        overrides=overrides,
+                        in_memory=in_memory,
+                    ),
+                    run_name=f"bench-{key}",
+                )
                 ray.shutdown()  # each configuration on a fresh local Ray, as a submitted job would be: no leftover actors
                 result[f"ray_{key}_samples_per_s"] = round(r["train_samples_per_s"])
                 result[f"ratio_{key}"] = round(r["train_samples_per_s"] / result["bare_samples_per_s"], 3)
                 result[f"ray_{key}_first_batch_seconds"] = round(r["first_batch_seconds"], 1)
                 result[f"ray_{key}_data_wait_seconds"] = round(r["data_wait_seconds"], 1)
-                result[f"ratio_{key}_end_to_end"] = round(r["train_samples_per_s_end_to_end"] / result["bare_samples_per_s"], 3)
+                result[f"ratio_{key}_end_to_end"] = round(
+                    r["train_samples_per_s_end_to_end"] / result["bare_samples_per_s"], 3
+                )
     save_result(result, a.out)
     return 0
 

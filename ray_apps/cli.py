@@ -1,5 +1,6 @@
 """The `umair` command: one entry point for every stage. Subcommands import their stage lazily,
 so `umair generate` starts no Ray and `umair train` starts no Spark."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,14 +11,26 @@ from collections.abc import Callable
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("ray_apps.demo", "the whole pipeline on the sample site: generate ... serve (the README's main command)"),
     "generate": ("spark_jobs.generate_site", "write the sample illustration site (raw landing zone) with Spark"),
-    "prep": ("spark_jobs.build_datasets", "raw landing zone -> Delta lake (validation, labels, split, vocab) with Spark"),
-    "pretrain-image": ("ray_apps.pretrain_image_encoder", "pre-train the dual-output image encoder on image->tags (Ray Train)"),
-    "finetune-text": ("ray_apps.finetune_text_encoder", "fine-tune the text encoder on text pairs, in-batch negatives (Ray Train)"),
-    "embed": ("ray_apps.embed_items", "embed every item with both encoders into item_features (Ray Data)"),
-    "train": ("ray_apps.train_ranker", "train + evaluate UMAIR-FPS or a baseline (Ray Train, DDP)"),
-    "compare": ("ray_apps.compare", "train UMAIR-FPS, the six baselines and the Table 4 ablations; write the report"),
-    "report": ("ray_apps.report", "write report.md + charts (Tables 3 and 4, oracle AUC) for a runs folder"),
-    "serve": ("ray_apps.serve_app", "serve a trained run over HTTP: /v1/rank, /v1/recommend (Ray Serve)"),
+    "prep": (
+        "spark_jobs.build_datasets",
+        "raw landing zone -> Delta lake (validation, labels, split, vocab) with Spark",
+    ),
+    "pretrain-image": (
+        "ray_apps.encoders.pretrain_image",
+        "pre-train the dual-output image encoder on image->tags (Ray Train)",
+    ),
+    "finetune-text": (
+        "ray_apps.encoders.finetune_text",
+        "fine-tune the text encoder on text pairs, in-batch negatives (Ray Train)",
+    ),
+    "embed": ("ray_apps.encoders.embed", "embed every item with both encoders into item_features (Ray Data)"),
+    "train": ("ray_apps.ranker.job", "train + evaluate UMAIR-FPS or a baseline (Ray Train, DDP)"),
+    "compare": (
+        "ray_apps.ranker.compare",
+        "train UMAIR-FPS, the six baselines and the Table 4 ablations; write the report",
+    ),
+    "report": ("ray_apps.ranker.report", "write report.md + charts (Tables 3 and 4, oracle AUC) for a runs folder"),
+    "serve": ("ray_apps.serve.app", "serve a trained run over HTTP: /v1/rank, /v1/recommend (Ray Serve)"),
 }
 
 
@@ -32,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="umair",
         description="UMAIR-FPS: multimodal illustration recommender on Spark + Ray. "
-                    "Run `umair <command> --help` for a command's flags and defaults.",
+        "Run `umair <command> --help` for a command's flags and defaults.",
     )
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for name, (_, text) in SUBCOMMANDS.items():

@@ -7,6 +7,7 @@ generate (Spark) -> prep (Spark -> Delta) -> pretrain-image (Ray Train) -> finet
 (Ray Serve) and one sample request. Each stage records a marker in WORKDIR/.stages; a re-run
 skips stages whose marker is newer than their inputs' (use --force to redo everything).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,12 +25,36 @@ import yaml
 # the item vectors learn users' tastes; the baselines stay flat over 1-3 epochs (bench/README.md).
 # `parallel`: ranker runs trained at once (two single-threaded runs use 2 cores better than one).
 PROFILES = {
-    "tiny": {"image_epochs": 1, "image_size": 32, "text_epochs": 1, "epochs": 1, "batch_size": 256, "variants": ["w/o STY"],
-             "models": ["umair_fps", "dcn_v2"], "parallel": 2},
-    "demo": {"image_epochs": 1, "image_size": 64, "text_epochs": 1, "epochs": 2, "batch_size": 512,
-             "variants": ["w/o STY"], "models": "all", "parallel": 2},  # deploy/configs/demo.yaml: five Table 4 ablations
-    "paper": {"image_epochs": 3, "image_size": 128, "text_epochs": 2, "epochs": 1, "batch_size": 4096, "variants": "all", "models": "all",
-              "parallel": 1},
+    "tiny": {
+        "image_epochs": 1,
+        "image_size": 32,
+        "text_epochs": 1,
+        "epochs": 1,
+        "batch_size": 256,
+        "variants": ["w/o STY"],
+        "models": ["umair_fps", "dcn_v2"],
+        "parallel": 2,
+    },
+    "demo": {
+        "image_epochs": 1,
+        "image_size": 64,
+        "text_epochs": 1,
+        "epochs": 2,
+        "batch_size": 512,
+        "variants": ["w/o STY"],
+        "models": "all",
+        "parallel": 2,
+    },  # deploy/configs/demo.yaml: five Table 4 ablations
+    "paper": {
+        "image_epochs": 3,
+        "image_size": 128,
+        "text_epochs": 2,
+        "epochs": 1,
+        "batch_size": 4096,
+        "variants": "all",
+        "models": "all",
+        "parallel": 1,
+    },
 }
 
 
@@ -42,8 +67,12 @@ class Stages:
 
     def run(self, name: str, fn: Callable[[], str], fingerprint: dict) -> None:
         marker = self.dir / f"{name}.json"
-        current = (marker.exists() and not self.force and json.loads(marker.read_text()).get("fingerprint") == fingerprint
-                   and marker.stat().st_mtime >= self.previous)
+        current = (
+            marker.exists()
+            and not self.force
+            and json.loads(marker.read_text()).get("fingerprint") == fingerprint
+            and marker.stat().st_mtime >= self.previous
+        )
         print(f"\n=== [{len(self.timings) + 1}] {name} ===", flush=True)
         if current:
             where = json.loads(marker.read_text())["output"]
@@ -76,7 +105,8 @@ def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: boo
     caller_spark = _active_spark()  # a session the caller owns (tests) is left running
 
     def generate() -> str:
-        from spark_jobs.generate_site import generate as gen, print_manifest
+        from spark_jobs.generate_site import generate as gen
+        from spark_jobs.generate_site import print_manifest
         from spark_jobs.session import get_spark
 
         print_manifest(gen(get_spark("umair-demo"), size, str(raw), seed))
@@ -90,14 +120,18 @@ def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: boo
         return str(lake)
 
     def pretrain() -> str:
-        from ray_apps.pretrain_image_encoder import PretrainConfig, run
+        from ray_apps.encoders.pretrain_image import PretrainConfig, run
 
-        s = run(PretrainConfig(lake=str(lake), out=str(models), epochs=profile["image_epochs"], image_size=profile["image_size"]))
+        s = run(
+            PretrainConfig(
+                lake=str(lake), out=str(models), epochs=profile["image_epochs"], image_size=profile["image_size"]
+            )
+        )
         print(f"    image encoder valid mAP {s['final'].get('valid_map', float('nan')):.3f}")
         return str(models / "image_encoder")
 
     def finetune() -> str:
-        from ray_apps.finetune_text_encoder import FinetuneConfig, run
+        from ray_apps.encoders.finetune_text import FinetuneConfig, run
 
         s = run(FinetuneConfig(lake=str(lake), out=str(models), epochs=profile["text_epochs"]))
         b, a = s["before"]["multilingual"], s["after"]["multilingual"]
@@ -105,22 +139,32 @@ def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: boo
         return str(models / "text_encoder")
 
     def embed() -> str:
-        from ray_apps.embed_items import EmbedConfig, run
+        from ray_apps.encoders.embed import EmbedConfig, run
 
         s = run(EmbedConfig(lake=str(lake), models=str(models)))
         print(f"    {s['rows']:,} items embedded ({s['items_per_s']} items/s); without image vectors: {s['not_ok']}")
         return s["path"]
 
     def compare() -> str:
-        from ray_apps.compare import compare as cmp, parse_variants
-        from ray_apps.report import write_report
-        from ray_apps.train_ranker import TrainConfig
+        from ray_apps.ranker.compare import compare as cmp
+        from ray_apps.ranker.compare import parse_variants
+        from ray_apps.ranker.config import TrainConfig
+        from ray_apps.ranker.report import write_report
         from umair_models.models.registry import BASELINES
 
         chosen = ["umair_fps", *BASELINES] if profile["models"] == "all" else list(profile["models"])
-        variants = parse_variants(profile["variants"]) if isinstance(profile["variants"], str) else list(profile["variants"])
-        cmp(str(lake), str(runs), chosen, variants, TrainConfig(epochs=profile["epochs"], batch_size=profile["batch_size"]), force=force,
-            parallel=profile["parallel"])
+        variants = (
+            parse_variants(profile["variants"]) if isinstance(profile["variants"], str) else list(profile["variants"])
+        )
+        cmp(
+            str(lake),
+            str(runs),
+            chosen,
+            variants,
+            TrainConfig(epochs=profile["epochs"], batch_size=profile["batch_size"]),
+            force=force,
+            parallel=profile["parallel"],
+        )
         report = write_report(runs, raw)
         print(report.read_text())
         return str(report)
@@ -133,16 +177,24 @@ def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: boo
     stages.run("pretrain-image", pretrain, {"epochs": profile["image_epochs"], "size": profile["image_size"]})
     stages.run("finetune-text", finetune, {"epochs": profile["text_epochs"]})
     stages.run("embed", embed, {})
-    stages.run("compare", compare, {"models": profile["models"], "variants": profile["variants"], "epochs": profile["epochs"],
-                                      "batch": profile["batch_size"]})
+    stages.run(
+        "compare",
+        compare,
+        {
+            "models": profile["models"],
+            "variants": profile["variants"],
+            "epochs": profile["epochs"],
+            "batch": profile["batch_size"],
+        },
+    )
 
     print(f"\n=== [{len(stages.timings) + 1}] serve ===")
     import requests
 
-    from ray_apps.serve_app import start
+    from ray_apps.serve.app import start
 
     url = start(str(runs / "umair_fps"), str(lake), port=port)
-    from ray_apps.common import read_table
+    from ray_apps.lake import read_table
 
     sample = read_table(lake / "interactions_test", ["user_id", "illust_id"]).slice(0, 5).to_pylist()
     body = {"user_id": sample[0]["user_id"], "illust_ids": [r["illust_id"] for r in sample]}
@@ -179,10 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ray_apps.common import setup_logging
+    from ray_apps.runtime import setup_console
 
-    setup_logging()
     a = build_parser().parse_args(argv)
+    setup_console(Path(a.workdir).resolve() / "logs")
     profile = dict(PROFILES[a.size])
     if a.config:
         extra = (yaml.safe_load(Path(a.config).read_text()) or {}).get("demo", {})

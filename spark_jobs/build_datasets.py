@@ -8,6 +8,7 @@ when the log has no views) -> time split -> vocabularies fitted on train -> user
 interactions_{train,valid,test} resolved to indices -> pretext tables -> one Delta commit per
 table -> a run record. Each table is replaced atomically: a failure leaves its previous version.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark import StorageLevel
@@ -67,11 +68,15 @@ def _index_users(attrs: DataFrame, vocab: DataFrame, config: PrepConfig) -> Data
     for name in ft.USER_FEATURES:
         df = ft.lookup(df, vocab, name, name, f"{name}_idx")
     df = ft.lookup_list(df, "user_id", vocab, "tag", "interest_tags", "interest_tags_idx", config.max_interest_tags)
-    return df.withColumn("user_idx", F.col("user_idx").cast("long")).withColumn("interest_tags", F.col("raw_interest_tags"))
+    return df.withColumn("user_idx", F.col("user_idx").cast("long")).withColumn(
+        "interest_tags", F.col("raw_interest_tags")
+    )
 
 
 def _index_items(attrs: DataFrame, vocab: DataFrame, config: PrepConfig) -> DataFrame:
-    catalogue = attrs.withColumn("item_idx", F.row_number().over(Window.orderBy("created_at", "illust_id")).cast("long"))
+    catalogue = attrs.withColumn(
+        "item_idx", F.row_number().over(Window.orderBy("created_at", "illust_id")).cast("long")
+    )
     df = ft.lookup(catalogue, vocab, "illust_id", "illust_id", "item_id_idx", broadcast=False)
     for name in ft.ITEM_FEATURES:
         df = ft.lookup(df, vocab, name, name, f"{name.replace('_id', '')}_idx")
@@ -82,17 +87,19 @@ def _index_items(attrs: DataFrame, vocab: DataFrame, config: PrepConfig) -> Data
 def _interactions(split: DataFrame, users: DataFrame, items: DataFrame, vocab: DataFrame) -> DataFrame:
     user_cols = [c for c, _ in schema.USER_INDEX_COLUMNS]
     item_cols = [c for c, _ in schema.ITEM_INDEX_COLUMNS]
-    df = (split.join(users.select("user_id", *user_cols), "user_id")
-          .join(items.select("illust_id", "created_at", *item_cols), "illust_id")
-          .withColumn("item_age", ft.item_age(F.col("ts"), F.col("created_at"))))
+    df = (
+        split.join(users.select("user_id", *user_cols), "user_id")
+        .join(items.select("illust_id", "created_at", *item_cols), "illust_id")
+        .withColumn("item_age", ft.item_age(F.col("ts"), F.col("created_at")))
+    )
     df = ft.lookup(df, vocab, "item_age", "item_age", "item_age_idx")
     return df.withColumn("month", F.date_format("ts", "yyyy-MM")).withColumn("label", F.col("label").cast("int"))
 
 
 def build(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepConfig()) -> dict:
     """Run the whole job; returns the run record (also appended to LAKE/runs)."""
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
-    started = datetime.now(timezone.utc)
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    started = datetime.now(UTC)
     stages = Stages()
     fmt = config.raw_format
     sources = {name: read_raw(spark, raw, name, fmt) for name in schema.RAW}
@@ -103,7 +110,9 @@ def build(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepCon
     items = validate.check_illustrations(sources["illustrations"])
     users.kept.persist(StorageLevel.MEMORY_AND_DISK)
     items.kept.persist(StorageLevel.MEMORY_AND_DISK)
-    events = validate.check_interactions(sources["interactions"], users.kept, items.kept, config.train_start, config.test_end)
+    events = validate.check_interactions(
+        sources["interactions"], users.kept, items.kept, config.train_start, config.test_end
+    )
     events.kept.persist(StorageLevel.MEMORY_AND_DISK)
     checked = {"users": users, "illustrations": items, "interactions": events}
     if sources["text_pairs"] is not None:
@@ -126,23 +135,29 @@ def build(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepCon
     item_attrs = ft.item_attributes(items.kept).persist(StorageLevel.MEMORY_AND_DISK)
     user_w = user_attrs.join(train.groupBy("user_id").agg(F.count("*").alias("w")), "user_id")
     item_w = item_attrs.join(train.groupBy("illust_id").agg(F.count("*").alias("w")), "illust_id")
-    ctx = (train.join(item_attrs.select("illust_id", "created_at"), "illust_id")
-           .select(ft.item_age(F.col("ts"), F.col("created_at")).alias("item_age"), F.lit(1).alias("w")))
-    value_counts = (ft.weighted_value_counts(user_w, "w", ["user_id", *ft.USER_FEATURES], {"interest_tags": "tag"})
-                    .unionByName(ft.weighted_value_counts(item_w, "w", ["illust_id", *ft.ITEM_FEATURES], {"tags": "tag"}))
-                    .unionByName(ft.weighted_value_counts(ctx, "w", ["item_age"], {}))
-                    .groupBy("feature", "value").agg(F.sum("count").alias("count")))
+    ctx = train.join(item_attrs.select("illust_id", "created_at"), "illust_id").select(
+        ft.item_age(F.col("ts"), F.col("created_at")).alias("item_age"), F.lit(1).alias("w")
+    )
+    value_counts = (
+        ft.weighted_value_counts(user_w, "w", ["user_id", *ft.USER_FEATURES], {"interest_tags": "tag"})
+        .unionByName(ft.weighted_value_counts(item_w, "w", ["illust_id", *ft.ITEM_FEATURES], {"tags": "tag"}))
+        .unionByName(ft.weighted_value_counts(ctx, "w", ["item_age"], {}))
+        .groupBy("feature", "value")
+        .agg(F.sum("count").alias("count"))
+    )
     published_before_test = item_attrs.where(F.col("created_at") < F.lit(config.test_start).cast("timestamp"))
-    fitted = (ft.fit_vocab(value_counts, config.min_count, config.min_count_by_feature)
-              .unionByName(pretext.pretext_vocab(published_before_test, config.pretext_num_labels)))
+    fitted = ft.fit_vocab(value_counts, config.min_count, config.min_count_by_feature).unionByName(
+        pretext.pretext_vocab(published_before_test, config.pretext_num_labels)
+    )
     versions, table_rows = {}, {}
 
     def save(name: str, df: DataFrame, partition_by: tuple[str, ...] = (), mode: str = "overwrite") -> DataFrame:
         """Commit `df` as table `name`; return it read back from Delta (a short plan for later joins)."""
         target = schema.lake_schema(name)
         path = str(Path(lake, name))
-        versions[name] = write_delta(df.select(*target.names), path, mode, partition_by, target,
-                                     description=f"umair prep run {run_id}")
+        versions[name] = write_delta(
+            df.select(*target.names), path, mode, partition_by, target, description=f"umair prep run {run_id}"
+        )
         written = read_delta(spark, path)
         table_rows[name] = written.count()
         return written
@@ -173,17 +188,37 @@ def build(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepCon
         agg = splits[s].agg(F.min("ts").alias("min"), F.max("ts").alias("max"), F.avg("label").alias("pos")).first()
         split_stats[s].update({"min_ts": str(agg["min"]), "max_ts": str(agg["max"]), "positive_rate": agg["pos"]})
     record = {
-        "run_id": run_id, "raw": str(Path(raw).resolve()), "lake": str(Path(lake).resolve()),
-        "counts": counts, "tables": table_rows, "versions": versions, "splits": split_stats,
+        "run_id": run_id,
+        "raw": str(Path(raw).resolve()),
+        "lake": str(Path(lake).resolve()),
+        "counts": counts,
+        "tables": table_rows,
+        "versions": versions,
+        "splits": split_stats,
         "negatives_sampled": negatives_sampled,
-        "time_ranges": {"train": [config.train_start, config.valid_start], "valid": [config.valid_start, config.test_start],
-                        "test": [config.test_start, config.test_end]},
-        "stages": {"seconds": stages.seconds, "rows": stages.rows}, "config": config.to_dict(),
+        "time_ranges": {
+            "train": [config.train_start, config.valid_start],
+            "valid": [config.valid_start, config.test_start],
+            "test": [config.test_start, config.test_end],
+        },
+        "stages": {"seconds": stages.seconds, "rows": stages.rows},
+        "config": config.to_dict(),
     }
-    finished = datetime.now(timezone.utc)
-    run_row = spark.createDataFrame([(run_id, started, finished, json.dumps(config.to_dict()), json.dumps(record["counts"]),
-                                      json.dumps({**record["time_ranges"], "splits": split_stats}), json.dumps(versions))],
-                                    "run_id string, started_at timestamp, finished_at timestamp, config string, counts string, time_ranges string, versions string")
+    finished = datetime.now(UTC)
+    run_row = spark.createDataFrame(
+        [
+            (
+                run_id,
+                started,
+                finished,
+                json.dumps(config.to_dict()),
+                json.dumps(record["counts"]),
+                json.dumps({**record["time_ranges"], "splits": split_stats}),
+                json.dumps(versions),
+            )
+        ],
+        "run_id string, started_at timestamp, finished_at timestamp, config string, counts string, time_ranges string, versions string",
+    )
     save("runs", run_row, mode="append")
     record["versions"] = versions
     for df in (users.kept, items.kept, events.kept, labelled, train, item_attrs, vocab, user_table, item_table):
@@ -196,9 +231,15 @@ def print_record(r: dict) -> None:
     print(f"  {'source':<14}{'rows in':>12}{'kept':>12}{'rejected':>10}  reasons")
     for name, c in r["counts"].items():
         reasons = ", ".join(f"{k}={v}" for k, v in c["reasons"].items()) or "-"
-        print(f"  {name:<14}{c['in']:>12,}{c['kept']:>12,}{c['rejected']:>10,}  {reasons}   (balanced: {c['in']} = {c['kept']} + {c['rejected']})")
+        print(
+            f"  {name:<14}{c['in']:>12,}{c['kept']:>12,}{c['rejected']:>10,}  {reasons}"
+            f"   (balanced: {c['in']} = {c['kept']} + {c['rejected']})"
+        )
     for s, st in r["splits"].items():
-        print(f"  interactions_{s:<6} {st['rows']:>10,} examples, positive rate {st['positive_rate'] or 0:.3f}, {st['min_ts']} .. {st['max_ts']}")
+        print(
+            f"  interactions_{s:<6} {st['rows']:>10,} examples, positive rate {st['positive_rate'] or 0:.3f}, "
+            f"{st['min_ts']} .. {st['max_ts']}"
+        )
     if r["negatives_sampled"]:
         print("  (the log had no views: negatives were sampled by popularity)")
     print("  Delta tables (version):")

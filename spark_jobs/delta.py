@@ -9,14 +9,15 @@ failed task attempt are never committed. Same design as Ray Data's Delta datasin
     write_delta(df, "LAKE/users", mode="overwrite", partition_by=["month"], schema=LAKE["users"])
     read_delta(spark, "LAKE/users")   # live files only (never spark.read.parquet(folder))
 """
+
 from __future__ import annotations
 
 import json
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import pyarrow as pa
 from pyspark.sql.datasource import DataSource, DataSourceArrowWriter, WriterCommitMessage
@@ -56,8 +57,9 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 class DeltaWriter(DataSourceArrowWriter):
-    def __init__(self, path: str, overwrite: bool, partition_by: list[str], schema: pa.Schema | None,
-                 description: str) -> None:
+    def __init__(
+        self, path: str, overwrite: bool, partition_by: list[str], schema: pa.Schema | None, description: str
+    ) -> None:
         self.path, self.overwrite, self.partition_by = path, overwrite, partition_by
         self.schema, self.description = schema, description
         self.job_id = uuid.uuid4().hex[:12]  # chosen on the driver; shared by every task of this job
@@ -82,16 +84,30 @@ class DeltaWriter(DataSourceArrowWriter):
         def visit(f: pds.WrittenFile) -> None:
             rel = os.path.relpath(f.path, self.path)
             values = dict(kv.split("=", 1) for kv in rel.split(os.sep)[:-1])
-            written.append({"path": rel, "size": f.size, "partition_values": values, "modification_time": now,
-                            "stats": json.dumps({"numRecords": f.metadata.num_rows})})
+            written.append(
+                {
+                    "path": rel,
+                    "size": f.size,
+                    "partition_values": values,
+                    "modification_time": now,
+                    "stats": json.dumps({"numRecords": f.metadata.num_rows}),
+                }
+            )
 
         os.makedirs(self.path, exist_ok=True)
-        partitioning = (pds.partitioning(table.select(self.partition_by).schema, flavor="hive")
-                        if self.partition_by else None)
-        pds.write_dataset(table, self.path, format="parquet", partitioning=partitioning,
-                          basename_template=f"part-{part:05d}-{self.job_id}-a{attempt}-{{i}}.parquet",
-                          existing_data_behavior="overwrite_or_ignore", file_visitor=visit,
-                          max_rows_per_file=2_000_000)
+        partitioning = (
+            pds.partitioning(table.select(self.partition_by).schema, flavor="hive") if self.partition_by else None
+        )
+        pds.write_dataset(
+            table,
+            self.path,
+            format="parquet",
+            partitioning=partitioning,
+            basename_template=f"part-{part:05d}-{self.job_id}-a{attempt}-{{i}}.parquet",
+            existing_data_behavior="overwrite_or_ignore",
+            file_visitor=visit,
+            max_rows_per_file=2_000_000,
+        )
         return FilesWritten(written, table.num_rows)
 
     def commit(self, messages: list[FilesWritten | None]) -> None:
@@ -103,16 +119,27 @@ class DeltaWriter(DataSourceArrowWriter):
         schema = self.schema if self.schema is not None else self._written_schema(actions)
         props = CommitProperties(custom_metadata={"umair.rows": rows, "umair.description": self.description})
         if not DeltaTable.is_deltatable(self.path):
-            create_table_with_add_actions(self.path, Schema.from_arrow(schema), actions, mode="error",
-                                          partition_by=self.partition_by or None, commit_properties=props)
+            create_table_with_add_actions(
+                self.path,
+                Schema.from_arrow(schema),
+                actions,
+                mode="error",
+                partition_by=self.partition_by or None,
+                commit_properties=props,
+            )
             return
         table = DeltaTable(self.path)  # loaded here, inside commit: a stale snapshot would not conflict-check
-        table.create_write_transaction(actions, "overwrite" if self.overwrite else "append", schema,
-                                       partition_by=self.partition_by or None, commit_properties=props)
+        table.create_write_transaction(
+            actions,
+            "overwrite" if self.overwrite else "append",
+            schema,
+            partition_by=self.partition_by or None,
+            commit_properties=props,
+        )
 
     def abort(self, messages: list[FilesWritten | None]) -> None:
         for m in messages:
-            for a in (m.actions if m else []):
+            for a in m.actions if m else []:
                 try:
                     os.remove(os.path.join(self.path, a["path"]))
                 except FileNotFoundError:
@@ -138,16 +165,27 @@ class DeltaDataSource(DataSource):
         if not path:
             raise ValueError("the umair_delta writer needs option('path', ...)")
         parts = [c for c in self.options.get("partition_by", "").split(",") if c]
-        return DeltaWriter(os.path.abspath(path), overwrite, parts, _schema_from_option(self.options.get("schema", "")),
-                           self.options.get("description", ""))
+        return DeltaWriter(
+            os.path.abspath(path),
+            overwrite,
+            parts,
+            _schema_from_option(self.options.get("schema", "")),
+            self.options.get("description", ""),
+        )
 
 
 def register(spark) -> None:
     spark.dataSource.register(DeltaDataSource)
 
 
-def write_delta(df, path: str, mode: str = "overwrite", partition_by: list[str] | tuple[str, ...] = (),
-                schema: pa.Schema | None = None, description: str = "") -> int:
+def write_delta(
+    df,
+    path: str,
+    mode: str = "overwrite",
+    partition_by: list[str] | tuple[str, ...] = (),
+    schema: pa.Schema | None = None,
+    description: str = "",
+) -> int:
     """Write `df` as one Delta commit at `path`; returns the new table version.
 
     mode: "overwrite" (whole table) or "append". `schema`: the table's pyarrow schema; every
@@ -158,8 +196,15 @@ def write_delta(df, path: str, mode: str = "overwrite", partition_by: list[str] 
     if mode not in ("overwrite", "append"):
         raise ValueError(f"mode must be 'overwrite' or 'append', got {mode!r}")
     register(df.sparkSession)
-    (df.write.format(FORMAT).mode(mode).option("path", path).option("partition_by", ",".join(partition_by))
-       .option("schema", _schema_to_option(schema)).option("description", description).save())
+    (
+        df.write.format(FORMAT)
+        .mode(mode)
+        .option("path", path)
+        .option("partition_by", ",".join(partition_by))
+        .option("schema", _schema_to_option(schema))
+        .option("description", description)
+        .save()
+    )
     return DeltaTable(path).version()
 
 

@@ -11,6 +11,7 @@ whatever the cluster. Datasets written under RAW:
   oracle/ (true P(bookmark) per view), oracle_items/ (style, subject, series per illustration)
   _manifest.json                                   sizes, dirty-row counts, distribution stats
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,11 +27,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spark_jobs.config import PrepConfig
 from spark_jobs.site import activity, catalogue, corpus, painter, world
 
 log = logging.getLogger("umair.generate")
 DATASETS = ("interactions", "users", "illustrations", "text_pairs", "oracle", "oracle_items", "images")
-SPLIT_TS = np.datetime64("2021-10-01T00:00:00", "s").astype(np.int64)
 
 
 def _write(table: pa.Table, out: str, dataset: str, part: int) -> None:
@@ -47,10 +48,16 @@ def _user_task(size: world.SiteSize, seed: int, out: str, block: int) -> dict:
     acts = activity.generate_block(size, seed, block)
     _write(acts.interactions, out, "interactions", block)
     _write(acts.oracle, out, "oracle", block)
-    return {"users": users.num_rows, "interactions": acts.interactions.num_rows, "views": acts.oracle.num_rows,
-            "bookmarks": int(np.asarray(acts.oracle["bookmarked"]).sum()),
-            "dirty": {**{f"interactions.{k}": v for k, v in acts.dirty_counts.items()},
-                      **{f"users.{k}": v for k, v in dirty_users.items()}}}
+    return {
+        "users": users.num_rows,
+        "interactions": acts.interactions.num_rows,
+        "views": acts.oracle.num_rows,
+        "bookmarks": int(np.asarray(acts.oracle["bookmarked"]).sum()),
+        "dirty": {
+            **{f"interactions.{k}": v for k, v in acts.dirty_counts.items()},
+            **{f"users.{k}": v for k, v in dirty_users.items()},
+        },
+    }
 
 
 def _item_task(size: world.SiteSize, seed: int, out: str, block: int, images: bool) -> dict:
@@ -60,14 +67,21 @@ def _item_task(size: world.SiteSize, seed: int, out: str, block: int, images: bo
     items = world.build_items(size, seed)
     start = block * size.items_per_block
     idx = np.arange(start, min(start + size.items_per_block, size.n_items))
-    _write(pa.table({
-        "illust_id": pa.array(world.illust_id(idx)),
-        "style": pa.array(items.style[idx].astype(np.int32)),
-        "style_name": pa.array([painter.STYLES[s].name for s in items.style[idx]]),
-        "subject": pa.array(items.subject[idx].astype(np.int32)),
-        "series": pa.array(items.series[idx]),
-        "character": pa.array(items.character[idx]),
-    }), out, "oracle_items", block)
+    _write(
+        pa.table(
+            {
+                "illust_id": pa.array(world.illust_id(idx)),
+                "style": pa.array(items.style[idx].astype(np.int32)),
+                "style_name": pa.array([painter.STYLES[s].name for s in items.style[idx]]),
+                "subject": pa.array(items.subject[idx].astype(np.int32)),
+                "series": pa.array(items.series[idx]),
+                "character": pa.array(items.character[idx]),
+            }
+        ),
+        out,
+        "oracle_items",
+        block,
+    )
     painted, corrupt = 0, []
     if images:
         uris = table.column("image_uri").to_pylist()[: idx.size]
@@ -84,8 +98,13 @@ def _item_task(size: world.SiteSize, seed: int, out: str, block: int, images: bo
             Path(uris[k]).parent.mkdir(parents=True, exist_ok=True)
             Path(uris[k]).write_bytes(data)
             painted += 1
-    return {"illustrations": table.num_rows, "oracle_items": int(idx.size), "images": painted, "corrupt_images": corrupt,
-            "dirty": {f"illustrations.{k}": v for k, v in dirty.items()}}
+    return {
+        "illustrations": table.num_rows,
+        "oracle_items": int(idx.size),
+        "images": painted,
+        "corrupt_images": corrupt,
+        "dirty": {f"illustrations.{k}": v for k, v in dirty.items()},
+    }
 
 
 def _merge(stats: list[dict]) -> dict:
@@ -105,19 +124,23 @@ def distribution_stats(spark, out: str) -> dict:
     from pyspark.sql import functions as F
 
     oracle = spark.read.parquet(str(Path(out, "oracle")))
-    split = F.lit("2021-10-01 00:00:00").cast("timestamp")
+    split = F.lit(PrepConfig().test_start).cast("timestamp")  # the default test split of `umair prep`
     per_item = oracle.groupBy("illust_id").count().toPandas()["count"].sort_values(ascending=False).to_numpy()
     per_user = oracle.groupBy("user_id").count().toPandas()["count"].sort_values(ascending=False).to_numpy()
     seen = oracle.where(F.col("ts") < split).select("illust_id").distinct()
     test = oracle.where(F.col("ts") >= split)
     n_test = test.count()
     n_cold = test.join(seen, "illust_id", "left_anti").count()
-    sample = oracle.select("p_bookmark", "bookmarked").sample(fraction=min(1.0, 2_000_000 / max(1, oracle.count())), seed=1).toPandas()
+    sample = (
+        oracle.select("p_bookmark", "bookmarked")
+        .sample(fraction=min(1.0, 2_000_000 / max(1, oracle.count())), seed=1)
+        .toPandas()
+    )
     share = lambda counts, top: float(counts[: max(1, int(len(counts) * top))].sum() / counts.sum())  # noqa: E731
     return {
         "items_top1pct_view_share": share(per_item, 0.01),
         "items_top20pct_view_share": share(per_item, 0.20),
-        "items_bottom50pct_view_share": float(per_item[len(per_item) // 2:].sum() / per_item.sum()),
+        "items_bottom50pct_view_share": float(per_item[len(per_item) // 2 :].sum() / per_item.sum()),
         "users_top20pct_view_share": share(per_user, 0.20),
         "test_views": n_test,
         "test_views_of_items_unseen_in_train_share": n_cold / max(1, n_test),
@@ -154,11 +177,19 @@ def generate(spark, size_name: str, out: str, seed: int = 7, images: bool = True
     stats["dirty"].update({f"text_pairs.{k}": v for k, v in dirty_pairs.items()})
     stats["text_pairs"] = pairs.num_rows
     manifest = {
-        "size": size_name, "seed": seed, "images": images, "out": str(Path(out).resolve()),
+        "size": size_name,
+        "seed": seed,
+        "images": images,
+        "out": str(Path(out).resolve()),
         "counts": {k: v for k, v in stats.items() if k != "dirty"},
         "dirty_rows": stats["dirty"],
-        "generative_rule": {"base": world.BASE, "w_style": world.W_STYLE, "w_subject": world.W_SUBJECT,
-                            "w_series": world.W_SERIES, "w_popularity": world.W_POP},
+        "generative_rule": {
+            "base": world.BASE,
+            "w_style": world.W_STYLE,
+            "w_subject": world.W_SUBJECT,
+            "w_series": world.W_SERIES,
+            "w_popularity": world.W_POP,
+        },
         "distribution": distribution_stats(spark, out),
         "seconds": round(time.time() - t0, 1),
     }
@@ -171,14 +202,24 @@ def print_manifest(m: dict) -> None:
     print(f"Wrote the '{m['size']}' sample site (seed {m['seed']}) to {m['out']} in {m['seconds']} s:")
     for name in ("interactions", "users", "illustrations", "text_pairs"):
         print(f"  {name:<14} {c[name]:>12,} rows   {m['out']}/{name}/")
-    print(f"  {'oracle':<14} {c['views']:>12,} rows   {m['out']}/oracle/  (true P(bookmark) per view; not a model input)")
+    print(
+        f"  {'oracle':<14} {c['views']:>12,} rows   {m['out']}/oracle/  (true P(bookmark) per view; not a model input)"
+    )
     print(f"  {'oracle_items':<14} {c['oracle_items']:>12,} rows   {m['out']}/oracle_items/")
-    print(f"  {'images':<14} {c['images']:>12,} JPEGs  {m['out']}/images/  (corrupt on purpose: {', '.join(c['corrupt_images']) or 'none'})")
-    print(f"  views {c['views']:,}, bookmarks {c['bookmarks']:,} (rate {d['bookmark_rate']:.3f}); oracle AUC {d['oracle_auc']:.4f}")
-    print(f"  long tail: top 1% of illustrations get {d['items_top1pct_view_share']:.1%} of views, top 20% get "
-          f"{d['items_top20pct_view_share']:.1%}, bottom 50% get {d['items_bottom50pct_view_share']:.1%}; "
-          f"top 20% of users make {d['users_top20pct_view_share']:.1%} of views")
-    print(f"  test-period views of illustrations unseen in training: {d['test_views_of_items_unseen_in_train_share']:.1%}")
+    print(
+        f"  {'images':<14} {c['images']:>12,} JPEGs  {m['out']}/images/  (corrupt on purpose: {', '.join(c['corrupt_images']) or 'none'})"
+    )
+    print(
+        f"  views {c['views']:,}, bookmarks {c['bookmarks']:,} (rate {d['bookmark_rate']:.3f}); oracle AUC {d['oracle_auc']:.4f}"
+    )
+    print(
+        f"  long tail: top 1% of illustrations get {d['items_top1pct_view_share']:.1%} of views, top 20% get "
+        f"{d['items_top20pct_view_share']:.1%}, bottom 50% get {d['items_bottom50pct_view_share']:.1%}; "
+        f"top 20% of users make {d['users_top20pct_view_share']:.1%} of views"
+    )
+    print(
+        f"  test-period views of illustrations unseen in training: {d['test_views_of_items_unseen_in_train_share']:.1%}"
+    )
     print("  dirty rows written on purpose: " + ", ".join(f"{k}={v}" for k, v in sorted(m["dirty_rows"].items())))
     print(f"  manifest: {m['out']}/_manifest.json")
 

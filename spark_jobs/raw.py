@@ -1,4 +1,5 @@
 """Reading the raw landing zone: Parquet, CSV or JSON lines, detected per dataset or configured."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,9 +16,15 @@ EXTENSIONS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "
 
 def detect_format(folder: str) -> str:
     """The format of the data files under `folder` (a local path); one format per dataset."""
-    found = {EXTENSIONS[p.suffix] for p in Path(folder).rglob("*") if p.suffix in EXTENSIONS and not p.name.startswith((".", "_"))}
+    found = {
+        EXTENSIONS[p.suffix]
+        for p in Path(folder).rglob("*")
+        if p.suffix in EXTENSIONS and not p.name.startswith((".", "_"))
+    }
     if len(found) != 1:
-        raise ValueError(f"{folder}: expected data files of one format ({', '.join(sorted(set(EXTENSIONS.values())))}), found {sorted(found) or 'none'}")
+        raise ValueError(
+            f"{folder}: expected data files of one format ({', '.join(sorted(set(EXTENSIONS.values())))}), found {sorted(found) or 'none'}"
+        )
     return found.pop()
 
 
@@ -40,7 +47,9 @@ def read_raw(spark: SparkSession, raw: str, name: str, fmt: str = "auto") -> Dat
         df = spark.read.schema(spark_schema(schema)).json(path)
     else:
         lists = [f.name for f in schema if pa.types.is_list(f.type)]
-        text = StructType([StructField(f.name, StringType() if f.name in lists else f.dataType, True) for f in types.fields])
+        text = StructType(
+            [StructField(f.name, StringType() if f.name in lists else f.dataType, True) for f in types.fields]
+        )
         df = spark.read.schema(text).option("header", True).csv(path)
         for c in lists:
             df = df.withColumn(c, F.when(F.col(c).isNull(), None).otherwise(F.split(F.col(c), r"\|")))

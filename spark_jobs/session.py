@@ -1,5 +1,6 @@
 """The one SparkSession factory: local[*] when no master is configured (umair CLI, tests),
 whatever spark-submit configured otherwise. Sessions are UTC and write standard timestamps."""
+
 from __future__ import annotations
 
 import os

@@ -1,10 +1,23 @@
-"""Shared fixtures: one local Spark session and one generated `tiny` site per test session."""
+"""Shared fixtures: one local Spark session and one generated `tiny` site per test session.
+
+A test that starts Spark or Ray (through the `spark` or `ray_local` fixture, directly or through
+fixtures built on them, or by starting its own cluster) is marked `slow` here, so `make test-fast`
+(`pytest -m "not slow"`) runs everything else in a couple of minutes."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
+
+SLOW_FIXTURES = {"spark", "ray_local"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """Deployment files parse, name entry points that exist, and ask for consistent resources."""
+
 from __future__ import annotations
 
 import importlib
@@ -27,7 +28,9 @@ def _check_cluster(cluster: dict, needs_gpu: bool) -> None:
             req, lim = c["resources"]["requests"], c["resources"]["limits"]
             assert req == lim, f"{c['name']}: requests and limits differ"
             gpu = int(req.get("nvidia.com/gpu", 0))
-            assert gpu == int(group.get("rayStartParams", {}).get("num-gpus", 0)), f"{group.get('groupName')}: num-gpus != GPU request"
+            assert gpu == int(group.get("rayStartParams", {}).get("num-gpus", 0)), (
+                f"{group.get('groupName')}: num-gpus != GPU request"
+            )
             gpus += gpu * group.get("replicas", 1)
         if "minReplicas" in group:
             assert group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
@@ -56,10 +59,13 @@ def test_raycluster_has_cpu_and_gpu_groups():
 def test_serve_configs_import_the_builder_and_let_batches_fill():
     from ray.serve.schema import ServeDeploySchema
 
-    from ray_apps.serve_app import BATCH_SIZE
+    from ray_apps.serve.app import BATCH_SIZE
 
     service = yaml.safe_load((DEPLOY / "kuberay/rayservice.yaml").read_text())
-    for config in (yaml.safe_load((DEPLOY / "serve_config.yaml").read_text()), yaml.safe_load(service["spec"]["serveConfigV2"])):
+    for config in (
+        yaml.safe_load((DEPLOY / "serve_config.yaml").read_text()),
+        yaml.safe_load(service["spec"]["serveConfigV2"]),
+    ):
         ServeDeploySchema.model_validate(config)  # what `serve deploy` itself checks
         app = config["applications"][0]
         module, attr = app["import_path"].split(":")

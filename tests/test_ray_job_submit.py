@@ -1,4 +1,5 @@
 """`ray job submit` of a tiny training job against a `ray start --head` cluster (the platform path)."""
+
 from __future__ import annotations
 
 import json
@@ -6,10 +7,10 @@ import os
 import secrets
 import shutil
 import signal
-import tempfile
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,14 +37,34 @@ def head(auth_env):
     gcs, dash = _free_port(), _free_port()
     # Every port Ray would otherwise take from its defaults (52365 for the job agent, 10001, ...) is picked
     # free here: another Ray instance on the machine (the test session's own) already holds the defaults.
-    agent_ports = [f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
-                   f"--runtime-env-agent-port={_free_port()}", f"--metrics-export-port={_free_port()}",
-                   f"--ray-client-server-port={_free_port()}"]
+    agent_ports = [
+        f"--dashboard-agent-listen-port={_free_port()}",
+        f"--dashboard-agent-grpc-port={_free_port()}",
+        f"--runtime-env-agent-port={_free_port()}",
+        f"--metrics-export-port={_free_port()}",
+        f"--ray-client-server-port={_free_port()}",
+    ]
     temp = tempfile.mkdtemp(prefix="rh", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
-    proc = subprocess.Popen([str(BIN / "ray"), "start", "--head", "--block", f"--port={gcs}", "--num-cpus=2",
-                             "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--include-dashboard=true",
-                             f"--temp-dir={temp}", "--disable-usage-stats", *agent_ports],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=auth_env)
+    proc = subprocess.Popen(
+        [
+            str(BIN / "ray"),
+            "start",
+            "--head",
+            "--block",
+            f"--port={gcs}",
+            "--num-cpus=2",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dash}",
+            "--include-dashboard=true",
+            f"--temp-dir={temp}",
+            "--disable-usage-stats",
+            *agent_ports,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=auth_env,
+    )
     address = f"http://127.0.0.1:{dash}"
     deadline = time.time() + 180
     import requests
@@ -66,11 +87,33 @@ def head(auth_env):
 def test_train_ranker_runs_under_ray_job_submit(head, auth_env, tiny_lake, tmp_path):
     lake, _ = tiny_lake
     runs = tmp_path / "runs"
-    cmd = [str(BIN / "ray"), "job", "submit", "--address", head, "--",
-           sys.executable, "-m", "ray_apps.train_ranker", "--lake", str(lake), "--runs", str(runs), "--model", "dcn_v2",
-           "--batch-size", "256", "--set", "dnn_hidden=[32]", "--run-name", "submitted"]
+    cmd = [
+        str(BIN / "ray"),
+        "job",
+        "submit",
+        "--address",
+        head,
+        "--",
+        sys.executable,
+        "-m",
+        "ray_apps.ranker.job",
+        "--lake",
+        str(lake),
+        "--runs",
+        str(runs),
+        "--model",
+        "dcn_v2",
+        "--batch-size",
+        "256",
+        "--set",
+        "dnn_hidden=[32]",
+        "--run-name",
+        "submitted",
+    ]
     for _ in range(30):  # the dashboard answers before its job agent is ready: Ray says "try again later"
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1], env=auth_env)
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1], env=auth_env
+        )
         if "No available agent to submit job" not in done.stdout + done.stderr:
             break
         time.sleep(5)

@@ -5,6 +5,7 @@ categorical fields (a padded list of indices, 0 = padding, mean-pooled), numeric
 pretrained item vectors looked up by an index field from a frozen table (the `item_features`
 modalities). Built from a dict / YAML file or, by the training job, from the lake's `vocab`.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -65,7 +66,9 @@ class FeatureSpec:
         by_name = {f.name: f for f in self.fields}
         for f in self.of_kind("pretrained"):
             if by_name.get(f.lookup) is None or by_name[f.lookup].kind not in ("categorical", "index"):
-                raise ValueError(f"pretrained field {f.name!r} looks up by {f.lookup!r}, which is not a categorical or index field")
+                raise ValueError(
+                    f"pretrained field {f.name!r} looks up by {f.lookup!r}, which is not a categorical or index field"
+                )
 
     def __getitem__(self, name: str) -> FieldSpec:
         for f in self.fields:
@@ -88,15 +91,18 @@ class FeatureSpec:
         """Batch keys the models read (pretrained vectors are looked up by their index field)."""
         return [f.name for f in self.fields if f.kind != "pretrained"]
 
-    def without(self, *kinds: str) -> "FeatureSpec":
+    def without(self, *kinds: str) -> FeatureSpec:
         return FeatureSpec([f for f in self.fields if f.kind not in kinds], self.label, dict(self.tables))
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "tables": dict(self.tables),
-                "fields": [{k: v for k, v in asdict(f).items() if v not in (None, 0) or k == "name"} for f in self.fields]}
+        return {
+            "label": self.label,
+            "tables": dict(self.tables),
+            "fields": [{k: v for k, v in asdict(f).items() if v not in (None, 0) or k == "name"} for f in self.fields],
+        }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FeatureSpec":
+    def from_dict(cls, data: dict) -> FeatureSpec:
         unknown = set(data) - {"label", "fields", "tables"}
         if unknown:
             raise ValueError(f"unknown feature-spec keys: {sorted(unknown)}")
@@ -110,7 +116,7 @@ class FeatureSpec:
         return cls(out, data.get("label", "label"), dict(data.get("tables", {})))
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "FeatureSpec":
+    def from_yaml(cls, path: str | Path) -> FeatureSpec:
         return cls.from_dict(yaml.safe_load(Path(path).read_text()))
 
     def to_yaml(self, path: str | Path) -> None:

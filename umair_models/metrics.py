@@ -6,6 +6,7 @@ so a distributed evaluation equals a single-process one:
 - LogLossState: the sum of per-example losses and the example count;
 - GAUC needs each user's examples together; its state keeps (user, score, label) rows.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ class AUCState:
     neg: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @classmethod
-    def of(cls, scores: np.ndarray, labels: np.ndarray) -> "AUCState":
+    def of(cls, scores: np.ndarray, labels: np.ndarray) -> AUCState:
         scores = np.asarray(scores, np.float64).ravel()
         labels = np.asarray(labels).ravel().astype(bool)
         uniq, inverse = np.unique(scores, return_inverse=True)
@@ -32,7 +33,7 @@ class AUCState:
         total = np.bincount(inverse, minlength=uniq.size).astype(np.int64)
         return cls(uniq, pos, total - pos)
 
-    def merge(self, other: "AUCState") -> "AUCState":
+    def merge(self, other: AUCState) -> AUCState:
         scores = np.concatenate([self.scores, other.scores])
         uniq, inverse = np.unique(scores, return_inverse=True)
         pos = np.bincount(inverse, np.concatenate([self.pos, other.pos]), uniq.size).astype(np.int64)
@@ -54,12 +55,12 @@ class LogLossState:
     count: int = 0
 
     @classmethod
-    def of(cls, probs: np.ndarray, labels: np.ndarray) -> "LogLossState":
+    def of(cls, probs: np.ndarray, labels: np.ndarray) -> LogLossState:
         p = np.clip(np.asarray(probs, np.float64).ravel(), EPS, 1 - EPS)
         y = np.asarray(labels, np.float64).ravel()
         return cls(float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).sum()), int(y.size))
 
-    def merge(self, other: "LogLossState") -> "LogLossState":
+    def merge(self, other: LogLossState) -> LogLossState:
         return LogLossState(self.total + other.total, self.count + other.count)
 
     def value(self) -> float:
@@ -105,14 +106,23 @@ class EvalState:
         self.probs.append(np.asarray(probs, np.float64))
         self.labels.append(np.asarray(labels))
 
-    def merge(self, other: "EvalState") -> "EvalState":
-        return EvalState(self.auc.merge(other.auc), self.logloss.merge(other.logloss),
-                         self.users + other.users, self.probs + other.probs, self.labels + other.labels)
+    def merge(self, other: EvalState) -> EvalState:
+        return EvalState(
+            self.auc.merge(other.auc),
+            self.logloss.merge(other.logloss),
+            self.users + other.users,
+            self.probs + other.probs,
+            self.labels + other.labels,
+        )
 
     def summary(self) -> dict[str, float]:
         cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)  # noqa: E731
-        return {"auc": self.auc.value(), "logloss": self.logloss.value(),
-                "gauc": gauc(cat(self.users), cat(self.probs), cat(self.labels)), "examples": self.logloss.count}
+        return {
+            "auc": self.auc.value(),
+            "logloss": self.logloss.value(),
+            "gauc": gauc(cat(self.users), cat(self.probs), cat(self.labels)),
+            "examples": self.logloss.count,
+        }
 
 
 def mean_average_precision(probs: np.ndarray, targets: np.ndarray) -> float:

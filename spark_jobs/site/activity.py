@@ -6,6 +6,7 @@ going to illustrations published in the last fortnight (a feed of new work), so 
 has views of illustrations nobody saw in training. Each view is bookmarked with the oracle
 probability of `world.bookmark_probability`; the bookmark row follows the view by seconds.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -75,13 +76,15 @@ def generate_block(size: world.SiteSize, seed: int, block: int) -> ActivityBlock
         ts=np.concatenate([ts, bts]),
     )
     cols, counts = _add_dirty_rows(size, rng, cols)
-    oracle = pa.table({
-        "user_id": _ids(users.start + local, world.USER_ID_OFFSET),
-        "illust_id": _ids(item, world.ILLUST_ID_OFFSET),
-        "ts": _timestamps(ts),
-        "p_bookmark": pa.array(p, pa.float64()),
-        "bookmarked": pa.array(bookmarked),
-    })
+    oracle = pa.table(
+        {
+            "user_id": _ids(users.start + local, world.USER_ID_OFFSET),
+            "illust_id": _ids(item, world.ILLUST_ID_OFFSET),
+            "ts": _timestamps(ts),
+            "p_bookmark": pa.array(p, pa.float64()),
+            "bookmarked": pa.array(bookmarked),
+        }
+    )
     return ActivityBlock(cols.to_arrow(), oracle, counts)
 
 
@@ -115,21 +118,31 @@ class _Columns:
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(n, bool))
 
-    def take(self, rows: np.ndarray) -> "_Columns":
-        return _Columns(*(getattr(self, f)[rows].copy() for f in
-                          ("user", "item", "event", "ts", "user_null", "item_null", "ts_null")))
+    def take(self, rows: np.ndarray) -> _Columns:
+        return _Columns(
+            *(
+                getattr(self, f)[rows].copy()
+                for f in ("user", "item", "event", "ts", "user_null", "item_null", "ts_null")
+            )
+        )
 
-    def concat(self, other: "_Columns") -> "_Columns":
-        return _Columns(*(np.concatenate([getattr(self, f), getattr(other, f)]) for f in
-                          ("user", "item", "event", "ts", "user_null", "item_null", "ts_null")))
+    def concat(self, other: _Columns) -> _Columns:
+        return _Columns(
+            *(
+                np.concatenate([getattr(self, f), getattr(other, f)])
+                for f in ("user", "item", "event", "ts", "user_null", "item_null", "ts_null")
+            )
+        )
 
     def to_arrow(self) -> pa.Table:
-        return pa.table({
-            "user_id": _ids(self.user, world.USER_ID_OFFSET, self.user_null),
-            "illust_id": _ids(self.item, world.ILLUST_ID_OFFSET, self.item_null),
-            "event": EVENTS.take(pa.array(self.event)),
-            "ts": _timestamps(self.ts, self.ts_null),
-        })
+        return pa.table(
+            {
+                "user_id": _ids(self.user, world.USER_ID_OFFSET, self.user_null),
+                "illust_id": _ids(self.item, world.ILLUST_ID_OFFSET, self.item_null),
+                "event": EVENTS.take(pa.array(self.event)),
+                "ts": _timestamps(self.ts, self.ts_null),
+            }
+        )
 
 
 def _cum_popularity(size: world.SiteSize, seed: int) -> np.ndarray:

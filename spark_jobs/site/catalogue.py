@@ -4,6 +4,7 @@ Optional fields are sometimes missing, as on a real site (no gender/age/region, 
 image); those rows stay valid. A few dirty rows per dataset (a null id, a duplicate) are added
 and counted so the preprocessing can prove it rejects them.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,23 +50,30 @@ def user_rows(size: world.SiteSize, seed: int, block: int) -> tuple[pa.Table, di
     created = np.where(users.joined > world.YEAR_START, users.joined, created)
     ids = world.user_id(users.start + np.arange(n)).astype(object)
     cols = {
-        "user_id": ids, "gender": gender, "age": age, "region": region,
-        "language": np.array(lexicon.LANGUAGES, dtype=object)[users.language], "interest_tags": tags, "created_at": created,
+        "user_id": ids,
+        "gender": gender,
+        "age": age,
+        "region": region,
+        "language": np.array(lexicon.LANGUAGES, dtype=object)[users.language],
+        "interest_tags": tags,
+        "created_at": created,
     }
     dirty = {"null_user_id": 1, "duplicate_user": 1}
     cols = {k: list(v) for k, v in cols.items()}
     for key in ("user_id", "gender", "age", "region", "language", "interest_tags", "created_at"):
         cols[key].append(None if key == "user_id" else cols[key][0])  # null id
-        cols[key].append(cols[key][-2 if n > 1 else 0])                # exact duplicate of the last user
-    table = pa.table({
-        "user_id": pa.array(cols["user_id"], pa.string()),
-        "gender": pa.array(cols["gender"], pa.string()),
-        "age": pa.array(cols["age"], pa.int32()),
-        "region": pa.array(cols["region"], pa.string()),
-        "language": pa.array(cols["language"], pa.string()),
-        "interest_tags": pa.array(cols["interest_tags"], pa.list_(pa.string())),
-        "created_at": _ts(np.array(cols["created_at"], np.int64)),
-    })
+        cols[key].append(cols[key][-2 if n > 1 else 0])  # exact duplicate of the last user
+    table = pa.table(
+        {
+            "user_id": pa.array(cols["user_id"], pa.string()),
+            "gender": pa.array(cols["gender"], pa.string()),
+            "age": pa.array(cols["age"], pa.int32()),
+            "region": pa.array(cols["region"], pa.string()),
+            "language": pa.array(cols["language"], pa.string()),
+            "interest_tags": pa.array(cols["interest_tags"], pa.list_(pa.string())),
+            "created_at": _ts(np.array(cols["created_at"], np.int64)),
+        }
+    )
     return table, dirty
 
 
@@ -101,17 +109,37 @@ def item_rows(size: world.SiteSize, seed: int, block: int, image_root: str | Non
     idx = np.arange(start, min(start + size.items_per_block, size.n_items))
     rng = world.rng_for(seed, "item_rows", block)
     ids = world.illust_id(idx).astype(object)
-    rows: dict[str, list] = {k: [] for k in ("illust_id", "artist_id", "title", "tags", "image_uri", "width", "height",
-                                              "page_count", "type", "x_restrict", "ai_generated", "created_at")}
+    rows: dict[str, list] = {
+        k: []
+        for k in (
+            "illust_id",
+            "artist_id",
+            "title",
+            "tags",
+            "image_uri",
+            "width",
+            "height",
+            "page_count",
+            "type",
+            "x_restrict",
+            "ai_generated",
+            "created_at",
+        )
+    }
     for k, i in enumerate(idx):
         w, h = image_shape(size, rng)
-        ai = bool(rng.random() < 0.03 + 0.1 * (items.published[i] - world.FIRST_PUBLISHED) / (world.YEAR_END - world.FIRST_PUBLISHED))
+        ai = bool(
+            rng.random()
+            < 0.03 + 0.1 * (items.published[i] - world.FIRST_PUBLISHED) / (world.YEAR_END - world.FIRST_PUBLISHED)
+        )
         tags = item_tags(size, seed, items, i, rng)
         if ai:
             tags.append(_name(lexicon.AI_TAG, items.artist_language[i]))
         s = items.series[i]
         subject = _name(lexicon.SUBJECT_WORDS[items.subject[i]], items.artist_language[i])
-        title = f"{_name(cat.characters[s][items.character[i]], items.artist_language[i])} {subject}" if s >= 0 else subject
+        title = (
+            f"{_name(cat.characters[s][items.character[i]], items.artist_language[i])} {subject}" if s >= 0 else subject
+        )
         kind = TYPES[rng.choice(3, p=[0.8, 0.15, 0.05])]
         rows["illust_id"].append(ids[k])
         rows["artist_id"].append(None if rng.random() < 0.02 else f"a{items.artist[i]}")
@@ -130,20 +158,22 @@ def item_rows(size: world.SiteSize, seed: int, block: int, image_root: str | Non
     for key in rows:
         rows[key].append(None if key == "illust_id" else rows[key][0])
         rows[key].append(rows[key][-2 if len(idx) > 1 else 0])
-    table = pa.table({
-        "illust_id": pa.array(rows["illust_id"], pa.string()),
-        "artist_id": pa.array(rows["artist_id"], pa.string()),
-        "title": pa.array(rows["title"], pa.string()),
-        "tags": pa.array(rows["tags"], pa.list_(pa.string())),
-        "image_uri": pa.array(rows["image_uri"], pa.string()),
-        "width": pa.array(rows["width"], pa.int32()),
-        "height": pa.array(rows["height"], pa.int32()),
-        "page_count": pa.array(rows["page_count"], pa.int32()),
-        "type": pa.array(rows["type"], pa.string()),
-        "x_restrict": pa.array(rows["x_restrict"], pa.int32()),
-        "ai_generated": pa.array(rows["ai_generated"], pa.bool_()),
-        "created_at": _ts(np.array(rows["created_at"], np.int64)),
-    })
+    table = pa.table(
+        {
+            "illust_id": pa.array(rows["illust_id"], pa.string()),
+            "artist_id": pa.array(rows["artist_id"], pa.string()),
+            "title": pa.array(rows["title"], pa.string()),
+            "tags": pa.array(rows["tags"], pa.list_(pa.string())),
+            "image_uri": pa.array(rows["image_uri"], pa.string()),
+            "width": pa.array(rows["width"], pa.int32()),
+            "height": pa.array(rows["height"], pa.int32()),
+            "page_count": pa.array(rows["page_count"], pa.int32()),
+            "type": pa.array(rows["type"], pa.string()),
+            "x_restrict": pa.array(rows["x_restrict"], pa.int32()),
+            "ai_generated": pa.array(rows["ai_generated"], pa.bool_()),
+            "created_at": _ts(np.array(rows["created_at"], np.int64)),
+        }
+    )
     return table, dirty
 
 

@@ -5,9 +5,9 @@
 - explanation: series -> its introduction, setting term -> its meaning.
 Plus a few dirty pairs (empty anchor, exact duplicate) that preprocessing must clean.
 """
+
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 
 from spark_jobs.site import lexicon, world
@@ -32,7 +32,13 @@ def text_pairs(size: world.SiteSize, seed: int) -> tuple[pa.Table, dict[str, int
             friend = chars[(k + 1) % len(chars)]
             rows.append((f"{c[lang]}'s friend", friend[int(rng.integers(0, 3))], "relation"))
         leads = " and ".join(c[0] for c in chars[:2])
-        rows.append((cat.series[s][0], f"{cat.series[s][0]} is a {cat.series_genre[s]} series that tells the story of {leads}.", "explanation"))
+        rows.append(
+            (
+                cat.series[s][0],
+                f"{cat.series[s][0]} is a {cat.series_genre[s]} series that tells the story of {leads}.",
+                "explanation",
+            )
+        )
         for names, meaning in cat.settings[s]:
             rows.append((names[0], f"{names[0]} is {meaning}.", "explanation"))
     rows = list(dict.fromkeys(rows))  # distinct entities can share a name: keep the corpus itself clean
@@ -41,9 +47,11 @@ def text_pairs(size: world.SiteSize, seed: int) -> tuple[pa.Table, dict[str, int
     rows.append(rows[1])
     order = rng.permutation(len(rows))
     rows = [rows[i] for i in order]
-    table = pa.table({
-        "anchor": pa.array([r[0] for r in rows], pa.string()),
-        "positive": pa.array([r[1] for r in rows], pa.string()),
-        "perspective": pa.array([r[2] for r in rows], pa.string()),
-    })
+    table = pa.table(
+        {
+            "anchor": pa.array([r[0] for r in rows], pa.string()),
+            "positive": pa.array([r[1] for r in rows], pa.string()),
+            "perspective": pa.array([r[2] for r in rows], pa.string()),
+        }
+    )
     return table, dirty

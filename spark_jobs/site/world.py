@@ -14,6 +14,7 @@ Tastes are per-user Gaussian vectors with a few favourites boosted. Users' inter
 their favourite subjects and series (noisily) but never their favourite painting style: style is
 learnable only from behaviour and from the images, as on a real site.
 """
+
 from __future__ import annotations
 
 import functools
@@ -90,8 +91,12 @@ def build_catalog(size: SiteSize, seed: int) -> Catalog:
     for s in range(size.n_series):
         chars = []
         while len(chars) < size.chars_per_series:
-            given = lexicon.join_name([lexicon.SYLLABLES[j] for j in rng.integers(0, len(lexicon.SYLLABLES), rng.integers(2, 4))])
-            family = lexicon.join_name([lexicon.SYLLABLES[j] for j in rng.integers(0, len(lexicon.SYLLABLES), rng.integers(2, 4))])
+            given = lexicon.join_name(
+                [lexicon.SYLLABLES[j] for j in rng.integers(0, len(lexicon.SYLLABLES), rng.integers(2, 4))]
+            )
+            family = lexicon.join_name(
+                [lexicon.SYLLABLES[j] for j in rng.integers(0, len(lexicon.SYLLABLES), rng.integers(2, 4))]
+            )
             name = (f"{family[0]} {given[0]}", f"{family[1]}{given[1]}", f"{family[2]}{given[2]}")
             if name[0] in used:
                 continue
@@ -200,11 +205,15 @@ def bookmark_probability(users: UserBlock, local_user: np.ndarray, items: ItemAr
     series = items.series[item]
     series_taste = np.where(series >= 0, users.taste_series[local_user, np.maximum(series, 0)], 0.0)
     log_pop = np.log(items.popularity[item]) - 0.0  # lognormal(0, .) has log-mean 0
-    logit = (BASE + users.bias[local_user]
-             + W_STYLE * users.taste_style[local_user, items.style[item]]
-             + W_SUBJECT * users.taste_subject[local_user, items.subject[item]]
-             + W_SERIES * series_taste
-             + W_POP * log_pop + items.quality[item])
+    logit = (
+        BASE
+        + users.bias[local_user]
+        + W_STYLE * users.taste_style[local_user, items.style[item]]
+        + W_SUBJECT * users.taste_subject[local_user, items.subject[item]]
+        + W_SERIES * series_taste
+        + W_POP * log_pop
+        + items.quality[item]
+    )
     return 1.0 / (1.0 + np.exp(-logit))
 
 

@@ -1,4 +1,5 @@
 """From kept events to labelled examples: labels, sampled negatives, time split."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,9 +13,10 @@ def label_examples(events: DataFrame) -> DataFrame:
 
     ts = the first view (or the bookmark, when the log has no view of it). -> user_id, illust_id, label, ts
     """
-    return (events.groupBy("user_id", "illust_id")
-            .agg(F.max((F.col("event") == "bookmark").cast("int")).alias("label"),
-                 F.coalesce(F.min(F.when(F.col("event") == "view", F.col("ts"))), F.min("ts")).alias("ts")))
+    return events.groupBy("user_id", "illust_id").agg(
+        F.max((F.col("event") == "bookmark").cast("int")).alias("label"),
+        F.coalesce(F.min(F.when(F.col("event") == "view", F.col("ts"))), F.min("ts")).alias("ts"),
+    )
 
 
 def has_views(events: DataFrame) -> bool:
@@ -28,8 +30,13 @@ def sample_negatives(positives: DataFrame, items: DataFrame, ratio: int, seed: i
     the user's known positives is dropped (never a known positive). Negative ts = its positive's ts.
     positives: user_id, illust_id, ts; items: illust_id. -> user_id, illust_id, label (0), ts
     """
-    popularity = (items.select("illust_id").join(positives.groupBy("illust_id").count(), "illust_id", "left")
-                  .fillna(0, ["count"]).orderBy("illust_id").toPandas())
+    popularity = (
+        items.select("illust_id")
+        .join(positives.groupBy("illust_id").count(), "illust_id", "left")
+        .fillna(0, ["count"])
+        .orderBy("illust_id")
+        .toPandas()
+    )
     ids = popularity.illust_id.to_numpy()
     cdf = np.cumsum(popularity["count"].to_numpy() + 1.0)
     cdf /= cdf[-1]
@@ -45,18 +52,31 @@ def sample_negatives(positives: DataFrame, items: DataFrame, ratio: int, seed: i
             key = zlib.crc32("".join(frame.user_id.iloc[:1]).encode() + str(len(frame)).encode())
             rng = np.random.default_rng([seed, key])
             picks = np.searchsorted(cdf_, rng.random((len(frame), ratio)), side="right").clip(0, len(ids_) - 1)
-            yield pd.DataFrame({"user_id": np.repeat(frame.user_id.to_numpy(), ratio),
-                                "illust_id": ids_[picks.ravel()],
-                                "ts": np.repeat(frame.ts.to_numpy(), ratio)})
+            yield pd.DataFrame(
+                {
+                    "user_id": np.repeat(frame.user_id.to_numpy(), ratio),
+                    "illust_id": ids_[picks.ravel()],
+                    "ts": np.repeat(frame.ts.to_numpy(), ratio),
+                }
+            )
 
-    drawn = (positives.select("user_id", "ts").repartition(8, "user_id").sortWithinPartitions("user_id", "ts")
-             .mapInPandas(draw, "user_id string, illust_id string, ts timestamp"))
+    drawn = (
+        positives.select("user_id", "ts")
+        .repartition(8, "user_id")
+        .sortWithinPartitions("user_id", "ts")
+        .mapInPandas(draw, "user_id string, illust_id string, ts timestamp")
+    )
     known = positives.select("user_id", "illust_id")
-    return (drawn.join(known, ["user_id", "illust_id"], "left_anti")
-            .dropDuplicates(["user_id", "illust_id"]).withColumn("label", F.lit(0)))
+    return (
+        drawn.join(known, ["user_id", "illust_id"], "left_anti")
+        .dropDuplicates(["user_id", "illust_id"])
+        .withColumn("label", F.lit(0))
+    )
 
 
-def split_by_time(examples: DataFrame, train_start: str, valid_start: str, test_start: str, test_end: str) -> dict[str, DataFrame]:
+def split_by_time(
+    examples: DataFrame, train_start: str, valid_start: str, test_start: str, test_end: str
+) -> dict[str, DataFrame]:
     """train [train_start, valid_start), valid [valid_start, test_start), test [test_start, test_end)."""
     ts = F.col("ts")
     bound = lambda s: F.lit(s).cast("timestamp")  # noqa: E731

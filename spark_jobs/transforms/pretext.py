@@ -1,4 +1,5 @@
 """Pretext tables: image -> its most frequent tags (multi-label targets); cleaned text pairs."""
+
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, Window
@@ -14,8 +15,12 @@ def pretext_vocab(items: DataFrame, num_labels: int) -> DataFrame:
 
     Class c of the image encoder's head is vocab index c + 1.
     """
-    counts = (items.select(F.explode("tags").alias("value")).groupBy("value").count()
-              .withColumn("feature", F.lit(PRETEXT_FEATURE)))
+    counts = (
+        items.select(F.explode("tags").alias("value"))
+        .groupBy("value")
+        .count()
+        .withColumn("feature", F.lit(PRETEXT_FEATURE))
+    )
     vocab = fit_vocab(counts, 2)
     return vocab.where(F.col("index") <= num_labels)
 
@@ -28,8 +33,9 @@ def pretext_image_labels(items: DataFrame, vocab: DataFrame, max_labels: int) ->
     with_image = items.where(F.col("image_uri").isNotNull())
     resolved = lookup_list(with_image, "illust_id", vocab, PRETEXT_FEATURE, "tags", "_l", max_labels)
     labels = F.sort_array(F.filter("_l", lambda x: x > 0))
-    return (resolved.select("item_idx", "illust_id", "image_uri", labels.alias("label_idx"))
-            .where(F.size("label_idx") > 0))
+    return resolved.select("item_idx", "illust_id", "image_uri", labels.alias("label_idx")).where(
+        F.size("label_idx") > 0
+    )
 
 
 def clean_text_pairs(pairs: DataFrame) -> DataFrame:

@@ -3,6 +3,7 @@
 A row's reason is the first rule it breaks, in the order listed for its source. Optional fields
 (gender, age, region, artist, size, image) are never reasons: they become 'unknown' downstream.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,8 +45,10 @@ def _split(df: DataFrame, source: str, reason: Column, columns: list[str]) -> Ch
     flagged = df.withColumn(REASON, reason)
     kept = flagged.where(F.col(REASON).isNull()).select(*columns)
     rejected = flagged.where(F.col(REASON).isNotNull()).select(
-        F.lit(source).alias("source"), F.col(REASON).alias("reason"),
-        F.to_json(F.struct(*[F.col(c) for c in columns])).alias("record"))
+        F.lit(source).alias("source"),
+        F.col(REASON).alias("reason"),
+        F.to_json(F.struct(*[F.col(c) for c in columns])).alias("record"),
+    )
     return Checked(kept, rejected)
 
 
@@ -53,7 +56,9 @@ def check_users(users: DataFrame) -> Checked:
     """Reasons: null_id; duplicate (same user_id: the earliest created_at is kept)."""
     cols = users.columns
     flagged = users.withColumn("_null", _blank("user_id"))
-    dup = F.when(~F.col("_null"), _duplicate(flagged, ["user_id"], [F.col("created_at").asc_nulls_last()])).otherwise(False)
+    dup = F.when(~F.col("_null"), _duplicate(flagged, ["user_id"], [F.col("created_at").asc_nulls_last()])).otherwise(
+        False
+    )
     return _split(flagged, "users", _first_reason([("null_id", F.col("_null")), ("duplicate", dup)]), cols)
 
 
@@ -61,7 +66,9 @@ def check_illustrations(items: DataFrame) -> Checked:
     """Reasons: null_id; duplicate (same illust_id: the earliest created_at is kept)."""
     cols = items.columns
     flagged = items.withColumn("_null", _blank("illust_id"))
-    dup = F.when(~F.col("_null"), _duplicate(flagged, ["illust_id"], [F.col("created_at").asc_nulls_last()])).otherwise(False)
+    dup = F.when(~F.col("_null"), _duplicate(flagged, ["illust_id"], [F.col("created_at").asc_nulls_last()])).otherwise(
+        False
+    )
     return _split(flagged, "illustrations", _first_reason([("null_id", F.col("_null")), ("duplicate", dup)]), cols)
 
 
@@ -74,8 +81,9 @@ def check_interactions(events: DataFrame, users: DataFrame, items: DataFrame, st
     cols = events.columns
     known_users = users.select(F.col("user_id").alias("_uid"), F.lit(True).alias("_known_user"))
     known_items = items.select(F.col("illust_id").alias("_iid"), F.lit(True).alias("_known_item"))
-    df = (events.join(F.broadcast(known_users), events.user_id == F.col("_uid"), "left")
-                .join(F.broadcast(known_items), events.illust_id == F.col("_iid"), "left"))
+    df = events.join(F.broadcast(known_users), events.user_id == F.col("_uid"), "left").join(
+        F.broadcast(known_items), events.illust_id == F.col("_iid"), "left"
+    )
     ts_ok = (F.col("ts") >= F.lit(start).cast("timestamp")) & (F.col("ts") < F.lit(end).cast("timestamp"))
     rules = [
         ("null_id", _blank("user_id") | _blank("illust_id")),
@@ -96,8 +104,12 @@ def check_text_pairs(pairs: DataFrame) -> Checked:
     """Reasons: null_field (empty anchor/positive), bad_perspective, duplicate (same trimmed pair)."""
     cols = pairs.columns
     df = pairs.withColumn("anchor", F.trim("anchor")).withColumn("positive", F.trim("positive"))
-    pre = _first_reason([("null_field", _blank("anchor") | _blank("positive")),
-                         ("bad_perspective", F.col("perspective").isNull() | ~F.col("perspective").isin(*PERSPECTIVES))])
+    pre = _first_reason(
+        [
+            ("null_field", _blank("anchor") | _blank("positive")),
+            ("bad_perspective", F.col("perspective").isNull() | ~F.col("perspective").isin(*PERSPECTIVES)),
+        ]
+    )
     df = df.withColumn("_pre", pre)
     w = Window.partitionBy("anchor", "positive", "perspective").orderBy(F.lit(1))
     dup = F.col("_pre").isNull() & (F.row_number().over(w) > 1)

@@ -1,4 +1,5 @@
 """A local Ray (2 CPUs) shared by the Ray tests, and the tiny site's encoders and item features."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,10 +19,10 @@ def ray_local():
 @pytest.fixture(scope="session")
 def tiny_models(ray_local, tiny_lake, tmp_path_factory) -> tuple[Path, dict, dict]:
     """(MODELS folder, image pretext summary, text fine-tune summary) trained on the tiny lake."""
-    from ray_apps.finetune_text_encoder import FinetuneConfig
-    from ray_apps.finetune_text_encoder import run as finetune
-    from ray_apps.pretrain_image_encoder import PretrainConfig
-    from ray_apps.pretrain_image_encoder import run as pretrain
+    from ray_apps.encoders.finetune_text import FinetuneConfig
+    from ray_apps.encoders.finetune_text import run as finetune
+    from ray_apps.encoders.pretrain_image import PretrainConfig
+    from ray_apps.encoders.pretrain_image import run as pretrain
 
     lake, _ = tiny_lake
     models = tmp_path_factory.mktemp("models")
@@ -33,7 +34,7 @@ def tiny_models(ray_local, tiny_lake, tmp_path_factory) -> tuple[Path, dict, dic
 @pytest.fixture(scope="session")
 def tiny_features(tiny_models, tiny_lake) -> dict:
     """Summary of embed_items on the tiny lake (item_features written into the lake)."""
-    from ray_apps.embed_items import EmbedConfig, run
+    from ray_apps.encoders.embed import EmbedConfig, run
 
     lake, _ = tiny_lake
     models, _, _ = tiny_models
@@ -47,11 +48,19 @@ SMALL_MODEL = {"dnn_hidden": [64, 32]}
 def tiny_runs(tiny_features, tiny_lake, tmp_path_factory) -> tuple[Path, dict]:
     """UMAIR-FPS (streamed) and DCN-V2 (shards held in memory) trained on the tiny lake with 2 DDP workers:
     (RUNS, {model: record})."""
-    from ray_apps.train_ranker import TrainConfig, run
+    from ray_apps.ranker.config import TrainConfig
+    from ray_apps.ranker.job import run
 
     lake, _ = tiny_lake
     runs = tmp_path_factory.mktemp("runs")
-    records = {m: run(str(lake), str(runs), TrainConfig(model=m, overrides=SMALL_MODEL, batch_size=256, num_workers=2, epochs=2,
-                                                       in_memory=m == "dcn_v2"))
-               for m in ("umair_fps", "dcn_v2")}
+    records = {
+        m: run(
+            str(lake),
+            str(runs),
+            TrainConfig(
+                model=m, overrides=SMALL_MODEL, batch_size=256, num_workers=2, epochs=2, in_memory=m == "dcn_v2"
+            ),
+        )
+        for m in ("umair_fps", "dcn_v2")
+    }
     return runs, records

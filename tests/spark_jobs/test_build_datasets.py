@@ -1,4 +1,5 @@
 """The preprocessing job end to end on the tiny site, and Delta's atomic / idempotent behaviour."""
+
 from __future__ import annotations
 
 import shutil
@@ -13,7 +14,9 @@ from spark_jobs import schema
 from spark_jobs.build_datasets import build
 from spark_jobs.delta import read_delta, write_delta
 
-TABLES = ["users", "items", "vocab", "rejects", "runs", "pretext_image_labels", "text_pairs"] + [f"interactions_{s}" for s in schema.SPLITS]
+TABLES = ["users", "items", "vocab", "rejects", "runs", "pretext_image_labels", "text_pairs"] + [
+    f"interactions_{s}" for s in schema.SPLITS
+]
 
 
 def _table(lake, name) -> pa.Table:
@@ -25,7 +28,9 @@ def test_every_lake_table_is_a_delta_table_with_its_schema(tiny_lake, name):
     lake, _ = tiny_lake
     table = DeltaTable(str(lake / name))
     got = pa.schema(table.schema().to_arrow())
-    assert [f.name for f in got] == schema.lake_schema(name).names or sorted(got.names) == sorted(schema.lake_schema(name).names)
+    assert [f.name for f in got] == schema.lake_schema(name).names or sorted(got.names) == sorted(
+        schema.lake_schema(name).names
+    )
     assert _table(lake, name).num_rows > 0
 
 
@@ -45,8 +50,14 @@ def test_counts_balance_and_rejects_match_the_generators_dirt(tiny_lake, tiny_si
         "unknown_illust_id": dirty["interactions.unknown_illust_id"],
         "duplicate": dirty["interactions.duplicate_event"],
     }
-    assert record["counts"]["users"]["reasons"] == {"null_id": dirty["users.null_user_id"], "duplicate": dirty["users.duplicate_user"]}
-    assert record["counts"]["text_pairs"]["reasons"] == {"null_field": dirty["text_pairs.empty_anchor"], "duplicate": dirty["text_pairs.duplicate_pair"]}
+    assert record["counts"]["users"]["reasons"] == {
+        "null_id": dirty["users.null_user_id"],
+        "duplicate": dirty["users.duplicate_user"],
+    }
+    assert record["counts"]["text_pairs"]["reasons"] == {
+        "null_field": dirty["text_pairs.empty_anchor"],
+        "duplicate": dirty["text_pairs.duplicate_pair"],
+    }
     rejects = _table(lake, "rejects")
     assert rejects.num_rows == sum(c["rejected"] for c in record["counts"].values())
 

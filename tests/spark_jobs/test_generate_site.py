@@ -1,4 +1,5 @@
 """The sample site: raw contract, distinguishable styles, oracle signal, stated dirt, determinism."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,7 +34,11 @@ def test_counts_and_sizes_match_the_manifest(tiny_site):
     assert _read(raw, "oracle_items").num_rows == size.n_items
     assert _read(raw, "interactions").num_rows == m["counts"]["interactions"]
     assert m["counts"]["text_pairs"] == _read(raw, "text_pairs").num_rows
-    assert set(pc.unique(_read(raw, "text_pairs")["perspective"]).to_pylist()) == {"multilingual", "relation", "explanation"}
+    assert set(pc.unique(_read(raw, "text_pairs")["perspective"]).to_pylist()) == {
+        "multilingual",
+        "relation",
+        "explanation",
+    }
 
 
 def test_tags_name_entities_in_three_scripts(tiny_site):
@@ -50,14 +55,27 @@ def _style_features(path: str) -> np.ndarray:
     a = np.asarray(Image.open(path).convert("RGB").resize((64, 64)), float) / 255
     grey = a.mean(-1)
     dx, dy = np.abs(np.diff(grey, axis=1)), np.abs(np.diff(grey, axis=0))
-    return np.concatenate([a.mean((0, 1)), a.std((0, 1)), [(a.max(-1) - a.min(-1)).mean(), dx.mean(), dy.mean(),
-                           (dx > 0.02).mean(), np.abs(np.diff(grey, 2, axis=1)).mean()]])
+    return np.concatenate(
+        [
+            a.mean((0, 1)),
+            a.std((0, 1)),
+            [
+                (a.max(-1) - a.min(-1)).mean(),
+                dx.mean(),
+                dy.mean(),
+                (dx > 0.02).mean(),
+                np.abs(np.diff(grey, 2, axis=1)).mean(),
+            ],
+        ]
+    )
 
 
 def test_painting_styles_are_distinguishable_by_simple_statistics(tiny_site):
     raw, m = tiny_site
     items = _read(raw, "oracle_items").to_pandas().merge(_read(raw, "illustrations").to_pandas(), on="illust_id")
-    items = items[items.image_uri.notna() & ~items.illust_id.isin(m["counts"]["corrupt_images"])].drop_duplicates("illust_id")
+    items = items[items.image_uri.notna() & ~items.illust_id.isin(m["counts"]["corrupt_images"])].drop_duplicates(
+        "illust_id"
+    )
     x = np.stack([_style_features(p) for p in items.image_uri])
     y = items["style"].to_numpy()
     x = (x - x.mean(0)) / (x.std(0) + 1e-9)
@@ -130,4 +148,7 @@ def test_same_seed_same_output_other_seed_other_output(spark, tiny_site, tmp_pat
     other = generate(spark, "tiny", str(tmp_path / "other"), seed=8, images=False)
     assert not _read(raw, "oracle").equals(_read(tmp_path / "other", "oracle"))
     assert other["images"] is False
-    assert _read(tmp_path / "other", "illustrations")["image_uri"].null_count == _read(tmp_path / "other", "illustrations").num_rows
+    assert (
+        _read(tmp_path / "other", "illustrations")["image_uri"].null_count
+        == _read(tmp_path / "other", "illustrations").num_rows
+    )

@@ -1,4 +1,5 @@
 """The dual-output image encoder against eq. 3-4, and its output sizes per depth."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,14 +1,27 @@
 """Each layer against its equation on small hand-made tensors."""
+
 from __future__ import annotations
 
 import itertools
 
 import torch
 
-from umair_models.layers import (CIN, SENET, UMCM, BilinearInteraction, CrossNet, CrossNetMix, CrossNetV2, ExpertGate,
-                                 FeatureEmbedding, FMInteraction, MultiHeadSelfAttention, UMCMExperts)
-from umair_models.layers.gating import FeatureGating, InteractionAggregation
 from umair_models.features import FieldSpec
+from umair_models.layers import (
+    CIN,
+    SENET,
+    UMCM,
+    BilinearInteraction,
+    CrossNet,
+    CrossNetMix,
+    CrossNetV2,
+    ExpertGate,
+    FeatureEmbedding,
+    FMInteraction,
+    MultiHeadSelfAttention,
+    UMCMExperts,
+)
+from umair_models.layers.gating import FeatureGating, InteractionAggregation
 
 torch.manual_seed(0)
 
@@ -96,7 +109,7 @@ def test_feature_gating_scales_by_twice_sigmoid():
 def test_interaction_aggregation_formula():
     agg = InteractionAggregation(4, 6, num_heads=2)
     x, y = torch.randn(3, 4), torch.randn(3, 6)
-    bil = sum((x[:, 2 * h:2 * h + 2] @ agg.w_xy[h] * y[:, 3 * h:3 * h + 3]).sum(-1) for h in range(2))
+    bil = sum((x[:, 2 * h : 2 * h + 2] @ agg.w_xy[h] * y[:, 3 * h : 3 * h + 3]).sum(-1) for h in range(2))
     assert torch.allclose(agg(x, y), agg.w_x(x).squeeze(-1) + agg.w_y(y).squeeze(-1) + bil, atol=1e-5)
 
 
@@ -119,7 +132,10 @@ def test_umcm_ignores_masked_modalities():
         changed = e.clone()
         changed[0, 1] = 100.0  # a masked modality's value cannot change the output
         assert torch.allclose(umcm(v_user, e, mask)[0], umcm(v_user, changed, mask)[0], atol=1e-6)
-    assert torch.equal(UMCM(4, 2).weights(torch.randn(1, 4), torch.randn(1, 2, 4), torch.zeros(1, 2, dtype=torch.bool)), torch.zeros(1, 2))
+    assert torch.equal(
+        UMCM(4, 2).weights(torch.randn(1, 4), torch.randn(1, 2, 4), torch.zeros(1, 2, dtype=torch.bool)),
+        torch.zeros(1, 2),
+    )
 
 
 def test_expert_gate_is_dot_product_attention_over_experts():
@@ -149,12 +165,17 @@ def test_feature_embedding_pools_multi_valued_fields_ignoring_padding():
 
 
 def test_fused_categorical_table_keeps_fields_apart_and_in_spec_order():
-    fields = [FieldSpec("a", "categorical", vocab_size=3), FieldSpec("t", "multi_categorical", vocab_size=4, max_len=2),
-              FieldSpec("b", "categorical", vocab_size=5)]
+    fields = [
+        FieldSpec("a", "categorical", vocab_size=3),
+        FieldSpec("t", "multi_categorical", vocab_size=4, max_len=2),
+        FieldSpec("b", "categorical", vocab_size=5),
+    ]
     emb = FeatureEmbedding(fields, 4)
     out = emb({"a": torch.tensor([2]), "t": torch.tensor([[3, 0]]), "b": torch.tensor([2])})
     assert emb.field_names == ["a", "t", "b"]
     assert torch.equal(out[0, 0], emb.field_table("a")[2]) and torch.equal(out[0, 2], emb.field_table("b")[2])
     assert torch.equal(out[0, 1], emb.field_table("t")[3])
-    assert not torch.equal(emb.field_table("a")[2], emb.field_table("b")[2])  # same index, different field: different row
+    assert not torch.equal(
+        emb.field_table("a")[2], emb.field_table("b")[2]
+    )  # same index, different field: different row
     assert emb.field_table("a").shape == (3, 4) and emb.field_table("b").shape == (5, 4)

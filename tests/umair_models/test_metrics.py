@@ -1,4 +1,5 @@
 """Metrics equal scikit-learn's, and merging shards equals the unsharded result exactly."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,7 +50,7 @@ def test_sharded_merge_equals_unsharded():
 def test_gauc_is_impression_weighted_per_user_auc():
     users = np.array([1, 1, 1, 2, 2, 2, 2, 3, 3])
     y = np.array([1, 0, 0, 1, 1, 0, 0, 1, 1])  # user 3 has one class only: skipped
-    s = np.array([.9, .1, .5, .2, .8, .3, .9, .5, .6])
+    s = np.array([0.9, 0.1, 0.5, 0.2, 0.8, 0.3, 0.9, 0.5, 0.6])
     u1 = roc_auc_score(y[:3], s[:3])
     u2 = roc_auc_score(y[3:7], s[3:7])
     assert gauc(users, s, y) == pytest.approx((3 * u1 + 4 * u2) / 7)

@@ -1,4 +1,5 @@
 """Every registered model builds, trains (loss falls) and counts its parameters; every Table 4 switch runs."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,10 @@ from umair_models.models import MODELS, build_model
 from umair_models.models.umair_fps import VARIANTS
 
 SMALL = {"dnn_hidden": (32, 16)}
-SMALL_BY_MODEL = {"finalmlp": {"mlp1_hidden": (32, 16), "mlp2_hidden": (32,), "fs_hidden": 16},
-                  "xdeepfm": {"cin_layer_sizes": (8, 8)}}
+SMALL_BY_MODEL = {
+    "finalmlp": {"mlp1_hidden": (32, 16), "mlp2_hidden": (32,), "fs_hidden": 16},
+    "xdeepfm": {"cin_layer_sizes": (8, 8)},
+}
 
 
 def _load_tables(model):
@@ -85,7 +88,7 @@ def test_umair_masks_missing_images_and_depends_on_style_vectors():
     _load_tables(model)
     batch = make_batch(8)
     batch["item_idx"] = torch.tensor([1, 2, 3, 4, 10, 20, 30, 40])  # items 1..9 have no image
-    alpha = model.modality_weights(batch)        # [B, K, J]
+    alpha = model.modality_weights(batch)  # [B, K, J]
     assert torch.allclose(alpha.sum(-1), torch.ones(8, 3), atol=1e-6)
     assert (alpha[:4, :, 1:3] == 0).all() and (alpha[4:, :, 1:3] > 0).all()
     before = model(batch)

@@ -12,6 +12,7 @@ S x S blocks (block (a, b) = max of g_jk over channel block a x channel block b)
 A multi-label head Linear(C4 -> num_labels) on e_SEM serves the pretext task (image -> artist
 tags) and is not used at inference. Weights start random: nothing is downloaded.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -54,7 +55,7 @@ class DualOutputResNet(nn.Module):
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
         self.sem_dim = net.fc.in_features
-        self.style_dim = 3 * config.style_pool ** 2
+        self.style_dim = 3 * config.style_pool**2
         self.head = nn.Linear(self.sem_dim, config.num_labels)  # pretext only
 
     def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,11 +74,6 @@ class DualOutputResNet(nn.Module):
         """-> (e_sem, e_sty); with head=True the pretext logits [B, num_labels] (the DDP training path)."""
         e_sem, e_sty = self.features(images)
         return self.head(e_sem) if head else (e_sem, e_sty)
-
-    def pretext_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> (logits [B, num_labels], e_sem, e_sty) for the multi-label pretext task."""
-        e_sem, e_sty = self.features(images)
-        return self.head(e_sem), e_sem, e_sty
 
     def encoder_state_dict(self) -> dict[str, torch.Tensor]:
         """Weights without the pretext head (what inference loads)."""

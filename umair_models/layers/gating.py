@@ -1,4 +1,5 @@
 """FinalMLP's stream-specific feature gating and multi-head bilinear interaction aggregation."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Field-importance and pairwise interactions: SENET and bilinear (FiBiNET), FM (DIFM)."""
+
 from __future__ import annotations
 
 import itertools
@@ -16,8 +17,9 @@ class SENET(nn.Module):
     def __init__(self, num_fields: int, reduction_ratio: float = 3.0) -> None:
         super().__init__()
         hidden = max(1, int(num_fields / reduction_ratio))
-        self.excitation = nn.Sequential(nn.Linear(num_fields, hidden, bias=False), nn.ReLU(),
-                                        nn.Linear(hidden, num_fields, bias=False), nn.ReLU())
+        self.excitation = nn.Sequential(
+            nn.Linear(num_fields, hidden, bias=False), nn.ReLU(), nn.Linear(hidden, num_fields, bias=False), nn.ReLU()
+        )
 
     def weights(self, x: torch.Tensor) -> torch.Tensor:
         return self.excitation(x.mean(-1))
@@ -42,7 +44,7 @@ class BilinearInteraction(nn.Module):
         self.register_buffer("right", torch.tensor([j for _, j in self.pairs], dtype=torch.long), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        vi, vj = x[:, self.left], x[:, self.right]          # [B, P, D]
+        vi, vj = x[:, self.left], x[:, self.right]  # [B, P, D]
         if self.bilinear_type == "field_all":
             w = self.W[0]
             return torch.matmul(vi, w) * vj

@@ -3,6 +3,7 @@
 Shapes: v_user [B, D]; modalities E [B, J, D] (J = 4: TSEM, SEM, STY, metadata); mask [B, J]
 True where the modality exists for that item (an item with a broken image has no SEM / STY).
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,8 +29,14 @@ class UMCM(nn.Module):
     squeezed modalities mean_D(e_j ⊙ v_user) [B, J]: a = W2 ReLU(W1 z); alpha = masked softmax(a).
     """
 
-    def __init__(self, embedding_dim: int, num_modalities: int, kind: str = "att", query_projection: bool = False,
-                 reduction_ratio: float = 1.0) -> None:
+    def __init__(
+        self,
+        embedding_dim: int,
+        num_modalities: int,
+        kind: str = "att",
+        query_projection: bool = False,
+        reduction_ratio: float = 1.0,
+    ) -> None:
         super().__init__()
         if kind not in ("att", "sen"):
             raise ValueError(f"UMCM kind must be 'att' or 'sen', got {kind!r}")
@@ -37,23 +44,25 @@ class UMCM(nn.Module):
         self.query = nn.Linear(embedding_dim, embedding_dim, bias=False) if query_projection else None
         if kind == "sen":
             hidden = max(1, int(num_modalities / reduction_ratio))
-            self.excitation = nn.Sequential(nn.Linear(num_modalities, hidden), nn.ReLU(), nn.Linear(hidden, num_modalities))
+            self.excitation = nn.Sequential(
+                nn.Linear(num_modalities, hidden), nn.ReLU(), nn.Linear(hidden, num_modalities)
+            )
 
     def weights(self, v_user: torch.Tensor, modalities: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         q = self.query(v_user) if self.query is not None else v_user
         if mask is not None:  # a missing modality's values must not reach any weight
             modalities = modalities * mask.unsqueeze(-1).to(modalities.dtype)
         if self.kind == "att":
-            scores = torch.einsum("bd,bjd->bj", q, modalities)                    # a_j = v_user · e_j
+            scores = torch.einsum("bd,bjd->bj", q, modalities)  # a_j = v_user · e_j
         else:
-            scores = self.excitation((modalities * q.unsqueeze(1)).mean(-1))       # [B, J]
+            scores = self.excitation((modalities * q.unsqueeze(1)).mean(-1))  # [B, J]
         return masked_softmax(scores, mask)
 
     def forward(self, v_user: torch.Tensor, modalities: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        alpha = self.weights(v_user, modalities, mask)                              # [B, J]
+        alpha = self.weights(v_user, modalities, mask)  # [B, J]
         if mask is not None:
             modalities = modalities * mask.unsqueeze(-1).to(modalities.dtype)
-        return torch.einsum("bj,bjd->bd", alpha, modalities)                        # [B, D]
+        return torch.einsum("bj,bjd->bd", alpha, modalities)  # [B, D]
 
 
 class ExpertGate(nn.Module):
@@ -76,8 +85,9 @@ class UMCMExperts(nn.Module):
 
     def __init__(self, embedding_dim: int, num_modalities: int, num_experts: int = 3, kind: str = "att") -> None:
         super().__init__()
-        self.experts = nn.ModuleList(UMCM(embedding_dim, num_modalities, kind, query_projection=num_experts > 1)
-                                     for _ in range(num_experts))
+        self.experts = nn.ModuleList(
+            UMCM(embedding_dim, num_modalities, kind, query_projection=num_experts > 1) for _ in range(num_experts)
+        )
         self.gate = ExpertGate()
 
     def forward(self, v_user: torch.Tensor, modalities: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -2,9 +2,10 @@
 
 A model computes logits and nothing more: no optimizer, device placement, loss or paths.
 """
+
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 import torch
@@ -28,7 +29,7 @@ class ModelConfig:
     use_pretrained: bool = False  # baselines: add the item's modality vectors as extra fields
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "ModelConfig":
+    def from_dict(cls, data: dict[str, Any] | None) -> ModelConfig:
         data = dict(data or {})
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
@@ -42,9 +43,6 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
-    def with_overrides(self, **overrides: Any) -> "ModelConfig":
-        return replace(self, **overrides)
-
 
 class CTRModel(nn.Module):
     """Base ranker. Subclasses implement `forward(batch) -> logits [B]`."""
@@ -55,7 +53,9 @@ class CTRModel(nn.Module):
         super().__init__()
         self.spec, self.config = spec, config
         self.pretrained_fields = spec.of_kind("pretrained") if self.uses_pretrained else []
-        self.lookups = nn.ModuleDict({f.name: PretrainedLookup(spec[f.lookup].vocab_size, f.dim) for f in self.pretrained_fields})
+        self.lookups = nn.ModuleDict(
+            {f.name: PretrainedLookup(spec[f.lookup].vocab_size, f.dim) for f in self.pretrained_fields}
+        )
 
     @property
     def uses_pretrained(self) -> bool:

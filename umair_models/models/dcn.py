@@ -1,4 +1,5 @@
 """DCN (Wang et al., ADKDD 2017) and DCN-V2 (Wang et al., WWW 2021): cross network ∥ deep network."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,8 +38,8 @@ class DCN(CTRModel):
 @dataclass(frozen=True)
 class DCNV2Config(ModelConfig):
     num_cross_layers: int = 3
-    structure: str = "parallel"   # "parallel" | "stacked" | "crossnet_only"
-    low_rank: int | None = None   # None = full-rank CrossNetV2, else CrossNetMix with this rank
+    structure: str = "parallel"  # "parallel" | "stacked" | "crossnet_only"
+    low_rank: int | None = None  # None = full-rank CrossNetV2, else CrossNetMix with this rank
     num_experts: int = 4
 
 
@@ -52,8 +53,11 @@ class CrossDeep(nn.Module):
         super().__init__()
         self.structure = config.structure if cross else "dnn_only"
         if cross:
-            self.cross = (CrossNetV2(in_features, config.num_cross_layers) if config.low_rank is None
-                          else CrossNetMix(in_features, config.num_cross_layers, config.low_rank, config.num_experts))
+            self.cross = (
+                CrossNetV2(in_features, config.num_cross_layers)
+                if config.low_rank is None
+                else CrossNetMix(in_features, config.num_cross_layers, config.low_rank, config.num_experts)
+            )
         if self.structure != "crossnet_only":
             self.dnn = MLP(in_features, config.dnn_hidden, dropout=config.dnn_dropout, batch_norm=config.batch_norm)
         if self.structure == "parallel":

@@ -1,4 +1,5 @@
 """DIFM (Lu et al., IJCAI 2021): dual input-aware factorization machine."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,8 +36,14 @@ class DIFM(CTRModel):
         self.linear = LinearLogit(spec.sparse)
         self.attention = MultiHeadSelfAttention(d, config.att_dim, config.att_heads, config.use_residual)
         self.vector_wise = nn.Linear(f * config.att_dim, f, bias=False)
-        self.bit_wise = MLP(f * d, config.dnn_hidden, out_features=f, dropout=config.dnn_dropout,
-                            batch_norm=config.batch_norm, output_bias=False)
+        self.bit_wise = MLP(
+            f * d,
+            config.dnn_hidden,
+            out_features=f,
+            dropout=config.dnn_dropout,
+            batch_norm=config.batch_norm,
+            output_bias=False,
+        )
         self.fm = FMInteraction()
         self.n_sparse = len(spec.sparse)
 

@@ -1,4 +1,5 @@
 """FiBiNET (Huang et al., RecSys 2019): SENET + bilinear interactions + DNN."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ class FiBiNET(CTRModel):
         self.senet = SENET(f, config.reduction_ratio)
         self.bilinear = BilinearInteraction(f, d, config.bilinear_type)
         self.bilinear_se = BilinearInteraction(f, d, config.bilinear_type)
-        self.dnn = MLP(f * (f - 1) * d, config.dnn_hidden, out_features=1, dropout=config.dnn_dropout, batch_norm=config.batch_norm)
+        self.dnn = MLP(
+            f * (f - 1) * d, config.dnn_hidden, out_features=1, dropout=config.dnn_dropout, batch_norm=config.batch_norm
+        )
 
     def forward(self, batch: Batch) -> torch.Tensor:
         e = self.embed(batch)

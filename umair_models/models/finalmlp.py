@@ -1,4 +1,5 @@
 """FinalMLP (Mao et al., AAAI 2023): two gated MLP streams fused by bilinear aggregation."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

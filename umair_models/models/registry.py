@@ -1,4 +1,5 @@
 """name -> model class (whose `config_class` holds its defaults); Table 4 variants of UMAIR-FPS."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,7 +10,7 @@ from umair_models.models.dcn import DCN, DCNV2
 from umair_models.models.difm import DIFM
 from umair_models.models.fibinet import FiBiNET
 from umair_models.models.finalmlp import FinalMLP
-from umair_models.models.umair_fps import VARIANTS, UMAIRFPS
+from umair_models.models.umair_fps import UMAIRFPS, VARIANTS
 from umair_models.models.xdeepfm import XDeepFM
 
 MODELS: dict[str, type[CTRModel]] = {
@@ -22,16 +23,24 @@ MODELS: dict[str, type[CTRModel]] = {
     "finalmlp": FinalMLP,
 }
 BASELINES = ("dcn", "xdeepfm", "fibinet", "difm", "dcn_v2", "finalmlp")
-DISPLAY_NAMES = {"umair_fps": "UMAIR-FPS", "dcn": "DCN", "xdeepfm": "xDeepFM", "fibinet": "FiBiNET",
-                 "difm": "DIFM", "dcn_v2": "DCN-V2", "finalmlp": "FinalMLP"}
+DISPLAY_NAMES = {
+    "umair_fps": "UMAIR-FPS",
+    "dcn": "DCN",
+    "xdeepfm": "xDeepFM",
+    "fibinet": "FiBiNET",
+    "difm": "DIFM",
+    "dcn_v2": "DCN-V2",
+    "finalmlp": "FinalMLP",
+}
 
 
 def model_names() -> list[str]:
     return list(MODELS)
 
 
-def build_model(name: str, spec: FeatureSpec, overrides: dict[str, Any] | None = None,
-                variant: str | None = None) -> CTRModel:
+def build_model(
+    name: str, spec: FeatureSpec, overrides: dict[str, Any] | None = None, variant: str | None = None
+) -> CTRModel:
     """Build `name` on `spec` with its default config, a Table 4 `variant` and `overrides` applied."""
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; choose one of {model_names()}")

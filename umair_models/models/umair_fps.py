@@ -8,6 +8,7 @@
 5. x0 = [flatten(E); e_1..e_J (0 where missing); v_il] -> DCN-V2 cross ∥ deep tower -> logit.
 Table 4's ablations are config switches (see VARIANTS).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -28,10 +29,10 @@ META = "meta"
 class UMAIRConfig(DCNV2Config):
     use_pretrained: bool = True
     modalities: tuple[str, ...] = ("e_tsem", "e_sem", "e_sty", META)
-    modality_dim: int = 16       # common width M of v_user and the modality vectors
-    umcm: str = "att"            # "att" | "sen" | "none" (w/o UMCM)
-    umcm_experts: int = 3        # K parallel UMCMs merged by the attention gate
-    cross: bool = True           # False = w/o DCN-V2 (deep tower only)
+    modality_dim: int = 16  # common width M of v_user and the modality vectors
+    umcm: str = "att"  # "att" | "sen" | "none" (w/o UMCM)
+    umcm_experts: int = 3  # K parallel UMCMs merged by the attention gate
+    cross: bool = True  # False = w/o DCN-V2 (deep tower only)
 
 
 # The paper's Table 4, as overrides of the default (= "w/ ATT*3", the full model).
@@ -101,12 +102,12 @@ class UMAIRFPS(CTRModel):
         return torch.stack([x.weights(v_user, mods, mask) for x in self.umcm.experts], 1)
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        e = self.embedding(batch)                                   # [B, F, D]
+        e = self.embedding(batch)  # [B, F, D]
         parts = [e.flatten(1)]
         if self.modalities:
-            mods, mask = self.modality_vectors(batch, e)            # [B, J, M], [B, J]
+            mods, mask = self.modality_vectors(batch, e)  # [B, J, M], [B, J]
             parts.append(mods.flatten(1))
             if self.umcm is not None:
                 v_user = self.user_tower(e[:, self.user_idx].flatten(1))  # [B, M]
-                parts.append(self.umcm(v_user, mods, mask))         # v_il [B, M]
+                parts.append(self.umcm(v_user, mods, mask))  # v_il [B, M]
         return self.head(self.body(torch.cat(parts, 1))).squeeze(-1)

@@ -1,4 +1,5 @@
 """xDeepFM (Lian et al., KDD 2018): linear + CIN + DNN."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,13 @@ class XDeepFM(CTRModel):
         self.linear = LinearLogit(spec.sparse)
         self.cin = CIN(f, config.cin_layer_sizes, config.cin_split_half)
         self.cin_head = nn.Linear(self.cin.out_features, 1)
-        self.dnn = MLP(f * config.embedding_dim, config.dnn_hidden, out_features=1, dropout=config.dnn_dropout,
-                       batch_norm=config.batch_norm)
+        self.dnn = MLP(
+            f * config.embedding_dim,
+            config.dnn_hidden,
+            out_features=1,
+            dropout=config.dnn_dropout,
+            batch_norm=config.batch_norm,
+        )
 
     def forward(self, batch: Batch) -> torch.Tensor:
         e = self.embed(batch)

@@ -1,9 +1,10 @@
 """train_run_storage: which Ray Train checkpoints a run started again may resume from."""
+
 from __future__ import annotations
 
 import pytest
 
-from ray_apps.common import train_run_storage
+from ray_apps.runtime import train_run_storage
 
 
 def _checkpoint(root):

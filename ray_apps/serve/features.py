@@ -5,17 +5,18 @@ preprocessing job wrote for offline examples, so online scores equal offline pre
 Cold start: an unknown user gets index 0 (OOV) for every user field; a user absent from training
 keeps their profile fields; an unknown illustration gets index 0 everywhere and no item vectors.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ray_apps.common import read_table
-from ray_apps.ranker_data import padded_lists
+from ray_apps.lake import read_table
+from ray_apps.ranker.data import padded_lists
 from spark_jobs.schema import ITEM_INDEX_COLUMNS, USER_INDEX_COLUMNS
 
 USER_COLS = [c for c, _ in USER_INDEX_COLUMNS]
@@ -46,33 +47,45 @@ class FeatureStore:
         user_cols = [c for c in USER_COLS if c in self.fields]
         item_cols = [c for c in ITEM_COLS if c in self.fields]
         users = read_table(lake / "users", ["user_id", *user_cols])
-        items = read_table(lake / "items", ["illust_id", "created_at", "item_idx", *[c for c in item_cols if c != "item_idx"]])
+        items = read_table(
+            lake / "items", ["illust_id", "created_at", "item_idx", *[c for c in item_cols if c != "item_idx"]]
+        )
         self.user_row = {u: i + 1 for i, u in enumerate(users["user_id"].to_pylist())}
         self.item_row = {u: i + 1 for i, u in enumerate(items["illust_id"].to_pylist())}
         self.user_columns = {c: _dense(users[c], max_lens.get(c)) for c in user_cols}
         self.item_columns = {c: _dense(items[c], max_lens.get(c)) for c in item_cols}
         micros = pc.cast(items["created_at"], pa.timestamp("us", "UTC")).cast(pa.int64())
-        self.item_published = np.concatenate([[0], micros.fill_null(0).to_numpy() // 1_000_000]).astype(np.int64)  # floor, as Spark
+        self.item_published = np.concatenate([[0], micros.fill_null(0).to_numpy() // 1_000_000]).astype(
+            np.int64
+        )  # floor, as Spark
         self.item_has_published = np.concatenate([[False], micros.is_valid().to_numpy(zero_copy_only=False)])
         vocab = read_table(lake / "vocab", ["feature", "value", "index"]).to_pylist()
         age_index = {r["value"]: r["index"] for r in vocab if r["feature"] == "item_age"}
-        self.age_index = np.array([age_index.get(f"d{b}", 0) for b in range(AGE_BUCKETS)], np.int64)  # bucket -> vocab index
+        self.age_index = np.array(
+            [age_index.get(f"d{b}", 0) for b in range(AGE_BUCKETS)], np.int64
+        )  # bucket -> vocab index
         self.age_unknown = age_index.get("unknown", 0)
         self.illust_by_idx = dict(zip(items["item_idx"].to_pylist(), items["illust_id"].to_pylist()))
 
     def known_user(self, user_id: str) -> bool:
         return user_id in self.user_row
 
-    def features(self, user_id: str, illust_ids: list[str], ts: datetime | None = None) -> tuple[dict[str, np.ndarray], list[bool]]:
+    def features(
+        self, user_id: str, illust_ids: list[str], ts: datetime | None = None
+    ) -> tuple[dict[str, np.ndarray], list[bool]]:
         """-> (model inputs: int64 [N] or [N, L] per field, known flag per illustration)."""
-        now = int((ts or datetime.now(timezone.utc)).timestamp())  # whole seconds, as Spark's cast
+        now = int((ts or datetime.now(UTC)).timestamp())  # whole seconds, as Spark's cast
         rows = np.fromiter((self.item_row.get(i, 0) for i in illust_ids), np.int64, len(illust_ids))
         user = self.user_row.get(user_id, 0)
-        out = {c: np.repeat(values[user:user + 1], len(rows), 0) for c, values in self.user_columns.items()}
+        out = {c: np.repeat(values[user : user + 1], len(rows), 0) for c, values in self.user_columns.items()}
         out.update({c: values[rows] for c, values in self.item_columns.items()})
         known = rows > 0
         if "item_age_idx" in self.fields:
-            age = np.where(self.item_has_published[rows], self.age_index[item_age_buckets(now, self.item_published[rows])], self.age_unknown)
+            age = np.where(
+                self.item_has_published[rows],
+                self.age_index[item_age_buckets(now, self.item_published[rows])],
+                self.age_unknown,
+            )
             out["item_age_idx"] = np.where(known, age, 0)
         return out, known.tolist()
 

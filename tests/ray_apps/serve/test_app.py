@@ -1,10 +1,10 @@
 """Real HTTP against a local Ray Serve app on the tiny UMAIR-FPS run."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
 import torch
@@ -17,7 +17,7 @@ PORT = 8765
 def url(tiny_runs, tiny_lake):
     from ray import serve
 
-    from ray_apps.serve_app import start
+    from ray_apps.serve.app import start
 
     runs, records = tiny_runs
     lake, _ = tiny_lake
@@ -34,12 +34,13 @@ def test_health_and_model_info(url):
 
 
 def test_rank_scores_equal_offline_predictions(url, tiny_runs, tiny_lake):
-    from ray_apps.ranker_data import DatasetConfig, ToArrays, load_item_vectors
-    from ray_apps.train_ranker import load_trained
+    from ray_apps.artifacts import load_ranker
+    from ray_apps.encoders.item_features import load_item_vectors
+    from ray_apps.ranker.data import DatasetConfig, ToArrays
 
     runs, records = tiny_runs
     lake, _ = tiny_lake
-    model, spec, _ = load_trained(Path(runs, records["umair_fps"]["run"]))
+    model, spec, _ = load_ranker(Path(runs, records["umair_fps"]["run"]))
     for name, (v, p) in load_item_vectors(DatasetConfig.for_lake(lake).item_features).items():
         model.load_pretrained(name, torch.from_numpy(v), torch.from_numpy(p))
     test = DeltaTable(str(lake / "interactions_test")).to_pyarrow_table().to_pandas()
@@ -47,9 +48,13 @@ def test_rank_scores_equal_offline_predictions(url, tiny_runs, tiny_lake):
     rows = test[test.user_id == user].head(6)
     arrays = ToArrays(spec, "user_id")(rows)
     for i, (_, row) in enumerate(rows.iterrows()):
-        one = {k: torch.from_numpy(v[i:i + 1]) for k, v in arrays.items() if k in spec.input_columns()}
+        one = {k: torch.from_numpy(v[i : i + 1]) for k, v in arrays.items() if k in spec.input_columns()}
         offline = float(torch.sigmoid(model(one))[0])
-        got = requests.post(f"{url}/v1/rank", json={"user_id": user, "illust_ids": [row.illust_id], "ts": row.ts.isoformat()}, timeout=30).json()
+        got = requests.post(
+            f"{url}/v1/rank",
+            json={"user_id": user, "illust_ids": [row.illust_id], "ts": row.ts.isoformat()},
+            timeout=30,
+        ).json()
         assert got["results"][0]["score"] == pytest.approx(offline, abs=1e-5)
 
 
@@ -67,21 +72,29 @@ def test_rank_sorts_and_recommend_returns_k_unseen(url, tiny_lake):
 
 
 def test_cold_start_users_and_items_are_scored_not_errors(url):
-    r = requests.post(f"{url}/v1/rank", json={"user_id": "someone-new", "illust_ids": ["80000001", "not-an-item"]}, timeout=30)
+    r = requests.post(
+        f"{url}/v1/rank", json={"user_id": "someone-new", "illust_ids": ["80000001", "not-an-item"]}, timeout=30
+    )
     assert r.status_code == 200
     body = r.json()
-    assert body["known_user"] is False and {x["illust_id"]: x["known"] for x in body["results"]} == {"80000001": True, "not-an-item": False}
+    assert body["known_user"] is False and {x["illust_id"]: x["known"] for x in body["results"]} == {
+        "80000001": True,
+        "not-an-item": False,
+    }
     rec = requests.post(f"{url}/v1/recommend", json={"user_id": "someone-new", "k": 3}, timeout=30)
     assert rec.status_code == 200 and len(rec.json()["results"]) == 3
 
 
-@pytest.mark.parametrize("body,status", [
-    ({"user_id": "1000001", "illust_ids": []}, 422),                              # empty candidate list
-    ({"user_id": "1000001", "illust_ids": [str(i) for i in range(501)]}, 422),    # too many candidates
-    ({"user_id": 5, "illust_ids": "80000001"}, 422),                              # wrong types
-    ({"illust_ids": ["80000001"]}, 422),                                           # missing user
-    ({"user_id": "1", "illust_ids": ["1"], "extra": 1}, 422),                     # unknown field
-])
+@pytest.mark.parametrize(
+    "body,status",
+    [
+        ({"user_id": "1000001", "illust_ids": []}, 422),  # empty candidate list
+        ({"user_id": "1000001", "illust_ids": [str(i) for i in range(501)]}, 422),  # too many candidates
+        ({"user_id": 5, "illust_ids": "80000001"}, 422),  # wrong types
+        ({"illust_ids": ["80000001"]}, 422),  # missing user
+        ({"user_id": "1", "illust_ids": ["1"], "extra": 1}, 422),  # unknown field
+    ],
+)
 def test_bad_rank_requests_get_4xx_with_a_message(url, body, status):
     r = requests.post(f"{url}/v1/rank", json=body, timeout=30)
     assert r.status_code == status and r.json()["detail"]

@@ -1,4 +1,5 @@
 """Distributed ranker training on the tiny lake: metrics, exact merged AUC, failure recovery, any CTR table."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,9 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 from sklearn.metrics import log_loss, roc_auc_score
 
-from ray_apps.ranker_data import DatasetConfig
-from ray_apps.train_ranker import TrainConfig, run
+from ray_apps.ranker.config import TrainConfig
+from ray_apps.ranker.data import DatasetConfig
+from ray_apps.ranker.job import run
 from tests.ray_apps.conftest import SMALL_MODEL
 
 
@@ -19,11 +21,18 @@ def test_two_workers_train_umair_and_a_baseline_and_write_metrics(tiny_runs, tin
     runs, records = tiny_runs
     lake, _ = tiny_lake
     test_rows = DeltaTable(str(lake / "interactions_test")).to_pyarrow_table(columns=["label"]).num_rows
-    for model, r in records.items():
+    for r in records.values():
         saved = json.loads(Path(runs, r["run"], "metrics.json").read_text())
         assert saved["workers"] == 2 and saved["examples"] == test_rows
-        assert 0 < saved["auc"] < 1 and saved["logloss"] > 0 and saved["parameters"] > 0 and saved["train_samples_per_s"] > 0
-        assert (Path(runs, r["run"], "model.pt")).exists() and json.loads(Path(runs, r["run"], "history.json").read_text())
+        assert (
+            0 < saved["auc"] < 1
+            and saved["logloss"] > 0
+            and saved["parameters"] > 0
+            and saved["train_samples_per_s"] > 0
+        )
+        assert (Path(runs, r["run"], "model.pt")).exists() and json.loads(
+            Path(runs, r["run"], "history.json").read_text()
+        )
     experiments = DeltaTable(str(lake / "experiments")).to_pyarrow_table().to_pandas()
     assert {"umair_fps", "dcn_v2"} <= set(experiments.model)
 
@@ -41,8 +50,15 @@ def test_distributed_auc_equals_single_process_auc_on_the_same_predictions(tiny_
 def test_an_injected_worker_failure_is_survived_and_a_rerun_starts_fresh(tiny_features, tiny_lake, tmp_path):
     lake, _ = tiny_lake
     marker = tmp_path / "failed-once"
-    cfg = TrainConfig(model="dcn_v2", overrides=SMALL_MODEL, batch_size=128, num_workers=1, checkpoint_every=5,
-                      max_failures=2, inject_failure_marker=str(marker))
+    cfg = TrainConfig(
+        model="dcn_v2",
+        overrides=SMALL_MODEL,
+        batch_size=128,
+        num_workers=1,
+        checkpoint_every=5,
+        max_failures=2,
+        inject_failure_marker=str(marker),
+    )
     record = run(str(lake), str(tmp_path / "runs"), cfg)
     assert marker.exists(), "the failure was never injected"
     assert 0 < record["auc"] < 1 and record["train_samples"] > 0
@@ -58,12 +74,21 @@ def test_a_plain_categorical_ctr_table_trains_from_its_yaml(ray_local, tmp_path)
     c1, c2, c3 = rng.integers(1, 20, n), rng.integers(1, 8, n), rng.integers(1, 50, n)
     y = (rng.random(n) < 1 / (1 + np.exp(-(0.3 * (c1 % 5) - 0.8 * (c2 == 3) + 0.02 * c3 - 1.0)))).astype(np.int32)
     for split, rows in (("train", slice(0, 2000)), ("test", slice(2000, n))):
-        write_deltalake(str(tmp_path / f"ctr_{split}"), pa.table({"C1": c1[rows], "C2": c2[rows], "C3": c3[rows], "clicked": y[rows]}))
+        write_deltalake(
+            str(tmp_path / f"ctr_{split}"),
+            pa.table({"C1": c1[rows], "C2": c2[rows], "C3": c3[rows], "clicked": y[rows]}),
+        )
     (tmp_path / "ctr.yaml").write_text(
         "tables: {train: ctr_train, test: ctr_test}\nlabel: clicked\nfeatures:\n"
         "  - {name: C1, kind: categorical, vocab_size: 20}\n  - {name: C2, kind: categorical, vocab_size: 8}\n"
-        "  - {name: C3, kind: categorical, vocab_size: 50}\n")
+        "  - {name: C3, kind: categorical, vocab_size: 50}\n"
+    )
     dataset = DatasetConfig.from_yaml(tmp_path / "ctr.yaml")
-    record = run(str(tmp_path), str(tmp_path / "runs"), TrainConfig(model="dcn_v2", overrides=SMALL_MODEL, batch_size=128), dataset)
+    record = run(
+        str(tmp_path),
+        str(tmp_path / "runs"),
+        TrainConfig(model="dcn_v2", overrides=SMALL_MODEL, batch_size=128),
+        dataset,
+    )
     assert record["examples"] == 1000 and 0.5 < record["auc"] < 1
     assert DeltaTable(str(tmp_path / "experiments")).to_pyarrow_table().num_rows == 1

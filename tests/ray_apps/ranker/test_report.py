@@ -1,23 +1,38 @@
 """report.md from a runs folder: Tables 3 and 4, the per-metric comparison and the shared budget."""
+
 from __future__ import annotations
 
 import json
 
-from ray_apps.report import global_steps, write_report
+from ray_apps.ranker.report import global_steps, write_report
 
 
 def _run(root, name, model, auc, logloss, variant=None, epochs=2):
     d = root / name
     d.mkdir(parents=True)
     config = {"model": model, "variant": variant, "epochs": epochs, "batch_size": 512, "lr": 0.001, "seed": 0}
-    (d / "metrics.json").write_text(json.dumps({"run": name, "model": model, "variant": variant, "auc": auc, "logloss": logloss,
-                                                "gauc": auc - 0.02, "parameters": 1000, "config": config}))
-    (d / "history.json").write_text(json.dumps([{"epoch": e, "step": s, "loss": 0.5} for e in range(epochs) for s in (20, 40)]))
+    (d / "metrics.json").write_text(
+        json.dumps(
+            {
+                "run": name,
+                "model": model,
+                "variant": variant,
+                "auc": auc,
+                "logloss": logloss,
+                "gauc": auc - 0.02,
+                "parameters": 1000,
+                "config": config,
+            }
+        )
+    )
+    (d / "history.json").write_text(
+        json.dumps([{"epoch": e, "step": s, "loss": 0.5} for e in range(epochs) for s in (20, 40)])
+    )
 
 
 def test_report_compares_with_the_best_baseline_on_each_metric_and_states_the_budget(tmp_path):
     _run(tmp_path, "umair_fps", "umair_fps", 0.62, 0.484)
-    _run(tmp_path, "difm", "difm", 0.606, 0.489)          # best baseline AUC
+    _run(tmp_path, "difm", "difm", 0.606, 0.489)  # best baseline AUC
     _run(tmp_path, "finalmlp", "finalmlp", 0.603, 0.4878)  # best baseline log loss
     _run(tmp_path, "umair_fps__w-o_STY", "umair_fps", 0.61, 0.4865, variant="w/o STY")
     text = write_report(tmp_path).read_text()

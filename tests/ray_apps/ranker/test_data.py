@@ -1,23 +1,29 @@
 """ToArrays: the Ray Data transform that turns Delta rows into the model's fixed-shape arrays."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ray_apps.ranker_data import ToArrays, padded_lists
+from ray_apps.ranker.data import ToArrays, padded_lists
 from umair_models.features import FeatureSpec, FieldSpec
 
-SPEC = FeatureSpec([FieldSpec("user_idx", "categorical", vocab_size=10, group="user"),
-                    FieldSpec("tags", "multi_categorical", vocab_size=50, max_len=3, group="item"),
-                    FieldSpec("price", "numeric")], "label")
+SPEC = FeatureSpec(
+    [
+        FieldSpec("user_idx", "categorical", vocab_size=10, group="user"),
+        FieldSpec("tags", "multi_categorical", vocab_size=50, max_len=3, group="item"),
+        FieldSpec("price", "numeric"),
+    ],
+    "label",
+)
 
 
 def _reference_padding(lists, max_len: int) -> np.ndarray:
     out = np.zeros((len(lists), max_len), np.int64)
     for i, row in enumerate(lists):
         row = (row or [])[:max_len]
-        out[i, :len(row)] = row
+        out[i, : len(row)] = row
     return out
 
 
@@ -35,8 +41,15 @@ def test_padded_lists_on_a_sliced_chunked_column():
 
 
 def test_arrow_and_pandas_batches_give_the_same_arrays():
-    df = pd.DataFrame({"user_idx": [1, 2, 3], "tags": [[1, 2, 3, 4], [], [5]], "price": [0.5, 1.5, 2.0],
-                       "label": [1, 0, 1], "user_id": [11, 11, 12]})
+    df = pd.DataFrame(
+        {
+            "user_idx": [1, 2, 3],
+            "tags": [[1, 2, 3, 4], [], [5]],
+            "price": [0.5, 1.5, 2.0],
+            "label": [1, 0, 1],
+            "user_id": [11, 11, 12],
+        }
+    )
     from_pandas = ToArrays(SPEC, "user_id")(df)
     from_arrow = ToArrays(SPEC, "user_id")(pa.Table.from_pandas(df, preserve_index=False))
     assert set(from_pandas) == {"user_idx", "tags", "price", "label", "gauc_key"}
@@ -49,7 +62,14 @@ def test_arrow_and_pandas_batches_give_the_same_arrays():
 
 
 def test_string_user_ids_group_by_value():
-    df = pd.DataFrame({"user_idx": [1, 2, 3], "tags": [[1], [2], [3]], "price": [0.0, 0.0, 0.0], "label": [0, 1, 0],
-                       "user_id": ["a", "b", "a"]})
+    df = pd.DataFrame(
+        {
+            "user_idx": [1, 2, 3],
+            "tags": [[1], [2], [3]],
+            "price": [0.0, 0.0, 0.0],
+            "label": [0, 1, 0],
+            "user_id": ["a", "b", "a"],
+        }
+    )
     keys = ToArrays(SPEC, "user_id")(df)["gauc_key"]
     assert keys[0] == keys[2] != keys[1]

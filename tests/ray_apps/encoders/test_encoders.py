@@ -1,4 +1,5 @@
 """Encoders on the tiny site: pretext training, the style claim (paper Fig. 5), text fine-tuning, embedding."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,7 @@ import numpy as np
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
 
-from ray_apps.common import from_blobs
+from ray_apps.encoders.item_features import from_blobs
 
 
 def test_pretext_training_writes_an_encoder_with_metrics(tiny_models):

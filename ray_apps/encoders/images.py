@@ -1,4 +1,5 @@
 """Image decoding for Ray Data CPU stages: dict-of-arrays in, dict-of-arrays out (testable without Ray)."""
+
 from __future__ import annotations
 
 import io
@@ -16,8 +17,8 @@ def load_image(uri: str | None, size: int) -> tuple[np.ndarray, str]:
     try:
         data = Path(uri.removeprefix("file://")).read_bytes()
         with Image.open(io.BytesIO(data)) as img:
-            img = img.convert("RGB").resize((size, size), Image.BILINEAR)
-            return np.asarray(img, np.uint8), ""
+            rgb = img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+            return np.asarray(rgb, np.uint8), ""
     except FileNotFoundError:
         return blank, "image_not_found"
     except (OSError, ValueError, Image.DecompressionBombError) as err:
@@ -34,12 +35,16 @@ class DecodeImages:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         decoded = [load_image(u, self.size) for u in batch["image_uri"]]
         batch = dict(batch)
-        batch["pixels"] = np.stack([d[0] for d in decoded]) if decoded else np.zeros((0, self.size, self.size, 3), np.uint8)
+        batch["pixels"] = (
+            np.stack([d[0] for d in decoded]) if decoded else np.zeros((0, self.size, self.size, 3), np.uint8)
+        )
         batch["image_error"] = np.array([d[1] for d in decoded], dtype=object)
         batch["image_ok"] = np.array([d[1] == "" for d in decoded], dtype=bool)
         if "tags" in batch:
             from umair_models.encoders.text import tags_text
 
-            batch["text"] = np.array([tags_text(list(t) if t is not None else []) for t in batch.pop("tags")], dtype=object)
+            batch["text"] = np.array(
+                [tags_text(list(t) if t is not None else []) for t in batch.pop("tags")], dtype=object
+            )
         batch.pop("image_uri", None)
         return batch

@@ -9,7 +9,7 @@ The same job trains on any CTR table in Delta. A dataset YAML:
     vocab_table: vocab            # optional: lets a field say `vocab: <feature>` for its size
     features:
       - {name: C1, kind: categorical, vocab_size: 1000}
-      - {name: tags_idx, kind: multi_categorical, vocab: tag, max_len: 12, group: item}
+      - {name: tags_idx, kind: multi_categorical, vocab: tag, group: item}   # max_len: from the lake's run record
       - {name: price, kind: numeric}
     item_features:                # optional: frozen per-item vectors (UMAIR-FPS modalities)
       table: item_features
@@ -20,10 +20,12 @@ The same job trains on any CTR table in Delta. A dataset YAML:
 
 Without --dataset, the job builds this config for our lake from its `vocab` and `item_features`.
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,20 +33,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from ray_apps.common import read_table, table_rows, vocab_sizes
+from ray_apps.encoders.item_features import ItemVectors, lake_item_vectors
+from ray_apps.lake import lake_facts, read_table, table_rows, vocab_sizes
 from umair_models.features import FeatureSpec, FieldSpec
-from umair_models.illustration_spec import MODALITIES, illustration_spec
-
-TEXT_MODALITIES = {"e_tsem"}  # present for every item; image modalities depend on `present`
-
-
-@dataclass
-class ItemVectors:
-    table: str
-    key: str = "item_idx"
-    num_items: int = 0
-    vectors: dict[str, int] = field(default_factory=dict)
-    present: str | None = "ok"
+from umair_models.illustration_spec import illustration_spec
 
 
 @dataclass
@@ -62,29 +54,41 @@ class DatasetConfig:
         """Estimated size of `split` as ToArrays output (rows from the Delta log x bytes per row); None if unknown."""
         rows = table_rows(self.tables[split])
         widths = {"categorical": 8, "index": 8, "numeric": 4}
-        row = sum(8 * f.max_len if f.kind == "multi_categorical" else widths.get(f.kind, 0) for f in self.spec.fields) + 4 + 8
+        row = (
+            sum(8 * f.max_len if f.kind == "multi_categorical" else widths.get(f.kind, 0) for f in self.spec.fields)
+            + 4
+            + 8
+        )
         return None if rows is None else rows * row
 
     @classmethod
-    def from_yaml(cls, path: str | Path, lake: str | Path | None = None) -> "DatasetConfig":
+    def from_yaml(cls, path: str | Path, lake: str | Path | None = None) -> DatasetConfig:
         data = yaml.safe_load(Path(path).read_text())
         known = {"tables", "label", "user_column", "vocab_table", "features", "item_features"}
         if set(data) - known:
             raise ValueError(f"{path}: unknown dataset keys {sorted(set(data) - known)}; known: {sorted(known)}")
         root = Path(lake) if lake else Path(path).parent
-        resolve = lambda p: str(p if Path(p).is_absolute() else root / p)  # noqa: E731
+
+        def resolve(p: str) -> str:
+            return str(p if Path(p).is_absolute() else root / p)
+
         tables = {k: resolve(v) for k, v in data["tables"].items()}
         if "train" not in tables:
             raise ValueError(f"{path}: tables.train is required")
         sizes = vocab_sizes(root) if data.get("vocab_table") else {}
+        lake_lens = lake_facts(root).max_lens if (root / "runs" / "_delta_log").exists() else {}
         fields = []
         for raw in data["features"]:
             raw = dict(raw)
             if "vocab" in raw:
                 feature = raw.pop("vocab")
                 if feature not in sizes:
-                    raise ValueError(f"{path}: field {raw['name']!r} names vocab {feature!r}, not in {root / data['vocab_table']}")
+                    raise ValueError(
+                        f"{path}: field {raw['name']!r} names vocab {feature!r}, not in {root / data['vocab_table']}"
+                    )
                 raw["vocab_size"] = sizes[feature] + 1
+            if raw.get("kind") == "multi_categorical" and "max_len" not in raw and raw["name"] in lake_lens:
+                raw["max_len"] = lake_lens[raw["name"]]  # the length prep padded the column to
             fields.append(FieldSpec(**raw))
         items = None
         if data.get("item_features"):
@@ -93,57 +97,22 @@ class DatasetConfig:
             items = ItemVectors(**spec_items)
             if items.key not in [f.name for f in fields]:
                 fields.append(FieldSpec(items.key, "index", vocab_size=items.num_items + 1, group="item"))
-            fields += [FieldSpec(n, "pretrained", dim=d, group="item", lookup=items.key) for n, d in items.vectors.items()]
+            fields += [
+                FieldSpec(n, "pretrained", dim=d, group="item", lookup=items.key) for n, d in items.vectors.items()
+            ]
         return cls(tables, FeatureSpec(fields, data.get("label", "label")), data.get("user_column"), items)
 
     @classmethod
-    def for_lake(cls, lake: str | Path, multimodal: bool = True) -> "DatasetConfig":
-        """Our lake: interactions_{train,valid,test}, its vocab, and item_features when present."""
+    def for_lake(cls, lake: str | Path, multimodal: bool = True) -> DatasetConfig:
+        """Our lake: interactions_{train,valid,test}, its vocab, its recorded tag lengths, and item_features when present."""
         lake = Path(lake)
-        sizes = vocab_sizes(lake)
         num_items = read_table(lake / "items", ["item_idx"]).num_rows
-        dims, items = {}, None
-        if multimodal and (lake / "item_features" / "_delta_log").exists():
-            first = read_table(lake / "item_features", ["e_tsem", "e_sem", "e_sty"]).slice(0, 1).to_pylist()[0]
-            dims = {m: len(first[m]) // 2 for m in MODALITIES}
-            items = ItemVectors(str(lake / "item_features"), "item_idx", num_items, dims, "ok")
-        spec = illustration_spec(sizes, num_items, dims)
+        items = lake_item_vectors(lake, num_items) if multimodal else None
+        spec = illustration_spec(
+            vocab_sizes(lake), num_items, lake_facts(lake).max_lens, items.vectors if items else None
+        )
         tables = {s: str(lake / f"interactions_{s}") for s in ("train", "valid", "test")}
         return cls(tables, spec, "user_id", items)
-
-
-def standardize(vectors: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Per-dimension z-score over the items that have the modality; absent rows stay 0.
-
-    Raw Gram-matrix style vectors share a large common component (cosine ~0.9 between different
-    styles); centring and scaling lets the small projections see what differs between items.
-    A function of item content only (no labels), so training and serving compute the same table.
-    """
-    v = vectors.astype(np.float32)
-    if present.any():
-        mean, std = v[present].mean(0), v[present].std(0) + 1e-6
-        v = (v - mean) / std
-    v[~present] = 0.0
-    return v.astype(np.float16)
-
-
-def load_item_vectors(items: ItemVectors) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """name -> (standardized vectors [num_items + 1, dim] float16, present [num_items + 1] bool); row 0 = unknown."""
-    from ray_apps.common import from_blobs
-
-    cols = [items.key, *items.vectors] + ([items.present] if items.present else [])
-    table = read_table(items.table, cols)
-    keys = np.asarray(table[items.key].to_numpy(zero_copy_only=False), np.int64)
-    n = max(items.num_items, int(keys.max(initial=0))) + 1
-    ok = np.asarray(table[items.present].to_numpy(zero_copy_only=False), bool) if items.present else np.ones(len(keys), bool)
-    out = {}
-    for name, dim in items.vectors.items():
-        vectors = np.zeros((n, dim), np.float16)
-        vectors[keys] = from_blobs(table[name].to_pylist(), dim)
-        present = np.zeros(n, bool)
-        present[keys] = True if name in TEXT_MODALITIES else ok
-        out[name] = (standardize(vectors, present), present)
-    return out
 
 
 def padded_lists(column: pa.Array | pa.ChunkedArray, max_len: int) -> np.ndarray:
@@ -192,7 +161,10 @@ class ToArrays:
 
     def __call__(self, batch: pa.Table | pd.DataFrame) -> dict[str, np.ndarray]:
         table = pa.Table.from_pandas(batch, preserve_index=False) if isinstance(batch, pd.DataFrame) else batch
-        as_numpy = lambda name, dtype: np.asarray(table.column(name).to_numpy(), dtype)  # noqa: E731
+
+        def as_numpy(name: str, dtype: Any) -> np.ndarray:
+            return np.asarray(table.column(name).to_numpy(), dtype)
+
         out: dict[str, np.ndarray] = {}
         for f in self.spec.fields:
             if f.kind in ("categorical", "index"):
@@ -202,8 +174,36 @@ class ToArrays:
             elif f.kind == "numeric":
                 out[f.name] = as_numpy(f.name, np.float32)
         out["label"] = as_numpy(self.spec.label, np.float32)
-        out["gauc_key"] = group_keys(table.column(self.user_column)) if self.user_column else np.arange(table.num_rows, dtype=np.int64)
+        out["gauc_key"] = (
+            group_keys(table.column(self.user_column))
+            if self.user_column
+            else np.arange(table.num_rows, dtype=np.int64)
+        )
         return out
 
     def columns(self) -> list[str]:
-        return [c for c in self.spec.input_columns()] + [self.spec.label] + ([self.user_column] if self.user_column else [])
+        return (
+            [c for c in self.spec.input_columns()]
+            + [self.spec.label]
+            + ([self.user_column] if self.user_column else [])
+        )
+
+
+def ranker_splits(dataset: DatasetConfig, with_valid: bool, materialize: bool = False) -> dict[str, Any]:
+    """split name -> Ray Dataset of fixed-shape arrays (ToArrays over the split's Delta table).
+
+    The validation split is read only when asked for (each split costs a coordinator actor).
+    `materialize` runs the read and transform once and keeps the arrays in the object store, so
+    several runs (a comparison) share them instead of re-reading Delta every epoch.
+    """
+    import ray.data
+
+    to_arrays = ToArrays(dataset.spec, dataset.user_column)
+    splits = {
+        s: ray.data.read_delta(p, columns=to_arrays.columns()).map_batches(
+            to_arrays, batch_format="pyarrow", batch_size=4096
+        )
+        for s, p in dataset.tables.items()
+        if s != "valid" or with_valid
+    }
+    return {s: d.materialize() for s, d in splits.items()} if materialize else splits

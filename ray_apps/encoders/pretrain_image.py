@@ -1,0 +1,245 @@
+"""Ray Train: pre-train the dual-output image encoder on the multi-label pretext task.
+
+    python -m ray_apps.encoders.pretrain_image --lake LAKE --out MODELS [--depth 18] [--num-workers 2] [--use-gpu]
+    umair pretrain-image --lake LAKE --out MODELS
+
+Reads `pretext_image_labels` (image -> its most frequent tags) through Ray Data, decodes images in
+CPU tasks, trains with DDP (TorchTrainer), reports loss / mAP / micro-F1 on a held-out slice
+(items with item_idx % 10 == 0) each epoch, checkpoints each epoch to RunConfig.storage_path
+and resumes from the last checkpoint after a worker failure (FailureConfig).
+Writes MODELS/image_encoder/{encoder.pt, metrics.json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ray_apps.artifacts import load_checkpoint_state, save_checkpoint_state, save_image_encoder, write_json
+from ray_apps.encoders.images import DecodeImages
+from ray_apps.lake import vocab_sizes
+from ray_apps.runtime import (
+    ProgressEcho,
+    add_address_flag,
+    final_checkpoint,
+    init_ray,
+    log,
+    progress_line,
+    setup_console,
+    torch_threads,
+    train_run_storage,
+    worker_resources,
+)
+from ray_apps.settings import add_config_file_flag, add_config_flags, config_from_args, setting
+from umair_models.encoders.image import DualOutputResNet, ImageEncoderConfig, normalize_images
+from umair_models.metrics import mean_average_precision, micro_f1
+
+HOLDOUT_MOD = 10
+
+
+@dataclass
+class PretrainConfig:
+    lake: str = setting(help="lake root (reads pretext_image_labels)")
+    out: str = setting(help="models folder; writes OUT/image_encoder/ and OUT/ray_runs/")
+    depth: int = setting(18, "ResNet depth (18 on CPU; the paper uses 101)", choices=(18, 50, 101))
+    image_size: int = setting(96, "images are resized to SIZE x SIZE")
+    epochs: int = setting(3, "passes over the pretext images")
+    batch_size: int = setting(64, "images per step and worker")
+    lr: float = setting(1e-3, "Adam learning rate")
+    num_workers: int = setting(1, "Ray Train workers (DDP)")
+    use_gpu: bool = setting(False, "one GPU per worker")
+    max_failures: int = setting(1, "worker failures the run survives (resumes from its last checkpoint)")
+    num_labels: int = setting(0, "pretext classes (0: the lake's pretext vocabulary)")
+    inject_failure_marker: str = setting("", "tests: raise once after the first checkpoint", cli=False)
+
+
+class MultiHot:
+    """label_idx (vocab indices 1..C) -> labels [B, C] float multi-hot (class c = index - 1)."""
+
+    def __init__(self, num_labels: int) -> None:
+        self.num_labels = num_labels
+
+    def __call__(self, batch: dict) -> dict:
+        labels = np.zeros((len(batch["label_idx"]), self.num_labels), np.float32)
+        for row, idx in enumerate(batch["label_idx"]):
+            idx = np.asarray(idx, np.int64) - 1
+            labels[row, idx[(idx >= 0) & (idx < self.num_labels)]] = 1.0
+        return {"pixels": batch["pixels"], "labels": labels}
+
+
+def train_loop(cfg: dict) -> None:
+    import ray.train
+    import ray.train.torch
+
+    torch.set_num_threads(cfg.get("torch_threads", 1))
+    config = ImageEncoderConfig(depth=cfg["depth"], num_labels=cfg["num_labels"], image_size=cfg["image_size"])
+    model = DualOutputResNet(config)
+    opt_state, start_epoch = None, 0
+    ckpt = ray.train.get_checkpoint()
+    if ckpt:
+        with ckpt.as_directory() as d:
+            state = load_checkpoint_state(d)
+        model.load_state_dict(state["model"])
+        opt_state, start_epoch = state["optimizer"], state["epoch"] + 1
+    ddp = ray.train.torch.prepare_model(model)
+    device = ray.train.torch.get_device()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    if opt_state:
+        opt.load_state_dict(opt_state)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    ctx = ray.train.get_context()
+    rank = ctx.get_world_rank()
+    train_shard = ray.train.get_dataset_shard("train")
+    for epoch in range(start_epoch, cfg["epochs"]):
+        model.train()
+        total, n = 0.0, 0
+        for batch in train_shard.iter_torch_batches(
+            batch_size=cfg["batch_size"],
+            dtypes={"pixels": torch.uint8, "labels": torch.float32},
+            device=device,
+            local_shuffle_buffer_size=4 * cfg["batch_size"],
+        ):
+            opt.zero_grad()
+            loss = loss_fn(ddp(normalize_images(batch["pixels"]), head=True), batch["labels"])
+            loss.backward()
+            opt.step()
+            total, n = total + loss.item() * len(batch["labels"]), n + len(batch["labels"])
+        metrics = {"epoch": epoch, "train_loss": total / max(n, 1)}
+        if rank == 0:
+            metrics.update(_evaluate(model, ray.train.get_dataset_shard("valid"), device, cfg["batch_size"]))
+            progress_line(
+                cfg["progress"],
+                f"[pretrain-image] epoch {epoch + 1}/{cfg['epochs']}: train loss {metrics['train_loss']:.4f}, "
+                f"valid mAP {metrics.get('valid_map', float('nan')):.3f}",
+            )
+            with tempfile.TemporaryDirectory() as d:
+                save_checkpoint_state(
+                    d,
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "epoch": epoch,
+                        "config": config.to_dict(),
+                        "metrics": metrics,
+                    },
+                )
+                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+        else:
+            ray.train.report(metrics)
+        marker = cfg.get("inject_failure_marker")
+        if marker and not Path(marker).exists():
+            Path(marker).write_text(f"failed once after epoch {epoch}\n")
+            raise RuntimeError("injected worker failure (test)")
+
+
+def _evaluate(model, shard, device, batch_size: int) -> dict:
+    model.eval()
+    probs, targets = [], []
+    with torch.no_grad():
+        for batch in shard.iter_torch_batches(
+            batch_size=batch_size, dtypes={"pixels": torch.uint8, "labels": torch.float32}, device=device
+        ):
+            probs.append(torch.sigmoid(model(normalize_images(batch["pixels"]), head=True)).cpu().numpy())
+            targets.append(batch["labels"].cpu().numpy())
+    if not probs:
+        return {}
+    p, y = np.concatenate(probs), np.concatenate(targets)
+    return {"valid_map": mean_average_precision(p, y), "valid_micro_f1": micro_f1(p, y), "valid_images": int(len(y))}
+
+
+def run(config: PretrainConfig, address: str | None = None) -> dict:
+    import ray.data
+    import ray.train
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    init_ray(address)
+    if not config.num_labels:
+        config.num_labels = vocab_sizes(config.lake)["pretext_label"]
+    ds = ray.data.read_delta(
+        str(Path(config.lake, "pretext_image_labels")), columns=["item_idx", "image_uri", "label_idx"]
+    )
+    decode = DecodeImages(config.image_size)
+    prepared = ds.map_batches(decode, batch_size=64).filter(lambda r: bool(r["image_ok"]))
+    if ds.count() * config.image_size**2 * 3 < 2 * 1024**3:  # small enough: decode once, not every epoch
+        prepared = prepared.materialize()
+    train = prepared.filter(lambda r: r["item_idx"] % HOLDOUT_MOD != 0).map_batches(
+        MultiHot(config.num_labels), batch_size=64
+    )
+    valid = prepared.filter(lambda r: r["item_idx"] % HOLDOUT_MOD == 0).map_batches(
+        MultiHot(config.num_labels), batch_size=64
+    )
+    storage = str(Path(config.out, "ray_runs").resolve())
+    progress = Path(storage, "pretrain-image-encoder.progress.log")
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config={
+            **asdict(config),
+            "torch_threads": torch_threads(config.num_workers, config.use_gpu),
+            "progress": str(progress),
+        },
+        scaling_config=ScalingConfig(
+            num_workers=config.num_workers,
+            use_gpu=config.use_gpu,
+            resources_per_worker=worker_resources(config.num_workers, config.use_gpu),
+        ),
+        run_config=RunConfig(
+            name="pretrain-image-encoder",
+            storage_path=storage,
+            failure_config=FailureConfig(max_failures=config.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+        datasets={"train": train, "valid": valid},
+        dataset_config=ray.train.DataConfig(datasets_to_split=["train"]),
+    )
+    with train_run_storage(storage, "pretrain-image-encoder", asdict(config)), ProgressEcho(progress):
+        result = trainer.fit()
+    checkpoint = final_checkpoint(result)
+    with checkpoint.as_directory() as d:
+        state = load_checkpoint_state(d)
+    model = DualOutputResNet(ImageEncoderConfig(**state["config"]))
+    model.load_state_dict(state["model"])
+    version = f"dual-resnet{config.depth}-e{state['epoch'] + 1}-{Path(checkpoint.path).name}"
+    out = save_image_encoder(config.out, state["config"], model.encoder_state_dict(), version)
+    summary = {
+        "version": version,
+        "config": asdict(config),
+        "final": state["metrics"],
+        "checkpoint": checkpoint.path,
+        "history": [
+            m for m in (result.metrics_dataframe.to_dict("records") if result.metrics_dataframe is not None else [])
+        ],
+    }
+    write_json(out / "metrics.json", summary)
+    log.info("image encoder written to %s", out)
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Pre-train the dual-output image encoder (Ray Train, DDP).")
+    add_config_flags(p, PretrainConfig)
+    add_config_file_flag(p, "pretrain_image")
+    add_address_flag(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    setup_console()
+    config = config_from_args(PretrainConfig, a, "pretrain_image")
+    summary = run(config, a.address)
+    f = summary["final"]
+    print(
+        f"image encoder {summary['version']}: valid mAP {f.get('valid_map', float('nan')):.3f}, "
+        f"micro-F1 {f.get('valid_micro_f1', float('nan')):.3f} -> {Path(config.out, 'image_encoder')}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""TrainConfig: every setting of a ranker run, declared once (the CLI flags derive from it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ray_apps.settings import setting
+from umair_models.models.registry import MODELS
+
+
+def parse_overrides(items: list[str] | dict[str, Any]) -> dict[str, Any]:
+    """["KEY=VALUE", ...] (YAML values) -> {KEY: value}; a dict (from a --config file) passes through."""
+    import yaml
+
+    if isinstance(items, dict):
+        return dict(items)
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+@dataclass
+class TrainConfig:
+    model: str = setting("umair_fps", "ranker to train", choices=tuple(MODELS))
+    variant: str | None = setting(None, 'UMAIR-FPS Table 4 variant, e.g. "w/o STY"')
+    overrides: dict[str, Any] = setting(
+        {},
+        "model config override KEY=VALUE (a YAML value; repeatable)",
+        flag="--set",
+        repeat=True,
+        parse=parse_overrides,
+    )
+    epochs: int = setting(1, "passes over the training split (the paper: 1)")
+    batch_size: int = setting(1024, "training batch size per worker")
+    eval_batch_size: int = setting(4096, "evaluation batch size (forward only: larger batches, fewer steps)")
+    lr: float = setting(1e-3, "Adam learning rate")
+    num_workers: int = setting(1, "Ray Train workers (DDP)")
+    use_gpu: bool = setting(False, "one GPU per worker")
+    seed: int = setting(0, "seed of the model's initialisation and of the shuffles")
+    early_stop: bool = setting(False, "stop when the validation log loss stops improving")
+    checkpoint_every: int = setting(0, "steps between mid-epoch checkpoints (0: only at each epoch's end)")
+    max_failures: int = setting(1, "worker failures a run survives (it resumes from its last checkpoint)")
+    shuffle_buffer: int = setting(8192, "streaming: rows in each worker's local shuffle buffer")
+    in_memory: bool = setting(False, "hold each worker's shard in memory, shuffled globally per epoch (small data)")
+    log_every_s: float = setting(10.0, "seconds between training progress lines")
+    inject_failure_marker: str = setting("", "tests: raise once after the first checkpoint", cli=False)
+
+    def run_label(self) -> str:
+        return self.model + (f" {self.variant}" if self.variant else "")
+
+
+def default_run_name(model: str, variant: str | None) -> str:
+    """A run's folder name: the model, plus the Table 4 variant in a path-safe spelling."""
+    return (model + (f"__{variant}" if variant else "")).replace("/", "-").replace(" ", "_").replace("*", "x")

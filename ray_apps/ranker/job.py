@@ -1,0 +1,189 @@
+"""Ray Train: train and evaluate a ranker (UMAIR-FPS or a baseline) with DDP.
+
+    python -m ray_apps.ranker.job --lake LAKE --runs RUNS [--model umair_fps] [--variant "w/o STY"]
+                                  [--dataset dataset.yaml] [--num-workers 2] [--use-gpu] [--config train.yaml]
+    umair train --lake LAKE --runs RUNS --model dcn_v2
+
+Data streams from Delta through Ray Data (read_delta -> fixed-shape arrays -> per-worker shards ->
+iter_torch_batches with local shuffle and prefetch), or each worker holds its shard in memory
+(--in-memory). Item vectors are a frozen table loaded once per worker. The loop itself is in
+`ray_apps.ranker.loop`. After training: exact test AUC / log loss over all workers' shards, GAUC,
+parameter count, samples/s -> RUNS/<run>/metrics.json, predictions, model.pt, and a row appended
+to LAKE/experiments (Delta).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ray_apps.artifacts import write_json
+from ray_apps.encoders.item_features import load_item_vectors
+from ray_apps.ranker.config import TrainConfig, default_run_name
+from ray_apps.ranker.data import DatasetConfig, ranker_splits
+from ray_apps.ranker.loop import train_loop_per_worker
+from ray_apps.runtime import (
+    ProgressEcho,
+    add_address_flag,
+    init_ray,
+    log,
+    setup_console,
+    torch_threads,
+    train_run_storage,
+    worker_resources,
+)
+from ray_apps.settings import add_config_file_flag, add_config_flags, config_from_args
+from umair_models.models.registry import build_model
+
+
+def run(
+    lake: str,
+    runs: str,
+    config: TrainConfig,
+    dataset: DatasetConfig | None = None,
+    address: str | None = None,
+    run_name: str | None = None,
+    splits: dict | None = None,
+    concurrent_runs: int = 1,
+) -> dict:
+    """Train and evaluate one ranker; returns its metrics record (also RUNS/<run>/metrics.json).
+
+    `splits`: prepared datasets to share between runs (`ranker_splits`; default: stream the
+    dataset's tables). `concurrent_runs`: how many runs share the cluster at once (compare
+    --parallel); CPU requests and torch threads are divided between them.
+    """
+    import ray.train
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    init_ray(address)
+    dataset = dataset or DatasetConfig.for_lake(lake)
+    name = run_name or default_run_name(config.model, config.variant)
+    run_dir = Path(runs, name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    splits = splits or ranker_splits(dataset, with_valid=config.early_stop)
+    recorded: dict[str, Any] = {
+        "config": asdict(config),
+        "spec": dataset.spec.to_dict(),
+        "run_dir": str(run_dir.resolve()),
+        "splits": list(splits),
+        "torch_threads": torch_threads(config.num_workers, config.use_gpu, concurrent_runs),
+    }
+    cfg: dict[str, Any] = dict(recorded)
+    model = build_model(config.model, dataset.spec, config.overrides, config.variant)
+    if model.lookups and dataset.item_features:
+        cfg["item_vectors"] = load_item_vectors(dataset.item_features)
+    write_json(run_dir / "config.json", {**recorded["config"], **{k: v for k, v in recorded.items() if k != "config"}})
+    t = time.time()
+    storage = Path(runs, "ray_runs").resolve()
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=cfg,
+        scaling_config=ScalingConfig(
+            num_workers=config.num_workers,
+            use_gpu=config.use_gpu,
+            resources_per_worker=worker_resources(config.num_workers, config.use_gpu, concurrent_runs),
+        ),
+        run_config=RunConfig(
+            name=name,
+            storage_path=str(storage),
+            failure_config=FailureConfig(max_failures=config.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+        datasets=splits,
+        dataset_config=ray.train.DataConfig(datasets_to_split="all"),
+    )
+    with train_run_storage(storage, name, recorded), ProgressEcho(run_dir / "progress.log"):
+        result = trainer.fit()
+    metrics = json.loads((run_dir / "test_metrics.json").read_text())
+    record = {
+        "run": name,
+        "model": config.model,
+        "variant": config.variant,
+        "lake": str(Path(lake).resolve()),
+        **metrics,
+        "wall_seconds": round(time.time() - t, 1),
+        "checkpoint": result.checkpoint.path if result.checkpoint else None,
+        "config": {k: v for k, v in asdict(config).items() if k != "inject_failure_marker"},
+    }
+    write_json(run_dir / "metrics.json", record)
+    append_experiment(lake, record)
+    return record
+
+
+EXPERIMENT_COLUMNS = (
+    "run",
+    "model",
+    "variant",
+    "auc",
+    "logloss",
+    "gauc",
+    "parameters",
+    "train_samples_per_s",
+    "examples",
+)
+
+
+def append_experiment(lake: str, record: dict) -> None:
+    """One row per finished run in LAKE/experiments (Delta): the headline metrics and the whole record as JSON."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    row = {k: record.get(k) for k in EXPERIMENT_COLUMNS}
+    row["recorded_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    row["record"] = json.dumps(record, default=str)
+    table = pa.table(
+        {k: [v] for k, v in row.items()},
+        schema=pa.schema(
+            [
+                ("run", pa.string()),
+                ("model", pa.string()),
+                ("variant", pa.string()),
+                ("auc", pa.float64()),
+                ("logloss", pa.float64()),
+                ("gauc", pa.float64()),
+                ("parameters", pa.int64()),
+                ("train_samples_per_s", pa.float64()),
+                ("examples", pa.int64()),
+                ("recorded_at", pa.string()),
+                ("record", pa.string()),
+            ]
+        ),
+    )
+    write_deltalake(str(Path(lake, "experiments")), table, mode="append")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train and evaluate a ranker with Ray Train (DDP).")
+    p.add_argument("--lake", required=True, help="lake root (experiments are appended to LAKE/experiments)")
+    p.add_argument("--runs", required=True, help="runs folder; the run writes RUNS/<run>/")
+    p.add_argument("--dataset", default=None, help="dataset YAML (default: our lake's interaction tables)")
+    p.add_argument("--run-name", default=None, help="the run's folder name (default: model[__variant])")
+    add_config_flags(p, TrainConfig)
+    add_config_file_flag(p, "train")
+    add_address_flag(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    setup_console()
+    config = config_from_args(TrainConfig, a, "train")
+    dataset = DatasetConfig.from_yaml(a.dataset, a.lake) if a.dataset else None
+    log.info(
+        "train %s: %s", config.run_label(), {k: v for k, v in asdict(config).items() if k != "inject_failure_marker"}
+    )
+    r = run(a.lake, a.runs, config, dataset, a.address, a.run_name)
+    print(
+        f"{r['run']}: test AUC {r['auc']:.4f}, log loss {r['logloss']:.4f}, GAUC {r['gauc']:.4f}, "
+        f"{r['parameters']:,} parameters, {r['train_samples_per_s']:.0f} train samples/s -> {Path(a.runs, r['run'])}/metrics.json"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

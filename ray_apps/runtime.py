@@ -1,0 +1,224 @@
+"""How every Ray app starts: the console and log files, Ray itself, CPU shares, run storage, progress.
+
+The console is for people: each app prints its own progress lines (stage, run, epoch, metric)
+and where its outputs went. Library log records (Ray, Ray Data, Ray Train, py4j, ...) go to
+LOG_DIR/umair.log (`setup_console` says where); Ray's worker processes log to Ray's own session
+folder instead of forwarding every line to the driver. Training workers report progress by
+appending to a file the driver echoes (`ProgressEcho`), which also works on a multi-node cluster
+whose run folder is shared storage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ray_apps.artifacts import write_json
+
+log = logging.getLogger("umair")
+LOG_DIR_ENV = "UMAIR_LOG_DIR"
+_LIBRARY_LOGGERS = (
+    "ray",
+    "ray.data",
+    "ray.train",
+    "ray.serve",
+    "ray.tune",
+    "py4j",
+    "pyspark",
+    "urllib3",
+    "filelock",
+    "fsspec",
+)
+
+
+def log_dir() -> Path:
+    """Where library logs go: $UMAIR_LOG_DIR, else .umair/logs under the current folder."""
+    return Path(os.environ.get(LOG_DIR_ENV) or Path(".umair", "logs")).resolve()
+
+
+def setup_console(directory: str | Path | None = None, announce: bool = True) -> Path:
+    """Our own `umair` log lines on the console; every library's records in DIRECTORY/umair.log.
+
+    Idempotent. Library loggers that install their own console handlers (Ray's, Ray Data's) keep
+    them for warnings and errors only; their INFO chatter goes to the file.
+    """
+    folder = Path(directory).resolve() if directory else log_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ[LOG_DIR_ENV] = str(folder)  # child processes (Spark's JVM, Ray's driver helpers) log there too
+    path = folder / "umair.log"
+    root = logging.getLogger()
+    if not any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        for name in _LIBRARY_LOGGERS:
+            _quiet(logging.getLogger(name), handler)
+    if not any(getattr(h, "umair_console", False) for h in log.handlers):
+        console = logging.StreamHandler()
+        console.setFormatter(logging.Formatter("[umair] %(message)s"))
+        console.umair_console = True  # type: ignore[attr-defined]
+        log.addHandler(console)
+        log.setLevel(logging.INFO)
+        log.propagate = True  # also in the file
+        if announce:
+            print(f"[umair] library logs: {path}", flush=True)
+    return path
+
+
+def _quiet(logger: logging.Logger, file_handler: logging.Handler) -> None:
+    """A library logger: its console handlers show warnings and up; everything goes to the file."""
+    for h in logger.handlers:
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+            h.setLevel(logging.WARNING)
+    if not logger.propagate and file_handler not in logger.handlers:
+        logger.addHandler(file_handler)
+
+
+def add_address_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS, else a local Ray)")
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Connect to `address` (or RAY_ADDRESS, e.g. under `ray job submit`), else start a local Ray.
+
+    Worker processes log to Ray's session folder (printed once); set UMAIR_RAY_LOG_TO_DRIVER=1 to
+    see every worker's output on the console while debugging. Ray Data's progress bars are off:
+    the apps print their own progress.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    to_driver = os.environ.get("UMAIR_RAY_LOG_TO_DRIVER") == "1"
+    if address:
+        ray.init(address=address, log_to_driver=to_driver)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=to_driver)
+    from ray.data import DataContext
+
+    DataContext.get_current().enable_progress_bars = False
+    file_handler = next((h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)), None)
+    if file_handler is not None:  # Ray and Ray Data set up their loggers on import: quiet them now
+        for name in ("ray", "ray.data"):
+            _quiet(logging.getLogger(name), file_handler)
+    node = getattr(ray._private.worker, "_global_node", None)  # noqa: SLF001 - the documented way to find the session
+    if node is not None:
+        log.info("Ray worker logs: %s", node.get_logs_dir_path())
+
+
+def worker_resources(num_workers: int, use_gpu: bool, concurrent_runs: int = 1) -> dict[str, float] | None:
+    """CPUs per training worker that leave one CPU for Ray Data's read / transform tasks.
+
+    On a big cluster each worker gets a whole CPU (None = Ray's default); on a small CPU-only
+    machine (e.g. 2 cores) the workers of all `concurrent_runs` runs share what is left, otherwise
+    data tasks never get a CPU and the job deadlocks.
+    """
+    import ray
+
+    total, workers = ray.cluster_resources().get("CPU", 1.0), num_workers * max(1, concurrent_runs)
+    if use_gpu or total - workers >= 1:
+        return None
+    return {"CPU": max(0.1, round((total - 1) / workers, 2))}
+
+
+def torch_threads(num_workers: int, use_gpu: bool, concurrent_runs: int = 1) -> int:
+    """Intra-op threads for each CPU training worker: a node's CPUs shared by the workers of all
+    `concurrent_runs` runs.
+
+    Ray sets OMP_NUM_THREADS=1 in workers; on a CPU-only machine that leaves cores idle.
+    """
+    import ray
+
+    if use_gpu:
+        return 1
+    total = int(ray.cluster_resources().get("CPU", 1))
+    nodes = max(1, len([n for n in ray.nodes() if n.get("Alive")]))
+    return max(1, total // nodes // max(1, num_workers * max(1, concurrent_runs)))
+
+
+@contextmanager
+def train_run_storage(storage_path: str | Path, name: str, config: dict[str, Any]) -> Iterator[bool]:
+    """Keep a Ray Train run's checkpoints only when they belong to an unfinished run of `config`.
+
+    Ray Train (V2) resumes a run from the checkpoints under STORAGE/NAME whenever a run of that name
+    starts again. That is what a re-run after a crash wants, but a run that finished, or one started
+    with another config (a --force re-run, a changed budget), must start from scratch instead: its
+    folder is cleared. Yields whether the run resumes; marks the run finished when the body returns.
+    """
+    root = Path(storage_path, name)
+    record = root / "umair_run.json"
+    wanted = json.loads(json.dumps(config, default=str))
+    saved = json.loads(record.read_text()) if record.exists() else None
+    resumes = bool(saved and not saved["finished"] and saved["config"] == wanted)
+    if resumes:
+        log.info("%s: resuming the unfinished run from its last checkpoint in %s", name, root)
+    elif root.exists():
+        shutil.rmtree(root)
+    write_json(record, {"config": wanted, "finished": False})
+    yield resumes
+    write_json(record, {"config": wanted, "finished": True})
+
+
+def final_checkpoint(result: Any) -> Any:
+    """The last checkpoint of a finished Ray Train run (a clear error if it wrote none)."""
+    if result.checkpoint is None:
+        raise RuntimeError(
+            f"the Ray Train run in {result.path} finished without a checkpoint: {result.error or 'no error reported'}"
+        )
+    return result.checkpoint
+
+
+def progress_line(path: str | Path | None, line: str) -> None:
+    """A training worker's progress line: appended to `path` (echoed by the driver's ProgressEcho)."""
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line.rstrip("\n") + "\n")
+
+
+class ProgressEcho:
+    """Driver side of `progress_line`: prints the lines workers append to a file, as they come.
+
+    with ProgressEcho(run_dir / "progress.log"): trainer.fit()
+    """
+
+    def __init__(self, path: str | Path, interval_s: float = 1.0) -> None:
+        self.path, self.interval_s = Path(path), interval_s
+        self._stop = threading.Event()
+        self._offset = 0
+        self._thread = threading.Thread(target=self._loop, name=f"progress-{self.path.parent.name}", daemon=True)
+
+    def __enter__(self) -> ProgressEcho:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text("")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._echo()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._echo()
+
+    def _echo(self) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        if complete:
+            print(complete.decode("utf-8", "replace"), end="", flush=True)
