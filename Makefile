@@ -1,5 +1,5 @@
-# The two set-up commands of the README. Each creates .venv when missing.
-.PHONY: demo test venv
+# The two set-up commands of the README (demo, test), plus the quick checks. Each creates .venv when missing.
+.PHONY: demo test test-fast lint format typecheck venv
 
 venv:
 	@bash scripts/bootstrap.sh
@@ -7,5 +7,19 @@ venv:
 demo: venv
 	.venv/bin/umair demo $(ARGS)
 
-test: venv
+test: venv                  # everything, what CI runs (after lint and typecheck)
 	.venv/bin/python -m pytest $(ARGS)
+
+test-fast: venv             # tests that start neither Spark nor Ray (under 3 minutes)
+	.venv/bin/python -m pytest -m "not slow" $(ARGS)
+
+lint: venv                  # ruff: lint rules, import order, formatting (check only)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: venv                # apply ruff's fixes and formatting
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+typecheck: venv             # mypy: strict on umair_models, checked bodies on ray_apps
+	.venv/bin/mypy

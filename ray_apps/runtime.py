@@ -18,8 +18,9 @@ import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ray_apps.artifacts import write_json
 
@@ -167,6 +168,60 @@ def train_run_storage(storage_path: str | Path, name: str, config: dict[str, Any
     write_json(record, {"config": wanted, "finished": False})
     yield resumes
     write_json(record, {"config": wanted, "finished": True})
+
+
+@dataclass
+class TrainerSpec:
+    """What every Ray Train run of ours sets: its name and storage, workers, failures survived, checkpoints kept."""
+
+    name: str
+    storage: Path  # RunConfig.storage_path: checkpoints go to STORAGE/NAME
+    num_workers: int = 1
+    use_gpu: bool = False
+    max_failures: int = 1
+    keep_checkpoints: int = 2
+    concurrent_runs: int = 1  # runs sharing the cluster at once (their CPUs and threads are divided)
+
+
+def fit_trainer(
+    train_loop: Any,
+    loop_config: dict[str, Any],
+    spec: TrainerSpec,
+    datasets: dict[str, Any],
+    record: dict[str, Any],
+    progress: Path,
+    split: Literal["all"] | list[str] = "all",
+) -> Any:
+    """Run a TorchTrainer the way every job here does; -> its Result.
+
+    The loop gets `loop_config` plus `torch_threads` and `progress` (the file its rank 0 appends
+    progress lines to, echoed here). `record`: the config that decides whether old checkpoints are
+    resumed (`train_run_storage`). `split`: which datasets are sharded across the workers.
+    """
+    import ray.train
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    threads = torch_threads(spec.num_workers, spec.use_gpu, spec.concurrent_runs)
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config={**loop_config, "torch_threads": threads, "progress": str(progress)},
+        scaling_config=ScalingConfig(
+            num_workers=spec.num_workers,
+            use_gpu=spec.use_gpu,
+            resources_per_worker=worker_resources(spec.num_workers, spec.use_gpu, spec.concurrent_runs),
+        ),
+        run_config=RunConfig(
+            name=spec.name,
+            storage_path=str(spec.storage),
+            failure_config=FailureConfig(max_failures=spec.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=spec.keep_checkpoints),
+        ),
+        datasets=datasets,
+        dataset_config=ray.train.DataConfig(datasets_to_split=split),
+    )
+    with train_run_storage(spec.storage, spec.name, record), ProgressEcho(progress):
+        return trainer.fit()
 
 
 def final_checkpoint(result: Any) -> Any:

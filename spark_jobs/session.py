@@ -1,16 +1,23 @@
 """The one SparkSession factory: local[*] when no master is configured (umair CLI, tests),
-whatever spark-submit configured otherwise. Sessions are UTC and write standard timestamps."""
+whatever spark-submit configured otherwise. Sessions are UTC and write standard timestamps.
+
+A local session logs to a file: the JVM's log4j output (WARN and up) goes to
+$UMAIR_LOG_DIR/spark.log (default .umair/logs), only errors reach the console, and Spark's
+console progress bars are off (the jobs print their own progress)."""
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 LOCAL_DEFAULTS = {
     "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "8",
     "spark.driver.memory": "6g",
     "spark.sql.adaptive.enabled": "true",
@@ -27,13 +34,19 @@ ALWAYS = {
 def get_spark(app_name: str, master: str | None = None, conf: dict[str, str] | None = None) -> SparkSession:
     """Return the active session or build one. `master` defaults to spark-submit's, else local[*]."""
     builder = SparkSession.builder.appName(app_name)
+    options = dict(ALWAYS)
     if master or not SparkConf().contains("spark.master"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         builder = builder.master(master or "local[*]")
         for key, value in LOCAL_DEFAULTS.items():
             builder = builder.config(key, value)
-    for key, value in {**ALWAYS, **(conf or {})}.items():
+        log_dir = Path(os.environ.get("UMAIR_LOG_DIR") or Path(".umair", "logs")).resolve()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        options["spark.driver.extraJavaOptions"] += (
+            f" -Dlog4j2.configurationFile=file:{LOG4J_CONFIG} -Dumair.log.dir={log_dir}"
+        )
+    for key, value in {**options, **(conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

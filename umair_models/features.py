@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -65,7 +65,8 @@ class FeatureSpec:
             raise ValueError(f"duplicate field names in {names}")
         by_name = {f.name: f for f in self.fields}
         for f in self.of_kind("pretrained"):
-            if by_name.get(f.lookup) is None or by_name[f.lookup].kind not in ("categorical", "index"):
+            key = by_name.get(f.lookup or "")
+            if key is None or key.kind not in ("categorical", "index"):
                 raise ValueError(
                     f"pretrained field {f.name!r} looks up by {f.lookup!r}, which is not a categorical or index field"
                 )
@@ -94,7 +95,7 @@ class FeatureSpec:
     def without(self, *kinds: str) -> FeatureSpec:
         return FeatureSpec([f for f in self.fields if f.kind not in kinds], self.label, dict(self.tables))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
             "tables": dict(self.tables),
@@ -102,7 +103,7 @@ class FeatureSpec:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> FeatureSpec:
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
         unknown = set(data) - {"label", "fields", "tables"}
         if unknown:
             raise ValueError(f"unknown feature-spec keys: {sorted(unknown)}")

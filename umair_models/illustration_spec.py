@@ -6,10 +6,10 @@ Any other CTR table is described by its own YAML spec instead.
 
 from __future__ import annotations
 
-from umair_models.features import FeatureSpec, FieldSpec
+from umair_models.features import FeatureSpec, FieldSpec, Group
 
 # column -> (vocab feature, group); multi-valued columns carry their padded length.
-CATEGORICAL = {
+CATEGORICAL: dict[str, tuple[str, Group]] = {
     "user_idx": ("user_id", "user"),
     "gender_idx": ("gender", "user"),
     "age_idx": ("age", "user"),
@@ -25,7 +25,10 @@ CATEGORICAL = {
     "has_image_idx": ("has_image", "item"),
     "item_age_idx": ("item_age", "context"),
 }
-MULTI = {"interest_tags_idx": ("tag", "user"), "tags_idx": ("tag", "item")}  # padded lengths: from the lake
+MULTI: dict[str, tuple[str, Group]] = {
+    "interest_tags_idx": ("tag", "user"),
+    "tags_idx": ("tag", "item"),
+}  # padded lengths: from the lake
 MODALITIES = ("e_tsem", "e_sem", "e_sty")
 
 

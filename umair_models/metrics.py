@@ -116,7 +116,9 @@ class EvalState:
         )
 
     def summary(self) -> dict[str, float]:
-        cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)  # noqa: E731
+        def cat(xs: list[np.ndarray]) -> np.ndarray:
+            return np.concatenate(xs) if xs else np.zeros(0)
+
         return {
             "auc": self.auc.value(),
             "logloss": self.logloss.value(),

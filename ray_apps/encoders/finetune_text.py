@@ -22,16 +22,14 @@ import torch
 from ray_apps.artifacts import save_text_encoder, write_json
 from ray_apps.lake import read_table
 from ray_apps.runtime import (
-    ProgressEcho,
+    TrainerSpec,
     add_address_flag,
     final_checkpoint,
+    fit_trainer,
     init_ray,
     log,
     progress_line,
     setup_console,
-    torch_threads,
-    train_run_storage,
-    worker_resources,
 )
 from ray_apps.settings import add_config_file_flag, add_config_flags, config_from_args, setting
 from umair_models.encoders.text import (
@@ -122,8 +120,6 @@ def train_loop(cfg: dict) -> None:
 
 def run(config: FinetuneConfig, address: str | None = None) -> dict:
     import ray.data
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
 
     init_ray(address)
     config.base = config.base or default_base_model()
@@ -133,29 +129,13 @@ def run(config: FinetuneConfig, address: str | None = None) -> dict:
     before = evaluate(load_text_encoder(config.base), test_rows)
     log.info("held-out before fine-tuning: %s", before["all"])
     storage = Path(config.out, "ray_runs").resolve()
-    progress = storage / "finetune-text-encoder.progress.log"
-    trainer = TorchTrainer(
-        train_loop,
-        train_loop_config={
-            **asdict(config),
-            "torch_threads": torch_threads(config.num_workers, config.use_gpu),
-            "progress": str(progress),
-        },
-        scaling_config=ScalingConfig(
-            num_workers=config.num_workers,
-            use_gpu=config.use_gpu,
-            resources_per_worker=worker_resources(config.num_workers, config.use_gpu),
-        ),
-        run_config=RunConfig(
-            name="finetune-text-encoder",
-            storage_path=str(storage),
-            failure_config=FailureConfig(max_failures=config.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=1),
-        ),
-        datasets={"train": ray.data.from_items(train_rows).random_shuffle(seed=config.seed)},
+    spec = TrainerSpec(
+        "finetune-text-encoder", storage, config.num_workers, config.use_gpu, config.max_failures, keep_checkpoints=1
     )
-    with train_run_storage(storage, "finetune-text-encoder", asdict(config)), ProgressEcho(progress):
-        result = trainer.fit()
+    datasets = {"train": ray.data.from_items(train_rows).random_shuffle(seed=config.seed)}
+    result = fit_trainer(
+        train_loop, asdict(config), spec, datasets, asdict(config), storage / f"{spec.name}.progress.log"
+    )
     checkpoint = final_checkpoint(result)
     with checkpoint.as_directory() as d:
         model = load_text_encoder(str(Path(d, "model")))

@@ -24,16 +24,14 @@ from ray_apps.artifacts import load_checkpoint_state, save_checkpoint_state, sav
 from ray_apps.encoders.images import DecodeImages
 from ray_apps.lake import vocab_sizes
 from ray_apps.runtime import (
-    ProgressEcho,
+    TrainerSpec,
     add_address_flag,
     final_checkpoint,
+    fit_trainer,
     init_ray,
     log,
     progress_line,
     setup_console,
-    torch_threads,
-    train_run_storage,
-    worker_resources,
 )
 from ray_apps.settings import add_config_file_flag, add_config_flags, config_from_args, setting
 from umair_models.encoders.image import DualOutputResNet, ImageEncoderConfig, normalize_images
@@ -155,8 +153,6 @@ def _evaluate(model, shard, device, batch_size: int) -> dict:
 def run(config: PretrainConfig, address: str | None = None) -> dict:
     import ray.data
     import ray.train
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
 
     init_ray(address)
     if not config.num_labels:
@@ -174,31 +170,17 @@ def run(config: PretrainConfig, address: str | None = None) -> dict:
     valid = prepared.filter(lambda r: r["item_idx"] % HOLDOUT_MOD == 0).map_batches(
         MultiHot(config.num_labels), batch_size=64
     )
-    storage = str(Path(config.out, "ray_runs").resolve())
-    progress = Path(storage, "pretrain-image-encoder.progress.log")
-    trainer = TorchTrainer(
+    storage = Path(config.out, "ray_runs").resolve()
+    spec = TrainerSpec("pretrain-image-encoder", storage, config.num_workers, config.use_gpu, config.max_failures)
+    result = fit_trainer(
         train_loop,
-        train_loop_config={
-            **asdict(config),
-            "torch_threads": torch_threads(config.num_workers, config.use_gpu),
-            "progress": str(progress),
-        },
-        scaling_config=ScalingConfig(
-            num_workers=config.num_workers,
-            use_gpu=config.use_gpu,
-            resources_per_worker=worker_resources(config.num_workers, config.use_gpu),
-        ),
-        run_config=RunConfig(
-            name="pretrain-image-encoder",
-            storage_path=storage,
-            failure_config=FailureConfig(max_failures=config.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
-        ),
-        datasets={"train": train, "valid": valid},
-        dataset_config=ray.train.DataConfig(datasets_to_split=["train"]),
+        asdict(config),
+        spec,
+        {"train": train, "valid": valid},
+        asdict(config),
+        storage / f"{spec.name}.progress.log",
+        split=["train"],
     )
-    with train_run_storage(storage, "pretrain-image-encoder", asdict(config)), ProgressEcho(progress):
-        result = trainer.fit()
     checkpoint = final_checkpoint(result)
     with checkpoint.as_directory() as d:
         state = load_checkpoint_state(d)

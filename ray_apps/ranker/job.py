@@ -27,14 +27,12 @@ from ray_apps.ranker.config import TrainConfig, default_run_name
 from ray_apps.ranker.data import DatasetConfig, ranker_splits
 from ray_apps.ranker.loop import train_loop_per_worker
 from ray_apps.runtime import (
-    ProgressEcho,
+    TrainerSpec,
     add_address_flag,
+    fit_trainer,
     init_ray,
     log,
     setup_console,
-    torch_threads,
-    train_run_storage,
-    worker_resources,
 )
 from ray_apps.settings import add_config_file_flag, add_config_flags, config_from_args
 from umair_models.models.registry import build_model
@@ -56,9 +54,6 @@ def run(
     dataset's tables). `concurrent_runs`: how many runs share the cluster at once (compare
     --parallel); CPU requests and torch threads are divided between them.
     """
-    import ray.train
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
 
     init_ray(address)
     dataset = dataset or DatasetConfig.for_lake(lake)
@@ -71,7 +66,6 @@ def run(
         "spec": dataset.spec.to_dict(),
         "run_dir": str(run_dir.resolve()),
         "splits": list(splits),
-        "torch_threads": torch_threads(config.num_workers, config.use_gpu, concurrent_runs),
     }
     cfg: dict[str, Any] = dict(recorded)
     model = build_model(config.model, dataset.spec, config.overrides, config.variant)
@@ -79,26 +73,15 @@ def run(
         cfg["item_vectors"] = load_item_vectors(dataset.item_features)
     write_json(run_dir / "config.json", {**recorded["config"], **{k: v for k, v in recorded.items() if k != "config"}})
     t = time.time()
-    storage = Path(runs, "ray_runs").resolve()
-    trainer = TorchTrainer(
-        train_loop_per_worker,
-        train_loop_config=cfg,
-        scaling_config=ScalingConfig(
-            num_workers=config.num_workers,
-            use_gpu=config.use_gpu,
-            resources_per_worker=worker_resources(config.num_workers, config.use_gpu, concurrent_runs),
-        ),
-        run_config=RunConfig(
-            name=name,
-            storage_path=str(storage),
-            failure_config=FailureConfig(max_failures=config.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
-        ),
-        datasets=splits,
-        dataset_config=ray.train.DataConfig(datasets_to_split="all"),
+    spec = TrainerSpec(
+        name,
+        Path(runs, "ray_runs").resolve(),
+        config.num_workers,
+        config.use_gpu,
+        config.max_failures,
+        concurrent_runs=concurrent_runs,
     )
-    with train_run_storage(storage, name, recorded), ProgressEcho(run_dir / "progress.log"):
-        result = trainer.fit()
+    result = fit_trainer(train_loop_per_worker, cfg, spec, splits, recorded, run_dir / "progress.log")
     metrics = json.loads((run_dir / "test_metrics.json").read_text())
     record = {
         "run": name,

@@ -162,7 +162,7 @@ def merged_evaluation(model: torch.nn.Module, shard: Any, batch_size: int, devic
 
 
 def train_loop_per_worker(cfg: dict[str, Any]) -> None:
-    """cfg: {"config": TrainConfig fields, "spec", "run_dir", "splits", "torch_threads", "item_vectors"?}."""
+    """cfg: {"config": TrainConfig fields, "spec", "run_dir", "splits", "torch_threads", "progress", "item_vectors"?}."""
     import ray.train
     import ray.train.torch
 
@@ -185,7 +185,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
     device = ray.train.torch.get_device()
     ddp = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"broadcast_buffers": False})
     rank = ray.train.get_context().get_world_rank()
-    progress = Path(cfg["run_dir"], "progress.log") if rank == 0 else None
+    progress = Path(cfg["progress"]) if rank == 0 else None
 
     def report(epoch: int, step: int, metrics: dict[str, Any]) -> None:
         """Rank 0 reports with a checkpoint; the others report the metrics only."""

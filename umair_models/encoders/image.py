@@ -16,6 +16,7 @@ tags) and is not used at inference. Weights start random: nothing is downloaded.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +35,7 @@ class ImageEncoderConfig:
     style_pool: int = 16
     image_size: int = 224
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -70,7 +71,7 @@ class DualOutputResNet(nn.Module):
         grams = [F.adaptive_max_pool2d(gram_matrix(s).unsqueeze(1), pool).flatten(1) for s in (s1, s2, s3)]
         return e_sem, torch.cat(grams, dim=1)
 
-    def forward(self, images: torch.Tensor, head: bool = False):
+    def forward(self, images: torch.Tensor, head: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """-> (e_sem, e_sty); with head=True the pretext logits [B, num_labels] (the DDP training path)."""
         e_sem, e_sty = self.features(images)
         return self.head(e_sem) if head else (e_sem, e_sty)

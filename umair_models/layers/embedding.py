@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -24,7 +26,10 @@ class FeatureEmbedding(nn.Module):
     pretrained fields last).
     """
 
-    def __init__(self, fields: list[FieldSpec], embedding_dim: int, pretrained: list[FieldSpec] = ()) -> None:
+    offsets: torch.Tensor  # [F_cat] first row of each categorical field in the fused table
+    order: torch.Tensor  # [F] position of each field after grouping by kind
+
+    def __init__(self, fields: list[FieldSpec], embedding_dim: int, pretrained: Sequence[FieldSpec] = ()) -> None:
         super().__init__()
         self.embedding_dim = embedding_dim
         self.fields = [f for f in fields if f.kind in ("categorical", "multi_categorical", "numeric")]
@@ -44,9 +49,10 @@ class FeatureEmbedding(nn.Module):
             {f.name: nn.EmbeddingBag(f.vocab_size, embedding_dim, mode="mean", padding_idx=0) for f in self.multi}
         )
         for bag in self.bags.values():
-            nn.init.normal_(bag.weight, std=1e-2)
+            weight: torch.Tensor = bag.weight  # type: ignore[assignment]  # ModuleDict values are EmbeddingBags
+            nn.init.normal_(weight, std=1e-2)
             with torch.no_grad():
-                bag.weight[0].zero_()
+                weight[0].zero_()
         self.numeric = nn.ModuleDict({f.name: nn.Linear(f.dim, embedding_dim, bias=False) for f in self.numeric_fields})
         self.projections = nn.ModuleDict({f.name: nn.Linear(f.dim, embedding_dim) for f in self.pretrained})
         grouped = self.categorical + self.multi + self.numeric_fields
@@ -65,14 +71,16 @@ class FeatureEmbedding(nn.Module):
     def field_table(self, name: str) -> torch.Tensor:
         """The embedding rows of one categorical or multi-valued field: [vocab_size, D]."""
         if name in self.bags:
-            return self.bags[name].weight
+            weight: torch.Tensor = self.bags[name].weight  # type: ignore[assignment]
+            return weight
         k = [f.name for f in self.categorical].index(name)
         start = int(self.offsets[k])
+        assert self.fused is not None  # name is a categorical field, so the fused table exists
         return self.fused.weight[start : start + self.categorical[k].vocab_size]
 
     def forward(self, batch: Batch, pretrained: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         parts = []
-        if self.categorical:
+        if self.categorical and self.fused is not None:
             idx = torch.stack([batch[f.name].long() for f in self.categorical], 1) + self.offsets  # [B, F_cat]
             parts.append(self.fused(idx))  # [B, F_cat, D]
         for f in self.multi:
@@ -84,6 +92,10 @@ class FeatureEmbedding(nn.Module):
         if self.reorder:
             out = out[:, self.order]
         if self.pretrained:
+            if pretrained is None:
+                raise ValueError(
+                    f"this embedding projects pretrained fields {[f.name for f in self.pretrained]}: pass them"
+                )
             out = torch.cat(
                 [out] + [self.projections[f.name](pretrained[f.name]).unsqueeze(1) for f in self.pretrained], 1
             )
@@ -91,8 +103,12 @@ class FeatureEmbedding(nn.Module):
 
     def l2_penalty(self) -> torch.Tensor:
         """sum ||W||^2 / 2 over embedding tables (the paper's L2 on embeddings; FuxiCTR form)."""
-        tables = ([self.fused.weight] if self.fused is not None else []) + [b.weight for b in self.bags.values()]
-        return sum((w.pow(2).sum() for w in tables), torch.zeros((), device=tables[0].device if tables else None)) / 2
+        tables: list[torch.Tensor] = [self.fused.weight] if self.fused is not None else []
+        tables += [b.weight for b in self.bags.values()]  # type: ignore[misc]  # ModuleDict values are EmbeddingBags
+        total = torch.zeros((), device=tables[0].device if tables else None)
+        for w in tables:
+            total = total + w.pow(2).sum()
+        return total / 2
 
 
 class LinearLogit(nn.Module):
@@ -121,6 +137,9 @@ class PretrainedLookup(nn.Module):
     device memory; gathered rows are cast to float32. Buffers move with .to(device) and are saved
     in state_dict, but are not parameters, so they neither train nor count as parameters.
     """
+
+    vectors: torch.Tensor  # [N, dim]
+    present: torch.Tensor  # [N] bool
 
     def __init__(self, num_items: int, dim: int, dtype: torch.dtype = torch.float16) -> None:
         super().__init__()

@@ -34,6 +34,9 @@ class BilinearInteraction(nn.Module):
     bilinear_type: "field_all" (one W), "field_each" (W_i per field), "field_interaction" (W_ij).
     """
 
+    left: torch.Tensor  # [P] first field of each pair
+    right: torch.Tensor  # [P] second field of each pair
+
     def __init__(self, num_fields: int, embedding_dim: int, bilinear_type: str = "field_interaction") -> None:
         super().__init__()
         self.pairs = list(itertools.combinations(range(num_fields), 2))

@@ -54,7 +54,7 @@ class CTRModel(nn.Module):
         self.spec, self.config = spec, config
         self.pretrained_fields = spec.of_kind("pretrained") if self.uses_pretrained else []
         self.lookups = nn.ModuleDict(
-            {f.name: PretrainedLookup(spec[f.lookup].vocab_size, f.dim) for f in self.pretrained_fields}
+            {f.name: PretrainedLookup(spec[f.lookup or ""].vocab_size, f.dim) for f in self.pretrained_fields}
         )
 
     @property
@@ -68,8 +68,10 @@ class CTRModel(nn.Module):
         """Look up each pretrained field by its index field: name -> vectors [B, dim], present [B]."""
         vectors, present = {}, {}
         for f in self.pretrained_fields:
-            vectors[f.name], present[f.name] = self.lookups[f.name](batch[f.lookup])
+            vectors[f.name], present[f.name] = self.lookups[f.name](batch[f.lookup or ""])
         return vectors, present
+
+    embedding: FeatureEmbedding  # set by each model (make_embedding, or its own)
 
     def embed(self, batch: Batch) -> torch.Tensor:
         """All fields as [B, F, D] (pretrained ones projected, when the model uses them)."""
@@ -78,12 +80,13 @@ class CTRModel(nn.Module):
 
     def regularization(self) -> torch.Tensor:
         """embedding_l2 * sum ||W||^2 / 2 over embedding tables; add it to the loss."""
-        penalty = sum(m.l2_penalty() for m in self.modules() if isinstance(m, FeatureEmbedding))
-        return self.config.embedding_l2 * penalty
+        penalties = [m.l2_penalty() for m in self.modules() if isinstance(m, FeatureEmbedding)]
+        return self.config.embedding_l2 * (torch.stack(penalties).sum() if penalties else torch.zeros(()))
 
     def load_pretrained(self, name: str, vectors: torch.Tensor, present: torch.Tensor) -> None:
         if name in self.lookups:
-            self.lookups[name].load(vectors, present)
+            lookup: PretrainedLookup = self.lookups[name]  # type: ignore[assignment]
+            lookup.load(vectors, present)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -25,6 +25,8 @@ class FinalMLPConfig(ModelConfig):
 
 
 class FinalMLP(CTRModel):
+    config: FinalMLPConfig
+
     """x = flatten(E); o_k = MLP_k(gate_k ⊙ x); logit = InteractionAggregation(o_1, o_2)."""
 
     config_class = FinalMLPConfig

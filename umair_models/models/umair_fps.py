@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -36,7 +37,7 @@ class UMAIRConfig(DCNV2Config):
 
 
 # The paper's Table 4, as overrides of the default (= "w/ ATT*3", the full model).
-VARIANTS: dict[str, dict] = {
+VARIANTS: dict[str, dict[str, Any]] = {
     "w/o ALL": {"modalities": (META,)},
     "w/o STY": {"modalities": ("e_tsem", "e_sem", META)},
     "w/o SEM": {"modalities": ("e_tsem", "e_sty", META)},
@@ -87,6 +88,7 @@ class UMAIRFPS(CTRModel):
         out, mask = [], []
         for name in self.modalities:
             if name == META:
+                assert self.meta_tower is not None  # built whenever META is a modality
                 out.append(self.meta_tower(e[:, self.meta_idx].flatten(1)))
                 mask.append(torch.ones(e.shape[0], dtype=torch.bool, device=e.device))
             else:
@@ -96,10 +98,12 @@ class UMAIRFPS(CTRModel):
 
     def modality_weights(self, batch: Batch) -> torch.Tensor:
         """alpha [B, K, J]: each UMCM expert's weights over the modalities (for inspection)."""
+        if self.umcm is None:
+            raise ValueError("this variant has no UMCM (w/o UMCM): it has no modality weights")
         e = self.embedding(batch)
         v_user = self.user_tower(e[:, self.user_idx].flatten(1))
         mods, mask = self.modality_vectors(batch, e)
-        return torch.stack([x.weights(v_user, mods, mask) for x in self.umcm.experts], 1)
+        return torch.stack([x.weights(v_user, mods, mask) for x in self.umcm.experts], 1)  # type: ignore[operator]
 
     def forward(self, batch: Batch) -> torch.Tensor:
         e = self.embedding(batch)  # [B, F, D]
