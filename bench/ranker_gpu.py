@@ -3,7 +3,7 @@
     python bench/ranker_gpu.py [--batch 8192] [--steps 200] [--scale paper]
 
 The spec has the paper's scale (215k users, 1.88M illustrations, their id/tag vocabularies) and
-the item-feature table (e_TSEM 384 + e_SEM 2048 + e_STY 768, fp16) lives on the GPU. Batches are
+the item-feature table (e_TSEM 384 + e_SEM 2048 + e_STY 256, fp16) lives on the GPU. Batches are
 random indices generated on the GPU, so the figure is the model step (forward, backward, Adam,
 embedding L2) and the table gathers. Target: >= 1 M samples/s on one H100.
 """
@@ -42,7 +42,7 @@ SMALL = {
     "has_image": 2,
     "item_age": 13,
 }
-DIMS = {"e_tsem": 384, "e_sem": 2048, "e_sty": 768}
+DIMS = {"e_tsem": 384, "e_sem": 2048, "e_sty": 256}
 
 
 def make_batch(spec, batch: int, dev) -> dict[str, torch.Tensor]:

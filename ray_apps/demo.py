@@ -134,8 +134,11 @@ def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: boo
         from ray_apps.encoders.finetune_text import FinetuneConfig, run
 
         s = run(FinetuneConfig(lake=str(lake), out=str(models), epochs=profile["text_epochs"]))
-        b, a = s["before"]["multilingual"], s["after"]["multilingual"]
-        print(f"    multilingual held-out Recall@1 {b['recall_at_1']:.3f} -> {a['recall_at_1']:.3f}")
+        b, a, v = s["before"]["multilingual"], s["after"]["multilingual"], s["vocabulary"]
+        print(
+            f"    multilingual held-out Recall@1 {b['recall_at_1']:.3f} -> {a['recall_at_1']:.3f}; [UNK] share of the item "
+            f"tags {v['unk_share_before']:.1%} -> {v['unk_share_after']:.1%} ({v['added_tokens']} tokens added)"
+        )
         return str(models / "text_encoder")
 
     def embed() -> str:

@@ -35,9 +35,12 @@ from ray_apps.settings import add_config_file_flag, add_config_flags, config_fro
 from umair_models.encoders.text import (
     default_base_model,
     embed,
+    extend_vocabulary,
     in_batch_negatives_loss,
     load_text_encoder,
     retrieval_metrics,
+    tags_text,
+    unknown_token_share,
 )
 
 HOLDOUT_MOD = 10
@@ -55,6 +58,9 @@ class FinetuneConfig:
     use_gpu: bool = setting(False, "one GPU per worker")
     max_failures: int = setting(1, "worker failures the run survives")
     seed: int = setting(0, "seed of the shuffles")
+    extend_vocabulary: bool = setting(
+        True, "teach the base the catalogue's characters it reads as [UNK] (CJK, kana marks)"
+    )
 
 
 def held_out(pairs) -> tuple[list[dict], list[dict]]:
@@ -125,9 +131,20 @@ def run(config: FinetuneConfig, address: str | None = None) -> dict:
     config.base = config.base or default_base_model()
     random.seed(config.seed)
     torch.manual_seed(config.seed)
-    train_rows, test_rows = held_out(read_table(Path(config.lake, "text_pairs")))
-    before = evaluate(load_text_encoder(config.base), test_rows)
+    pairs = read_table(Path(config.lake, "text_pairs"))
+    train_rows, test_rows = held_out(pairs)
+    base = load_text_encoder(config.base)
+    before = evaluate(base, test_rows)
     log.info("held-out before fine-tuning: %s", before["all"])
+    item_texts = [tags_text(t) for t in read_table(Path(config.lake, "items"), ["tags"])["tags"].to_pylist()]
+    vocabulary = {"unk_share_before": unknown_token_share(base.tokenizer, item_texts), "added_tokens": 0}
+    if config.extend_vocabulary:
+        catalogue = item_texts + pairs["anchor"].to_pylist() + pairs["positive"].to_pylist()
+        vocabulary["added_tokens"] = len(extend_vocabulary(base, catalogue))
+        config.base = str(Path(config.out, "text_encoder_base").resolve())  # the workers start from the extended base
+        base.save(config.base)
+    vocabulary["unk_share_after"] = unknown_token_share(base.tokenizer, item_texts)
+    log.info("text encoder vocabulary: %s", vocabulary)
     storage = Path(config.out, "ray_runs").resolve()
     spec = TrainerSpec(
         "finetune-text-encoder", storage, config.num_workers, config.use_gpu, config.max_failures, keep_checkpoints=1
@@ -149,6 +166,7 @@ def run(config: FinetuneConfig, address: str | None = None) -> dict:
         "heldout_pairs": len(test_rows),
         "before": before,
         "after": after,
+        "vocabulary": vocabulary,
         "config": asdict(config),
     }
     write_json(out / "metrics.json", summary)
@@ -177,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
             f"  {k:<13} Recall@1 {b['recall_at_1']:.3f} -> {f['recall_at_1']:.3f}   MRR {b['mrr']:.3f} -> {f['mrr']:.3f}   "
             f"({f['pairs']} held-out pairs)"
         )
+    v = s["vocabulary"]
+    print(
+        f"  [UNK] share of the item tags {v['unk_share_before']:.1%} -> {v['unk_share_after']:.1%} ({v['added_tokens']} tokens added)"
+    )
     return 0
 
 

@@ -53,6 +53,11 @@ class PretrainConfig:
     use_gpu: bool = setting(False, "one GPU per worker")
     max_failures: int = setting(1, "worker failures the run survives (resumes from its last checkpoint)")
     num_labels: int = setting(0, "pretext classes (0: the lake's pretext vocabulary)")
+    style_merge: str = setting(
+        "max",
+        "e_STY from the three pooled Gram matrices: element-wise max (the paper's 256) or concat (768)",
+        choices=("max", "concat"),
+    )
     inject_failure_marker: str = setting("", "tests: raise once after the first checkpoint", cli=False)
 
 
@@ -75,7 +80,9 @@ def train_loop(cfg: dict) -> None:
     import ray.train.torch
 
     torch.set_num_threads(cfg.get("torch_threads", 1))
-    config = ImageEncoderConfig(depth=cfg["depth"], num_labels=cfg["num_labels"], image_size=cfg["image_size"])
+    config = ImageEncoderConfig(
+        depth=cfg["depth"], num_labels=cfg["num_labels"], image_size=cfg["image_size"], style_merge=cfg["style_merge"]
+    )
     model = DualOutputResNet(config)
     opt_state, start_epoch = None, 0
     ckpt = ray.train.get_checkpoint()
@@ -186,7 +193,8 @@ def run(config: PretrainConfig, address: str | None = None) -> dict:
         state = load_checkpoint_state(d)
     model = DualOutputResNet(ImageEncoderConfig(**state["config"]))
     model.load_state_dict(state["model"])
-    version = f"dual-resnet{config.depth}-e{state['epoch'] + 1}-{Path(checkpoint.path).name}"
+    # The version names how e_STY was merged: `embed` writes it on every item_features row.
+    version = f"dual-resnet{config.depth}-sty{config.style_merge}-e{state['epoch'] + 1}-{Path(checkpoint.path).name}"
     out = save_image_encoder(config.out, state["config"], model.encoder_state_dict(), version)
     summary = {
         "version": version,

@@ -26,12 +26,26 @@ def test_output_sizes_per_depth(depth, sem_dim):
     with torch.no_grad():
         e_sem, e_sty = model(torch.randn(2, 3, 64, 64))
         logits = model(torch.randn(2, 3, 64, 64), head=True)
-    assert e_sem.shape == (2, sem_dim) and e_sty.shape == (2, 3 * 4 * 4) and logits.shape == (2, 7)
+    assert e_sem.shape == (2, sem_dim) and e_sty.shape == (2, 4 * 4) and logits.shape == (2, 7)
     assert "head.weight" not in model.encoder_state_dict()
 
 
+def test_style_is_the_elementwise_max_of_the_three_pooled_grams_and_concat_is_a_switch():
+    model = DualOutputResNet(ImageEncoderConfig(depth=18, style_pool=16)).eval()
+    concat = DualOutputResNet(ImageEncoderConfig(depth=18, style_pool=16, style_merge="concat")).eval()
+    concat.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        _, e_sty = model(x)
+        _, side_by_side = concat(x)
+    assert e_sty.shape == (2, 256) and side_by_side.shape == (2, 768)  # the paper's 256 at S = 16
+    assert torch.equal(e_sty, side_by_side.reshape(2, 3, 256).amax(1))
+    with pytest.raises(ValueError, match="style_merge"):
+        DualOutputResNet(ImageEncoderConfig(depth=18, style_merge="mean"))
+
+
 def test_semantic_is_mean_pool_of_last_stage_and_style_is_max_pooled_grams():
-    model = DualOutputResNet(ImageEncoderConfig(depth=18, style_pool=2)).eval()
+    model = DualOutputResNet(ImageEncoderConfig(depth=18, style_pool=2, style_merge="concat")).eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         s1 = model.layer1(model.stem(x))
@@ -45,3 +59,20 @@ def test_semantic_is_mean_pool_of_last_stage_and_style_is_max_pooled_grams():
     # block (0, 0) of layer1's pooled Gram is the max over the first half of its channels
     g = gram_matrix(s1)[0]
     assert e_sty[0, 0] == pytest.approx(float(g[:32, :32].max()), rel=1e-5)
+
+
+def test_extended_vocabulary_reads_cjk_and_voiced_kana_and_survives_a_reload(tmp_path):
+    from umair_models.encoders.text import extend_vocabulary, load_text_encoder, unknown_token_share
+
+    texts = ["火影忍者", "うちはサスケ", "漩涡鸣人", "ドラゴン", "naruto, uzumaki"]
+    model = load_text_encoder()
+    assert unknown_token_share(model.tokenizer, texts) > 0.2  # the English base: most CJK is [UNK]
+    assert model.tokenizer.tokenize("ド")[0] == "ト"  # and voiced kana lose their mark
+    added = extend_vocabulary(model, texts)
+    assert {"影", "忍", "漩", "鸣"} <= set(added) and "n" not in added
+    assert unknown_token_share(model.tokenizer, texts) == 0.0
+    model.save(str(tmp_path / "extended"))
+    again = load_text_encoder(str(tmp_path / "extended"))
+    assert unknown_token_share(again.tokenizer, texts) == 0.0 and "ド" in again.tokenizer.tokenize("ドラゴン")
+    assert again.encode(["漩涡鸣人"]).shape == (1, 384)
+    assert extend_vocabulary(again, texts) == []  # nothing left to add

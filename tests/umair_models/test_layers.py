@@ -22,6 +22,7 @@ from umair_models.layers import (
     UMCMExperts,
 )
 from umair_models.layers.gating import FeatureGating, InteractionAggregation
+from umair_models.layers.umcm import masked_mean
 
 torch.manual_seed(0)
 
@@ -144,13 +145,25 @@ def test_expert_gate_is_dot_product_attention_over_experts():
     assert torch.allclose(ExpertGate()(v_user, o), (beta.unsqueeze(-1) * o).sum(1), atol=1e-6)
 
 
-def test_umcm_experts_single_equals_plain_umcm_and_k_experts_differ():
+def test_umcm_experts_single_equals_plain_umcm_and_only_the_named_alternative_makes_att_experts_differ():
     one = UMCMExperts(4, 3, num_experts=1)
     v_user, e = torch.randn(2, 4), torch.randn(2, 3, 4)
     assert torch.allclose(one(v_user, e), UMCM(4, 3)(v_user, e), atol=1e-6)
-    three = UMCMExperts(4, 3, num_experts=3)
-    outs = [x(v_user, e) for x in three.experts]
+    paper = UMCMExperts(4, 3, num_experts=3)  # ATT experts without parameters: one function three times
+    assert sum(p.numel() for p in paper.parameters()) == 0
+    assert torch.allclose(paper(v_user, e), one(v_user, e), atol=1e-6)
+    projected = UMCMExperts(4, 3, num_experts=3, query_projection=True)
+    outs = [x(v_user, e) for x in projected.experts]
     assert not torch.allclose(outs[0], outs[1])
+    sen = UMCMExperts(64, 4, num_experts=2, kind="sen")  # each SEN expert: Linear(4 -> 64) + Linear(64 -> 4)
+    assert sum(p.numel() for p in sen.parameters()) == 2 * 580
+
+
+def test_masked_mean_weights_present_modalities_equally():
+    e = torch.tensor([[[1.0, 1.0], [3.0, 5.0], [100.0, 100.0]]])
+    mask = torch.tensor([[True, True, False]])
+    assert torch.allclose(masked_mean(e, mask), torch.tensor([[2.0, 3.0]]))
+    assert torch.equal(masked_mean(e, torch.zeros(1, 3, dtype=torch.bool)), torch.zeros(1, 2))
 
 
 def test_feature_embedding_pools_multi_valued_fields_ignoring_padding():

@@ -79,7 +79,9 @@ def test_table4_variants_change_what_they_claim():
     assert build_model("umair_fps", spec, SMALL, variant="w/o UMCM").umcm is None
     assert not hasattr(build_model("umair_fps", spec, SMALL, variant="w/o DCN-V2").body, "cross")
     assert build_model("umair_fps", spec, SMALL, variant="w/ SEN*2").umcm.experts[0].kind == "sen"
-    assert build_model("umair_fps", spec, SMALL, variant="w/o ALL").modalities == ["meta"]
+    assert build_model("umair_fps", spec, SMALL, variant="w/o ALL").modalities == []
+    no_umcm = build_model("umair_fps", spec, SMALL, variant="w/o UMCM")
+    assert no_umcm.user_tower is None  # built but unused, it broke DDP (parameters without gradients)
 
 
 def test_umair_masks_missing_images_and_depends_on_style_vectors():
@@ -114,3 +116,28 @@ def test_feature_spec_round_trips_through_yaml(tmp_path):
         FeatureSpec([FieldSpec("v", "pretrained", dim=3, lookup="missing")])
     with pytest.raises(ValueError, match="vocab_size"):
         FieldSpec("c", "categorical", vocab_size=1)
+
+
+def _paper_width_spec() -> FeatureSpec:
+    """Our test spec with the paper's modality widths: e_TSEM 512, e_SEM 768, e_STY 256."""
+    widths = {"e_tsem": 512, "e_sem": 768, "e_sty": 256}
+    fields = [
+        FieldSpec(f.name, f.kind, f.vocab_size, f.max_len, widths.get(f.name, f.dim), f.group, f.lookup)
+        for f in make_spec().fields
+    ]
+    return FeatureSpec(fields)
+
+
+def test_parameter_deltas_match_the_papers_table4():
+    """Table 4's counts: a modality costs exactly its Linear(dim -> 64); ATT experts cost nothing; an SEN expert 580."""
+    spec = _paper_width_spec()
+    full = build_model("umair_fps", spec).num_parameters()  # default: w/ ATT*3, common width 64
+    count = {v: build_model("umair_fps", spec, variant=v).num_parameters() for v in VARIANTS}
+    assert full - count["w/o STY"] == 16_448 == 256 * 64 + 64
+    assert full - count["w/o SEM"] == 49_216 == 768 * 64 + 64
+    assert full - count["w/o TSEM"] == 32_832 == 512 * 64 + 64
+    assert count["w/ UMCM_ATT"] == count["w/ ATT*2"] == count["w/ ATT*3"] == count["w/ ATT*4"] == full
+    assert count["w/ UMCM_SEN"] - full == 580
+    for k in (2, 3, 4):
+        assert count[f"w/ SEN*{k}"] - full == 580 * k
+    assert count["w/ ATT*3+Wq"] - full == 3 * 64 * 64  # the named alternative: one W_q per expert

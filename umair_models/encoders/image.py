@@ -3,9 +3,15 @@
     images [B, 3, H, W] -> stem -> layer1 -> layer2 -> layer3 -> layer4
     e_SEM [B, C4]           = MeanPooling(layer4)                      (eq. 3)
     G^l   [B, C_l, C_l]     = F_l F_l^T / (H_l W_l),  l = layer1..3    (eq. 4, channel Gram matrix)
-    e_STY [B, 3 * S * S]    = concat_l flatten(MaxPool(G^l) to S x S)  (max pooling, then merged)
+    e_STY [B, S * S]        = max_l flatten(MaxPool(G^l) to S x S)     (style_merge="max", the default)
+          [B, 3 * S * S]    = concat_l flatten(MaxPool(G^l) to S x S)  (style_merge="concat")
 
-Sizes (S = style_pool = 16 by default, so e_STY has 768 values for every depth):
+"the G^l of the first three layers merged by max pooling" (section 2.2): each Gram matrix is
+max-pooled to S x S, and the three pooled matrices are merged by an element-wise max, which gives
+the paper's 256-wide e_STY at S = 16 (Table 4: w/o STY removes a Linear(256 -> 64)). Keeping the
+three side by side (768) is the named alternative `concat`.
+
+Sizes (S = style_pool = 16 by default, so e_STY has 256 values for every depth, 768 with concat):
     resnet18:  C = 64, 128, 256 | C4 = 512     resnet50/101: C = 256, 512, 1024 | C4 = 2048
 The max pooling is adaptive 2-D max pooling of each Gram matrix viewed as a C_l x C_l image into
 S x S blocks (block (a, b) = max of g_jk over channel block a x channel block b).
@@ -34,6 +40,7 @@ class ImageEncoderConfig:
     num_labels: int = 256
     style_pool: int = 16
     image_size: int = 224
+    style_merge: str = "max"  # "max": element-wise max of the pooled Gram matrices (paper); "concat": side by side
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,11 +63,13 @@ class DualOutputResNet(nn.Module):
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
         self.sem_dim = net.fc.in_features
-        self.style_dim = 3 * config.style_pool**2
+        if config.style_merge not in ("max", "concat"):
+            raise ValueError(f"style_merge must be 'max' or 'concat', got {config.style_merge!r}")
+        self.style_dim = (3 if config.style_merge == "concat" else 1) * config.style_pool**2
         self.head = nn.Linear(self.sem_dim, config.num_labels)  # pretext only
 
     def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """images [B, 3, H, W] (normalised) -> (e_sem [B, C4], e_sty [B, 3*S*S]), both fp32."""
+        """images [B, 3, H, W] (normalised) -> (e_sem [B, C4], e_sty [B, S*S] or [B, 3*S*S]), both fp32."""
         x = self.stem(images)
         s1 = self.layer1(x)
         s2 = self.layer2(s1)
@@ -68,8 +77,12 @@ class DualOutputResNet(nn.Module):
         s4 = self.layer4(s3)
         e_sem = s4.float().mean(dim=(2, 3))
         pool = self.config.style_pool
-        grams = [F.adaptive_max_pool2d(gram_matrix(s).unsqueeze(1), pool).flatten(1) for s in (s1, s2, s3)]
-        return e_sem, torch.cat(grams, dim=1)
+        grams = [
+            F.adaptive_max_pool2d(gram_matrix(s).unsqueeze(1), pool).flatten(1) for s in (s1, s2, s3)
+        ]  # 3 x [B, S*S]
+        if self.config.style_merge == "concat":
+            return e_sem, torch.cat(grams, dim=1)
+        return e_sem, torch.stack(grams, dim=0).amax(dim=0)
 
     def forward(self, images: torch.Tensor, head: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """-> (e_sem, e_sty); with head=True the pretext logits [B, num_labels] (the DDP training path)."""

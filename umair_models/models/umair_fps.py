@@ -1,12 +1,21 @@
-"""UMAIR-FPS ranker (paper sections 2.4-2.5, Fig. 2).
+"""UMAIR-FPS ranker (paper sections 2.4-2.5, Fig. 2), wired as the paper's Table 4 counts say.
 
 1. Field embeddings E [B, F, D] for every sparse field (user, item, context).
 2. v_user [B, M] = Linear(flatten(user-group embeddings)): user id, profile, pooled interest tags.
 3. Modalities e_j [B, J, M]: each pretrained item vector (e_TSEM, e_SEM, e_STY) projected to the
-   common width M, plus F_emb(i^O) = Linear(flatten(item metadata embeddings)); mask [B, J].
-4. v_il [B, M] = UMCMExperts(v_user, e, mask) (eq. 6-7; K experts, attention gate).
-5. x0 = [flatten(E); e_1..e_J (0 where missing); v_il] -> DCN-V2 cross ∥ deep tower -> logit.
-Table 4's ablations are config switches (see VARIANTS).
+   common width M by its own Linear(dim -> M), plus F_emb(i^O) = Linear(flatten(item metadata
+   embeddings)); mask [B, J] (an item without an image has no SEM / STY).
+4. v_il [B, M] = UMCMExperts(v_user, e, mask) (eq. 6-7; K experts, dot-product gate).
+5. x0 = [flatten(E); v_il] -> DCN-V2 cross ∥ deep tower -> logit. The modality vectors reach the
+   DCN-V2 body only through v_il, so its input width does not depend on how many modalities
+   there are: removing one modality removes exactly its Linear(dim -> M) (Table 4: w/o STY
+   -16,448 = 256*64+64 at the paper's widths).
+
+Table 4's ablations are config switches (VARIANTS). `w/o UMCM` weights the present modalities
+equally (no v_user, no user tower); `w/o ALL` has no modality at all (DCN-V2 on the same fields);
+`w/o DCN-V2` keeps the deep tower only. Where the paper's literal reading is weaker than a sensible
+alternative it stays the default and the alternative has a name: `umcm_query_projection` gives
+each ATT expert its own W_q (paper: ATT experts have no parameters, so K of them are one function).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from torch import nn
 
 from umair_models.features import FeatureSpec
 from umair_models.layers import FeatureEmbedding, UMCMExperts
+from umair_models.layers.umcm import masked_mean
 from umair_models.models.base import Batch, CTRModel
 from umair_models.models.dcn import CrossDeep, DCNV2Config
 
@@ -30,15 +40,16 @@ META = "meta"
 class UMAIRConfig(DCNV2Config):
     use_pretrained: bool = True
     modalities: tuple[str, ...] = ("e_tsem", "e_sem", "e_sty", META)
-    modality_dim: int = 16  # common width M of v_user and the modality vectors
-    umcm: str = "att"  # "att" | "sen" | "none" (w/o UMCM)
+    modality_dim: int = 64  # common width M of v_user, the modality vectors and v_il (the paper: 64)
+    umcm: str = "att"  # "att" | "sen" | "none" (w/o UMCM: equal weights over the present modalities)
     umcm_experts: int = 3  # K parallel UMCMs merged by the attention gate
+    umcm_query_projection: bool = False  # alternative to the paper: each ATT expert gets its own W_q
     cross: bool = True  # False = w/o DCN-V2 (deep tower only)
 
 
 # The paper's Table 4, as overrides of the default (= "w/ ATT*3", the full model).
 VARIANTS: dict[str, dict[str, Any]] = {
-    "w/o ALL": {"modalities": (META,)},
+    "w/o ALL": {"modalities": ()},
     "w/o STY": {"modalities": ("e_tsem", "e_sem", META)},
     "w/o SEM": {"modalities": ("e_tsem", "e_sty", META)},
     "w/o TSEM": {"modalities": ("e_sem", "e_sty", META)},
@@ -48,6 +59,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     **{f"w/ ATT*{k}": {"umcm": "att", "umcm_experts": k} for k in (2, 3, 4)},
     **{f"w/ SEN*{k}": {"umcm": "sen", "umcm_experts": k} for k in (2, 3, 4)},
     "w/o DCN-V2": {"cross": False},
+    # The named alternative (not in the paper): three ATT experts, each with its own W_q, so they can differ.
+    "w/ ATT*3+Wq": {"umcm": "att", "umcm_experts": 3, "umcm_query_projection": True},
 }
 
 
@@ -73,12 +86,18 @@ class UMAIRFPS(CTRModel):
             raise ValueError(f"UMAIR-FPS needs user-group fields to build v_user; fields: {names}")
         if META in self.modalities and not self.meta_idx:
             raise ValueError("the 'meta' modality needs item-group metadata fields (group: item)")
-        self.user_tower = nn.Linear(len(self.user_idx) * d, m)
+        j = len(self.modalities)
+        self.umcm = (
+            UMCMExperts(m, j, config.umcm_experts, config.umcm, config.umcm_query_projection)
+            if config.umcm != "none" and j
+            else None
+        )
+        self.user_tower = (
+            nn.Linear(len(self.user_idx) * d, m) if self.umcm is not None else None
+        )  # v_user feeds UMCM only
         self.meta_tower = nn.Linear(len(self.meta_idx) * d, m) if META in self.modalities else None
         self.projections = nn.ModuleDict({f.name: nn.Linear(f.dim, m) for f in self.pretrained_fields})
-        j = len(self.modalities)
-        self.umcm = UMCMExperts(m, j, config.umcm_experts, config.umcm) if config.umcm != "none" and j else None
-        x0 = len(names) * d + j * m + (m if self.umcm is not None else 0)
+        x0 = len(names) * d + (m if j else 0)  # flatten(E) and v_il
         self.body = CrossDeep(x0, config, cross=config.cross)
         self.head = nn.Linear(self.body.out_features, 1)
 
@@ -96,22 +115,31 @@ class UMAIRFPS(CTRModel):
                 mask.append(present[name])
         return torch.stack(out, 1), torch.stack(mask, 1)
 
+    def user_vector(self, e: torch.Tensor) -> torch.Tensor:
+        """v_user [B, M] from the user-group field embeddings of E [B, F, D]."""
+        if self.user_tower is None:
+            raise ValueError("this variant has no UMCM (w/o UMCM), so no user vector")
+        return self.user_tower(e[:, self.user_idx].flatten(1))
+
+    def item_vector(self, batch: Batch, e: torch.Tensor) -> torch.Tensor:
+        """v_il [B, M]: the modalities fused by UMCM (eq. 6), or their plain mean without UMCM."""
+        mods, mask = self.modality_vectors(batch, e)  # [B, J, M], [B, J]
+        if self.umcm is None:
+            return masked_mean(mods, mask)
+        return self.umcm(self.user_vector(e), mods, mask)
+
     def modality_weights(self, batch: Batch) -> torch.Tensor:
         """alpha [B, K, J]: each UMCM expert's weights over the modalities (for inspection)."""
         if self.umcm is None:
             raise ValueError("this variant has no UMCM (w/o UMCM): it has no modality weights")
         e = self.embedding(batch)
-        v_user = self.user_tower(e[:, self.user_idx].flatten(1))
         mods, mask = self.modality_vectors(batch, e)
+        v_user = self.user_vector(e)
         return torch.stack([x.weights(v_user, mods, mask) for x in self.umcm.experts], 1)  # type: ignore[operator]
 
     def forward(self, batch: Batch) -> torch.Tensor:
         e = self.embedding(batch)  # [B, F, D]
         parts = [e.flatten(1)]
         if self.modalities:
-            mods, mask = self.modality_vectors(batch, e)  # [B, J, M], [B, J]
-            parts.append(mods.flatten(1))
-            if self.umcm is not None:
-                v_user = self.user_tower(e[:, self.user_idx].flatten(1))  # [B, M]
-                parts.append(self.umcm(v_user, mods, mask))  # v_il [B, M]
+            parts.append(self.item_vector(batch, e))  # v_il [B, M]
         return self.head(self.body(torch.cat(parts, 1))).squeeze(-1)

@@ -25,6 +25,14 @@ def test_text_fine_tuning_raises_multilingual_recall(tiny_models):
     assert Path(tiny_models[0], "text_encoder", "metrics.json").exists()
 
 
+def test_text_encoder_reads_the_catalogues_tags(tiny_models):
+    """The English base reads many of the tiny site's CJK / kana tags as [UNK]; the extended one under 1%."""
+    _, _, text = tiny_models
+    vocabulary = text["vocabulary"]
+    assert vocabulary["added_tokens"] > 0 and vocabulary["unk_share_before"] > 0.02
+    assert vocabulary["unk_share_after"] < 0.01
+
+
 def test_item_features_one_row_per_item_including_the_corrupt_one(tiny_features, tiny_lake, tiny_site):
     lake, _ = tiny_lake
     _, manifest = tiny_site
