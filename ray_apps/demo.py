@@ -98,11 +98,19 @@ def _active_spark():
     return SparkSession.getActiveSession()
 
 
+def _ray_running() -> bool:
+    """Whether this process is already connected to Ray (without importing ray when nothing has)."""
+    import sys
+
+    return "ray" in sys.modules and bool(sys.modules["ray"].is_initialized())
+
+
 def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: bool, profile: dict, port: int) -> dict:
     raw, lake, models, runs = workdir / "raw", workdir / "lake", workdir / "models", workdir / "runs"
     stages = Stages(workdir, force)
     t0 = time.time()
     caller_spark = _active_spark()  # a session the caller owns (tests) is left running
+    caller_ray = _ray_running()  # likewise a Ray the caller started
 
     def generate() -> str:
         from spark_jobs.generate_site import generate as gen
@@ -215,9 +223,13 @@ def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: boo
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
+    import ray
     from ray import serve
 
-    serve.shutdown()
+    if caller_ray:
+        serve.shutdown()  # the caller's Ray (tests) stays up; the endpoint goes
+    else:
+        ray.shutdown()  # the demo's own Ray, endpoint and all (serve.shutdown would log the controller's forced stop)
     return {"seconds": total, "stages": stages.timings, "answer": answer}
 
 

@@ -38,6 +38,17 @@ _LIBRARY_LOGGERS = (
     "filelock",
     "fsspec",
 )
+# Library warnings that tell a user of `umair` nothing they can act on (the records stay in the log file).
+_NOISE = (
+    "Token authentication is enabled for this Ray cluster",  # Ray 2.60's default for a local instance
+    "Progress bars disabled",  # we turned them off on purpose: the apps print their own progress
+)
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(text in message for text in _NOISE)
 
 
 def log_dir() -> Path:
@@ -54,6 +65,10 @@ def setup_console(directory: str | Path | None = None, announce: bool = True) ->
     folder = Path(directory).resolve() if directory else log_dir()
     folder.mkdir(parents=True, exist_ok=True)
     os.environ[LOG_DIR_ENV] = str(folder)  # child processes (Spark's JVM, Ray's driver helpers) log there too
+    # Hugging Face libraries print weight-loading bars and advisory warnings on their own handlers; Ray's
+    # workers inherit these variables, so the encoder jobs stay quiet there too.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     path = folder / "umair.log"
     root = logging.getLogger()
     if not any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
@@ -76,12 +91,23 @@ def setup_console(directory: str | Path | None = None, announce: bool = True) ->
 
 
 def _quiet(logger: logging.Logger, file_handler: logging.Handler) -> None:
-    """A library logger: its console handlers show warnings and up; everything goes to the file."""
+    """A library logger: its console handlers show warnings and up (less known noise); everything goes to the file."""
     for h in logger.handlers:
         if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
             h.setLevel(logging.WARNING)
+            if not any(isinstance(f, _DropNoise) for f in h.filters):
+                h.addFilter(_DropNoise())
     if not logger.propagate and file_handler not in logger.handlers:
         logger.addHandler(file_handler)
+
+
+def quiet_libraries() -> None:
+    """Apply `_quiet` to the library loggers that exist now (Ray, Ray Data and Ray Serve install their
+    console handlers when first imported, so the apps call this after importing them)."""
+    file_handler = next((h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)), None)
+    if file_handler is not None:
+        for name in _LIBRARY_LOGGERS:
+            _quiet(logging.getLogger(name), file_handler)
 
 
 def add_address_flag(parser: argparse.ArgumentParser) -> None:
@@ -96,9 +122,11 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     the apps print their own progress.
     """
     import ray
+    import ray.data
 
     if ray.is_initialized():
         return
+    quiet_libraries()  # Ray and Ray Data set up their console loggers on import
     address = address or os.environ.get("RAY_ADDRESS")
     to_driver = os.environ.get("UMAIR_RAY_LOG_TO_DRIVER") == "1"
     if address:
@@ -108,10 +136,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     from ray.data import DataContext
 
     DataContext.get_current().enable_progress_bars = False
-    file_handler = next((h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)), None)
-    if file_handler is not None:  # Ray and Ray Data set up their loggers on import: quiet them now
-        for name in ("ray", "ray.data"):
-            _quiet(logging.getLogger(name), file_handler)
+    quiet_libraries()
     node = getattr(ray._private.worker, "_global_node", None)  # noqa: SLF001 - the documented way to find the session
     if node is not None:
         log.info("Ray worker logs: %s", node.get_logs_dir_path())

@@ -63,7 +63,9 @@ class ItemEncoder:
         e_sem, e_sty = e_sem.float().cpu().numpy(), e_sty.float().cpu().numpy()
         e_sem[~ok], e_sty[~ok] = 0.0, 0.0
         texts = [str(t) for t in batch["text"]]
-        e_tsem = self.text.encode(texts, batch_size=len(texts), convert_to_numpy=True, normalize_embeddings=True)
+        e_tsem = self.text.encode(
+            texts, batch_size=len(texts), convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+        )
         n = len(ok)
         return {
             "item_idx": np.asarray(batch["item_idx"], np.int64),

@@ -62,17 +62,21 @@ class PretrainConfig:
 
 
 class MultiHot:
-    """label_idx (vocab indices 1..C) -> labels [B, C] float multi-hot (class c = index - 1)."""
+    """Ray Data batch fn for one side of the split: keeps the decoded images of the held-out slice
+    (item_idx % HOLDOUT_MOD == 0) or of the rest, and turns label_idx (vocab indices 1..C) into
+    labels [B, C] float multi-hot (class c = index - 1). -> {pixels [B, S, S, 3], labels [B, C]}."""
 
-    def __init__(self, num_labels: int) -> None:
-        self.num_labels = num_labels
+    def __init__(self, num_labels: int, held_out: bool) -> None:
+        self.num_labels, self.held_out = num_labels, held_out
 
     def __call__(self, batch: dict) -> dict:
-        labels = np.zeros((len(batch["label_idx"]), self.num_labels), np.float32)
-        for row, idx in enumerate(batch["label_idx"]):
-            idx = np.asarray(idx, np.int64) - 1
+        in_slice = (np.asarray(batch["item_idx"]) % HOLDOUT_MOD == 0) == self.held_out
+        keep = np.flatnonzero(in_slice & np.asarray(batch["image_ok"], bool))
+        labels = np.zeros((len(keep), self.num_labels), np.float32)
+        for row, i in enumerate(keep):
+            idx = np.asarray(batch["label_idx"][i], np.int64) - 1
             labels[row, idx[(idx >= 0) & (idx < self.num_labels)]] = 1.0
-        return {"pixels": batch["pixels"], "labels": labels}
+        return {"pixels": np.asarray(batch["pixels"])[keep], "labels": labels}
 
 
 def train_loop(cfg: dict) -> None:
@@ -168,15 +172,11 @@ def run(config: PretrainConfig, address: str | None = None) -> dict:
         str(Path(config.lake, "pretext_image_labels")), columns=["item_idx", "image_uri", "label_idx"]
     )
     decode = DecodeImages(config.image_size)
-    prepared = ds.map_batches(decode, batch_size=64).filter(lambda r: bool(r["image_ok"]))
+    prepared = ds.map_batches(decode, batch_size=64)
     if ds.count() * config.image_size**2 * 3 < 2 * 1024**3:  # small enough: decode once, not every epoch
         prepared = prepared.materialize()
-    train = prepared.filter(lambda r: r["item_idx"] % HOLDOUT_MOD != 0).map_batches(
-        MultiHot(config.num_labels), batch_size=64
-    )
-    valid = prepared.filter(lambda r: r["item_idx"] % HOLDOUT_MOD == 0).map_batches(
-        MultiHot(config.num_labels), batch_size=64
-    )
+    train = prepared.map_batches(MultiHot(config.num_labels, held_out=False), batch_size=64)
+    valid = prepared.map_batches(MultiHot(config.num_labels, held_out=True), batch_size=64)
     storage = Path(config.out, "ray_runs").resolve()
     spec = TrainerSpec("pretrain-image-encoder", storage, config.num_workers, config.use_gpu, config.max_failures)
     result = fit_trainer(

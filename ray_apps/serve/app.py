@@ -201,9 +201,10 @@ def start(
     Per-request access-log lines are off unless `access_log`: on a small machine writing and
     forwarding one log line per request costs a visible share of the CPU the replica needs.
     """
-    from ray_apps.runtime import init_ray
+    from ray_apps.runtime import init_ray, quiet_libraries
 
     init_ray(address)
+    quiet_libraries()  # Ray Serve's logger exists once serve is imported
     logs = {"enable_access_log": access_log}
     serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config=logs)  # the proxy's own access log too
     serve.run(

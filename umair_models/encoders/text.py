@@ -111,10 +111,14 @@ def retrieval_metrics(model: Any, anchors: list[str], positives: list[str], batc
     """
     if not anchors:
         return {"recall_at_1": float("nan"), "mrr": float("nan"), "pairs": 0}
-    a = model.encode(anchors, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True)
+    a = model.encode(
+        anchors, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+    )
     uniq = list(dict.fromkeys(positives))
     where = {p: i for i, p in enumerate(uniq)}
-    p = model.encode(uniq, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True)
+    p = model.encode(
+        uniq, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+    )
     scores = a @ p.T  # [N, U]
     target = np.array([where[x] for x in positives])
     own = scores[np.arange(len(anchors)), target]
