@@ -227,6 +227,9 @@ def fit_trainer(
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
+    progress = Path(
+        progress
+    ).resolve()  # the workers run in another folder (another node on a cluster): no relative paths
     threads = torch_threads(spec.num_workers, spec.use_gpu, spec.concurrent_runs)
     trainer = TorchTrainer(
         train_loop,
@@ -238,7 +241,7 @@ def fit_trainer(
         ),
         run_config=RunConfig(
             name=spec.name,
-            storage_path=str(spec.storage),
+            storage_path=str(Path(spec.storage).resolve()),
             failure_config=FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=spec.keep_checkpoints),
         ),

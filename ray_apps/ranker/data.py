@@ -67,7 +67,7 @@ class DatasetConfig:
         known = {"tables", "label", "user_column", "vocab_table", "features", "item_features"}
         if set(data) - known:
             raise ValueError(f"{path}: unknown dataset keys {sorted(set(data) - known)}; known: {sorted(known)}")
-        root = Path(lake) if lake else Path(path).parent
+        root = (Path(lake) if lake else Path(path).parent).resolve()  # workers elsewhere get absolute paths
 
         def resolve(p: str) -> str:
             return str(p if Path(p).is_absolute() else root / p)
@@ -105,7 +105,7 @@ class DatasetConfig:
     @classmethod
     def for_lake(cls, lake: str | Path, multimodal: bool = True) -> DatasetConfig:
         """Our lake: interactions_{train,valid,test}, its vocab, its recorded tag lengths, and item_features when present."""
-        lake = Path(lake)
+        lake = Path(lake).resolve()  # workers elsewhere get absolute paths
         num_items = read_table(lake / "items", ["item_idx"]).num_rows
         items = lake_item_vectors(lake, num_items) if multimodal else None
         spec = illustration_spec(

@@ -68,7 +68,8 @@ def test_an_injected_worker_failure_is_survived_and_a_rerun_starts_fresh(tiny_fe
     assert again["train_samples"] == train_rows
 
 
-def test_a_plain_categorical_ctr_table_trains_from_its_yaml(ray_local, tmp_path):
+def test_a_plain_categorical_ctr_table_trains_from_its_yaml_given_relative_paths(ray_local, tmp_path, monkeypatch):
+    """As a user types it at a shell: paths relative to the current folder, which Ray's workers do not share."""
     rng = np.random.default_rng(0)
     n = 3000
     c1, c2, c3 = rng.integers(1, 20, n), rng.integers(1, 8, n), rng.integers(1, 50, n)
@@ -83,12 +84,11 @@ def test_a_plain_categorical_ctr_table_trains_from_its_yaml(ray_local, tmp_path)
         "  - {name: C1, kind: categorical, vocab_size: 20}\n  - {name: C2, kind: categorical, vocab_size: 8}\n"
         "  - {name: C3, kind: categorical, vocab_size: 50}\n"
     )
-    dataset = DatasetConfig.from_yaml(tmp_path / "ctr.yaml")
-    record = run(
-        str(tmp_path),
-        str(tmp_path / "runs"),
-        TrainConfig(model="dcn_v2", overrides=SMALL_MODEL, batch_size=128),
-        dataset,
-    )
+    monkeypatch.chdir(tmp_path)
+    dataset = DatasetConfig.from_yaml("ctr.yaml")
+    record = run(".", "runs", TrainConfig(model="dcn_v2", overrides=SMALL_MODEL, batch_size=128), dataset)
     assert record["examples"] == 1000 and 0.5 < record["auc"] < 1
+    assert (
+        "dcn_v2" in (tmp_path / "runs" / "dcn_v2" / "progress.log").read_text()
+    )  # the worker's progress lines arrived
     assert DeltaTable(str(tmp_path / "experiments")).to_pyarrow_table().num_rows == 1
