@@ -10,7 +10,6 @@ whose run folder is shared storage.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -108,10 +107,6 @@ def quiet_libraries() -> None:
     if file_handler is not None:
         for name in _LIBRARY_LOGGERS:
             _quiet(logging.getLogger(name), file_handler)
-
-
-def add_address_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS, else a local Ray)")
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:

@@ -110,6 +110,19 @@ def add_config_file_flag(parser: argparse.ArgumentParser, section: str) -> None:
     )
 
 
+def app_parser(description: str, cls: type, section: str) -> argparse.ArgumentParser:
+    """An app's parser: one flag per field of `cls`, `--config` (section `section`) and `--address`."""
+    parser = argparse.ArgumentParser(description=description)
+    add_config_flags(parser, cls)
+    add_config_file_flag(parser, section)
+    add_address_flag(parser)
+    return parser
+
+
+def add_address_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS, else a local Ray)")
+
+
 def read_section(path: str | Path, section: str, cls: type, shared_with: tuple[type, ...] = ()) -> dict[str, Any]:
     """The `section` mapping of a YAML file (or its top level), checked against the fields of `cls`
     and of `shared_with` (other configs the same section feeds); -> the values for `cls`."""

@@ -24,8 +24,8 @@ import torch
 from ray_apps.artifacts import image_encoder_config, load_image_encoder, load_text_encoder
 from ray_apps.encoders.images import DecodeImages
 from ray_apps.encoders.item_features import COLUMNS, TABLE, to_blob
-from ray_apps.runtime import add_address_flag, init_ray, log, setup_console, torch_threads
-from ray_apps.settings import add_config_file_flag, add_config_flags, config_from_args, setting
+from ray_apps.runtime import init_ray, log, setup_console, torch_threads
+from ray_apps.settings import app_parser, config_from_args, setting
 from umair_models.encoders.image import normalize_images
 
 
@@ -126,11 +126,7 @@ def run(config: EmbedConfig, address: str | None = None) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Embed every item (image + text encoders) into item_features (Ray Data).")
-    add_config_flags(p, EmbedConfig)
-    add_config_file_flag(p, "embed")
-    add_address_flag(p)
-    return p
+    return app_parser("Embed every item (image + text encoders) into item_features (Ray Data).", EmbedConfig, "embed")
 
 
 def main(argv: list[str] | None = None) -> int:

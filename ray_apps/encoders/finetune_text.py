@@ -23,7 +23,6 @@ from ray_apps.artifacts import save_text_encoder, write_json
 from ray_apps.lake import read_table
 from ray_apps.runtime import (
     TrainerSpec,
-    add_address_flag,
     final_checkpoint,
     fit_trainer,
     init_ray,
@@ -31,7 +30,7 @@ from ray_apps.runtime import (
     progress_line,
     setup_console,
 )
-from ray_apps.settings import add_config_file_flag, add_config_flags, config_from_args, setting
+from ray_apps.settings import app_parser, config_from_args, setting
 from umair_models.encoders.text import (
     default_base_model,
     embed,
@@ -174,13 +173,9 @@ def run(config: FinetuneConfig, address: str | None = None) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description="Fine-tune the text encoder on text pairs with in-batch negatives (Ray Train)."
+    return app_parser(
+        "Fine-tune the text encoder on text pairs with in-batch negatives (Ray Train).", FinetuneConfig, "finetune_text"
     )
-    add_config_flags(p, FinetuneConfig)
-    add_config_file_flag(p, "finetune_text")
-    add_address_flag(p)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

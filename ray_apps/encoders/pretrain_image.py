@@ -25,7 +25,6 @@ from ray_apps.encoders.images import DecodeImages
 from ray_apps.lake import vocab_sizes
 from ray_apps.runtime import (
     TrainerSpec,
-    add_address_flag,
     final_checkpoint,
     fit_trainer,
     init_ray,
@@ -33,7 +32,7 @@ from ray_apps.runtime import (
     progress_line,
     setup_console,
 )
-from ray_apps.settings import add_config_file_flag, add_config_flags, config_from_args, setting
+from ray_apps.settings import app_parser, config_from_args, setting
 from umair_models.encoders.image import DualOutputResNet, ImageEncoderConfig, normalize_images
 from umair_models.metrics import mean_average_precision, micro_f1
 
@@ -211,11 +210,7 @@ def run(config: PretrainConfig, address: str | None = None) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Pre-train the dual-output image encoder (Ray Train, DDP).")
-    add_config_flags(p, PretrainConfig)
-    add_config_file_flag(p, "pretrain_image")
-    add_address_flag(p)
-    return p
+    return app_parser("Pre-train the dual-output image encoder (Ray Train, DDP).", PretrainConfig, "pretrain_image")
 
 
 def main(argv: list[str] | None = None) -> int:

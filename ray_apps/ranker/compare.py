@@ -22,8 +22,8 @@ from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.config import default_run_name as run_name
 from ray_apps.ranker.data import DatasetConfig, ranker_splits
 from ray_apps.ranker.job import run
-from ray_apps.runtime import add_address_flag, init_ray, log, setup_console
-from ray_apps.settings import add_config_file_flag, add_config_flags, config_from_args, setting
+from ray_apps.runtime import init_ray, log, setup_console
+from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args, setting
 from umair_models.models.registry import BASELINES
 from umair_models.models.umair_fps import VARIANTS
 

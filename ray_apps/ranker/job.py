@@ -28,13 +28,12 @@ from ray_apps.ranker.data import DatasetConfig, ranker_splits
 from ray_apps.ranker.loop import train_loop_per_worker
 from ray_apps.runtime import (
     TrainerSpec,
-    add_address_flag,
     fit_trainer,
     init_ray,
     log,
     setup_console,
 )
-from ray_apps.settings import add_config_file_flag, add_config_flags, config_from_args
+from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args
 from umair_models.models.registry import build_model
 
 

@@ -31,7 +31,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from ray import serve
 
-from ray_apps.settings import add_config_file_flag, add_config_flags, config_from_args, setting
+from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args, setting
 
 MAX_CANDIDATES = 500
 MAX_BODY_BYTES = 64 * 1024
@@ -222,8 +222,6 @@ class ServeOptions:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ray_apps.runtime import add_address_flag
-
     p = argparse.ArgumentParser(description="Serve a trained ranker over HTTP (Ray Serve).")
     add_config_flags(p, ServeOptions)
     add_config_file_flag(p, "serve")
