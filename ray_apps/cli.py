@@ -25,6 +25,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "embed": ("ray_apps.encoders.embed", "embed every item with both encoders into item_features (Ray Data)"),
     "train": ("ray_apps.ranker.job", "train + evaluate UMAIR-FPS or a baseline (Ray Train, DDP)"),
+    "tune": (
+        "ray_apps.ranker.tune",
+        "tune a ranker's settings on the validation split, one search for every model (Ray Tune)",
+    ),
     "compare": (
         "ray_apps.ranker.compare",
         "train UMAIR-FPS, the six baselines and the Table 4 ablations; write the report",

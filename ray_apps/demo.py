@@ -23,7 +23,10 @@ import yaml
 # demo site has ~90 training rows per user: one pass at batch 256 leaves every model near the
 # item-only AUC, while two passes at batch 512 (about the same compute) let the models that see
 # the item vectors learn users' tastes; the baselines stay flat over 1-3 epochs (bench/README.md).
-# `parallel`: ranker runs trained at once (two single-threaded runs use 2 cores better than one).
+# `early_stop`: validate after every epoch, decay the learning rate on a plateau and test the best
+# epoch (the protocol of `umair train --early-stop`). `controls`: baselines also trained with the
+# item vectors (the report's +MM rows). `parallel`: ranker runs trained at once (two
+# single-threaded runs use 2 cores better than one).
 PROFILES = {
     "tiny": {
         "image_epochs": 1,
@@ -31,8 +34,10 @@ PROFILES = {
         "text_epochs": 1,
         "epochs": 1,
         "batch_size": 256,
+        "early_stop": True,
         "variants": ["w/o STY"],
         "models": ["umair_fps", "dcn_v2"],
+        "controls": [],
         "parallel": 2,
     },
     "demo": {
@@ -41,8 +46,10 @@ PROFILES = {
         "text_epochs": 1,
         "epochs": 2,
         "batch_size": 512,
+        "early_stop": True,
         "variants": ["w/o STY"],
         "models": "all",
+        "controls": ["dcn_v2"],
         "parallel": 2,
     },  # deploy/configs/demo.yaml: five Table 4 ablations
     "paper": {
@@ -51,8 +58,10 @@ PROFILES = {
         "text_epochs": 2,
         "epochs": 1,
         "batch_size": 4096,
+        "early_stop": False,
         "variants": "all",
         "models": "all",
+        "controls": ["dcn_v2"],
         "parallel": 1,
     },
 }
@@ -172,9 +181,10 @@ def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: boo
             str(runs),
             chosen,
             variants,
-            TrainConfig(epochs=profile["epochs"], batch_size=profile["batch_size"]),
+            TrainConfig(epochs=profile["epochs"], batch_size=profile["batch_size"], early_stop=profile["early_stop"]),
             force=force,
             parallel=profile["parallel"],
+            controls=list(profile["controls"]),
         )
         report = write_report(runs, raw)
         print(report.read_text())
@@ -196,6 +206,8 @@ def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: boo
             "variants": profile["variants"],
             "epochs": profile["epochs"],
             "batch": profile["batch_size"],
+            "early_stop": profile["early_stop"],
+            "controls": profile["controls"],
         },
     )
 

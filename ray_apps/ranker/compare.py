@@ -1,25 +1,38 @@
 """Train UMAIR-FPS, the six baselines and the Table 4 variants on the same splits and budget.
 
-    umair compare --lake LAKE --out RUNS [--models all] [--variants all|none|"w/o STY,w/o SEM"] [--raw RAW] [--parallel 2]
-                  [any `umair train` budget flag: --epochs, --batch-size, --lr, --seed, ...] [--config compare.yaml]
+    umair compare --lake LAKE --out RUNS [--models all] [--variants all|none|"w/o STY,w/o SEM"] [--raw RAW]
+                  [--seeds 3] [--controls dcn_v2|all|none] [--tuned TUNED] [--dataset dataset.yaml] [--parallel 2]
+                  [any `umair train` budget flag: --epochs, --early-stop, --lr, --seed, ...] [--config compare.yaml]
 
-Every run gets the same TrainConfig (epochs, batch size, optimizer, seed) apart from the model;
-no per-model tuning. Small splits (up to 2 GiB as arrays) are read from Delta once and cached for
-all runs (--cache-splits / --no-cache-splits decide it). Finished runs (RUNS/<run>/metrics.json)
-trained with the same budget are skipped unless --force. --parallel N trains N runs at once.
-Writes RUNS/report.md and charts at the end (see ray_apps.report).
+Every run gets the same TrainConfig (epochs, batch size, optimizer, protocol, seed) apart from the
+model; `--tuned DIR` gives each model the settings `umair tune` found for it with the same search
+budget. `--seeds N` trains every run N times (seeds seed .. seed+N-1; the report gives mean ± sd).
+`--controls` adds `+MM` rows: baselines given the item vectors as extra fields, so the report can
+tell "more inputs" from "better fusion". Small splits (up to 2 GiB as arrays) are read from Delta
+once and cached for all runs. A finished run (RUNS/<run>/metrics.json) is reused only when its
+budget and its inputs (the Delta versions of the splits and item vectors, the feature spec) are
+the same, unless --force. One compare at a time writes to a runs folder (a lock file; a second
+one refuses). --parallel N trains N runs at once. Writes RUNS/report.md and charts at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import os
+import socket
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
-from ray_apps.ranker.config import TrainConfig
-from ray_apps.ranker.config import default_run_name as run_name
+import yaml
+
+from ray_apps.ranker.config import CONTROL, TrainConfig, default_run_name
 from ray_apps.ranker.data import DatasetConfig, ranker_splits
 from ray_apps.ranker.job import run
 from ray_apps.runtime import init_ray, log, setup_console
@@ -30,8 +43,41 @@ from umair_models.models.umair_fps import VARIANTS
 QUICK_VARIANTS = ("w/o ALL", "w/o STY", "w/o SEM", "w/o TSEM", "w/o UMCM", "w/ UMCM_ATT", "w/ UMCM_SEN", "w/o DCN-V2")
 
 
-def plan(models: list[str], variants: list[str]) -> list[tuple[str, str | None]]:
-    return [(m, None) for m in models] + [("umair_fps", v) for v in variants if v != "w/ ATT*3"]  # ATT*3 is the default
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of a comparison: a model (a Table 4 variant of UMAIR-FPS, or a +MM control) and a seed."""
+
+    model: str
+    variant: str | None = None
+    control: bool = False
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        """The run's folder: model[__variant][__+MM][__seedN] (seed 0 has no suffix)."""
+        return (
+            default_run_name(self.model, self.variant)
+            + (f"__{CONTROL}" if self.control else "")
+            + (f"__seed{self.seed}" if self.seed else "")
+        )
+
+    def config(self, base: TrainConfig, tuned: dict[str, dict[str, Any]]) -> TrainConfig:
+        """The run's TrainConfig: the shared budget, the model's tuned settings (if any), the control's switch."""
+        settings = dict(tuned.get(self.model, {}))
+        overrides = {**settings.pop("overrides", {}), **base.overrides}
+        if self.control:
+            overrides["use_pretrained"] = True
+        return replace(base, **settings, model=self.model, variant=self.variant, overrides=overrides, seed=self.seed)
+
+
+def plan(models: list[str], variants: list[str], controls: list[str] = (), seeds: list[int] = (0,)) -> list[PlannedRun]:  # type: ignore[assignment]
+    """Every run of a comparison, seed by seed: the models, the +MM controls, then the UMAIR-FPS variants."""
+    runs = []
+    for seed in seeds:
+        runs += [PlannedRun(m, seed=seed) for m in models]
+        runs += [PlannedRun(m, control=True, seed=seed) for m in controls]
+        runs += [PlannedRun("umair_fps", v, seed=seed) for v in variants if v != "w/ ATT*3"]  # ATT*3 is the default
+    return runs
 
 
 @dataclass
@@ -40,7 +86,17 @@ class CompareConfig:
 
     models: str = setting("all", "comma list of models, or 'all' (UMAIR-FPS + the six baselines)")
     variants: str = setting("quick", "UMAIR-FPS ablations: 'all', 'quick' (the main ones), 'none' or a comma list")
-    raw: str | None = setting(None, "raw landing zone of a sample site, for the oracle AUC row of the report")
+    controls: str = setting(
+        "dcn_v2",
+        f"baselines also trained with the item vectors as extra fields ({CONTROL} rows): a comma list, 'all' or 'none'",
+    )
+    seeds: int = setting(1, "train every run with this many seeds (seed, seed+1, ...); the report gives mean ± sd")
+    tuned: str | None = setting(
+        None, "folder written by `umair tune`: each model trains with the settings found for it"
+    )
+    raw: str | None = setting(
+        None, "raw landing zone of a sample site: the oracle and learnable-ceiling rows of the report"
+    )
     force: bool = setting(False, "retrain runs that already have metrics")
     parallel: int = setting(1, "runs that train at once, sharing the cluster")
     cache_splits: bool | None = setting(
@@ -54,14 +110,44 @@ class CompareConfig:
             else [m.strip() for m in self.models.split(",") if m.strip()]
         )
 
+    def control_list(self) -> list[str]:
+        if self.controls == "none":
+            return []
+        chosen = (
+            list(BASELINES) if self.controls == "all" else [m.strip() for m in self.controls.split(",") if m.strip()]
+        )
+        unknown = [m for m in chosen if m not in BASELINES]
+        if unknown:
+            raise SystemExit(f"--controls: {unknown} are not baselines; choose from {list(BASELINES)}")
+        return chosen
 
-BUDGET_KEYS = ("model", "variant", "overrides", "epochs", "batch_size", "lr", "seed", "early_stop", "in_memory")
+    def seed_list(self, first: int) -> list[int]:
+        if self.seeds < 1:
+            raise SystemExit(f"--seeds must be >= 1, got {self.seeds}")
+        return list(range(first, first + self.seeds))
+
+
+# Settings that change how a run executes, not what it learns: a finished run is reused across them.
+RUNTIME_KEYS = (
+    "use_gpu",
+    "checkpoint_every",
+    "max_failures",
+    "log_every_s",
+    "inject_failure_marker",
+    "eval_batch_size",
+)
 CACHE_LIMIT_BYTES = 2 * 2**30  # splits up to this size (as arrays) are cached for all runs by default
 
 
-def _same_budget(saved: dict, cfg: TrainConfig) -> bool:
-    """Whether a finished run was trained with the same model and budget as `cfg` (else retrain it)."""
-    return all(saved.get(k) == getattr(cfg, k) for k in BUDGET_KEYS)
+def reusable(previous: dict[str, Any], cfg: TrainConfig, inputs: dict[str, Any]) -> str | None:
+    """Why a finished run (its metrics record) must be retrained for `cfg` on `inputs`; None if it can be reused."""
+    saved = previous.get("config", {})
+    changed = [k for k, v in asdict(cfg).items() if k not in RUNTIME_KEYS and saved.get(k) != v]
+    if changed:
+        return f"budget changed ({', '.join(changed)})"
+    if previous.get("inputs") != inputs:
+        return "its inputs changed (split / item_features table versions or the feature spec)"
+    return None
 
 
 def should_cache(dataset: DatasetConfig, cache_splits: bool | None) -> bool:
@@ -71,6 +157,58 @@ def should_cache(dataset: DatasetConfig, cache_splits: bool | None) -> bool:
     sizes = [dataset.array_bytes(s) for s in dataset.tables]
     known = [b for b in sizes if b is not None]
     return len(known) == len(sizes) and sum(known) <= CACHE_LIMIT_BYTES
+
+
+class RunsFolderBusy(SystemExit):
+    """Another compare holds the runs folder's lock."""
+
+
+@contextmanager
+def runs_folder_lock(out: str | Path) -> Iterator[None]:
+    """Hold RUNS/.compare.lock (an flock: released when the process ends, even by a crash) while writing to RUNS.
+
+    A second compare on the same folder refuses at once, naming the holder. flock is reliable on
+    local disks; on a shared network file system give each compare its own --out.
+    """
+    Path(out).mkdir(parents=True, exist_ok=True)
+    path = Path(out, ".compare.lock")
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the body's duration
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown process"
+            raise RunsFolderBusy(
+                f"{Path(out).resolve()} is being written by another compare ({holder}); "
+                "wait for it to finish, or give this one another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock
+
+
+def load_tuned(folder: str | Path | None) -> dict[str, dict[str, Any]]:
+    """model -> the TrainConfig settings `umair tune` wrote for it (FOLDER/<model>.yaml); {} without a folder."""
+    if not folder:
+        return {}
+    files = sorted(Path(folder).glob("*.yaml"))
+    if not files:
+        raise SystemExit(f"--tuned {folder}: no <model>.yaml files (write them with `umair tune --out {folder}`)")
+    allowed = {field.name for field in fields(TrainConfig)} - {"model", "variant", "seed", "tuned"}
+    tuned: dict[str, dict[str, Any]] = {}
+    for path in files:
+        data = yaml.safe_load(path.read_text()) or {}
+        settings: dict[str, Any] = data["train"] if isinstance(data.get("train"), dict) else data
+        unknown = set(settings) - allowed
+        if unknown:
+            raise SystemExit(f"{path}: unknown train settings {sorted(unknown)}")
+        tuned[path.stem] = {**settings, "tuned": str(Path(folder).resolve())}
+    return tuned
 
 
 def compare(
@@ -83,8 +221,12 @@ def compare(
     address: str | None = None,
     cache_splits: bool | None = None,
     parallel: int = 1,
+    controls: list[str] = (),  # type: ignore[assignment]
+    seeds: list[int] | None = None,
+    tuned: dict[str, dict[str, Any]] | None = None,
+    dataset: DatasetConfig | None = None,
 ) -> list[dict]:
-    """Train every (model, variant) of the plan on the lake's splits; returns their metrics records in plan order.
+    """Train every run of the plan on the dataset's splits (default: the lake's); returns their metrics records in plan order.
 
     Cached splits (`cache_splits`; default: when they fit in CACHE_LIMIT_BYTES) are read from Delta
     and turned into arrays once, kept in Ray's object store and shared by every run, and each
@@ -93,27 +235,50 @@ def compare(
     `parallel` runs train at once, sharing the cluster's CPUs (one run's start-up and evaluation
     overlap another's training; on 2 cores two single-threaded runs out-train one two-threaded run).
     """
-    dataset = DatasetConfig.for_lake(lake)
+    dataset = dataset or DatasetConfig.for_lake(lake)
+    if controls and not dataset.item_features:
+        log.info("no item vectors in this dataset: the %s controls are skipped", CONTROL)
+        controls = []
     cache = should_cache(dataset, cache_splits)
     base = replace(base, in_memory=cache)
-    results: dict[int, dict] = {}
-    todo: list[tuple[int, str, TrainConfig]] = []
-    for i, (model, variant) in enumerate(plan(models, variants), 1):
-        name = run_name(model, variant)
-        cfg = replace(base, model=model, variant=variant)
-        done = Path(out, name, "metrics.json")
-        previous = json.loads(done.read_text()) if done.exists() and not force else None
-        if previous and _same_budget(previous.get("config", {}), cfg):
-            log.info("[%d] %s: already trained with this budget, skipped (use --force)", i, name)
-            results[i] = previous
-        else:
-            todo.append((i, name, cfg))
-    if not todo:
-        return [results[i] for i in sorted(results)]
+    with runs_folder_lock(out):
+        inputs = dataset.fingerprint()
+        results: dict[int, dict] = {}
+        todo: list[tuple[int, str, TrainConfig]] = []
+        for i, planned in enumerate(plan(models, variants, controls, seeds or [base.seed]), 1):
+            cfg = planned.config(base, tuned or {})
+            done = Path(out, planned.name, "metrics.json")
+            previous = json.loads(done.read_text()) if done.exists() and not force else None
+            why = reusable(previous, cfg, inputs) if previous else "not trained yet" if not force else "--force"
+            if why is None:
+                log.info(
+                    "[%d] %s: already trained with this budget on these inputs, reused (use --force)", i, planned.name
+                )
+                results[i] = previous  # type: ignore[assignment]
+            else:
+                if previous:
+                    print(f"[{i}] {planned.name}: retrained, {why}", flush=True)
+                todo.append((i, planned.name, cfg))
+        if todo:
+            _train_all(lake, out, todo, results, dataset, base, cache, address, parallel)
+    return [results[i] for i in sorted(results)]
+
+
+def _train_all(
+    lake: str,
+    out: str,
+    todo: list[tuple[int, str, TrainConfig]],
+    results: dict[int, dict],
+    dataset: DatasetConfig,
+    base: TrainConfig,
+    cache: bool,
+    address: str | None,
+    parallel: int,
+) -> None:
     init_ray(address)
     splits = None
     if cache:
-        splits = ranker_splits(dataset, with_valid=base.early_stop, materialize=True)
+        splits = ranker_splits(dataset, with_valid=any(cfg.early_stop for _, _, cfg in todo), materialize=True)
         log.info(
             "splits cached in the object store for every run: %s",
             ", ".join(f"{s} {d.count():,} rows ({d.size_bytes() / 2**20:.0f} MiB)" for s, d in splits.items()),
@@ -129,7 +294,6 @@ def compare(
     with ThreadPoolExecutor(concurrent, thread_name_prefix="compare") as pool:
         for future in [pool.submit(train, item) for item in todo]:
             future.result()  # the first failure is raised once the runs in flight have finished
-    return [results[i] for i in sorted(results)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--lake", required=True)
     p.add_argument("--out", required=True, help="runs folder (one sub-folder per model / variant)")
+    p.add_argument("--dataset", default=None, help="dataset YAML as for `umair train` (default: our lake's tables)")
     add_config_flags(p, CompareConfig)
     add_config_flags(p, TrainConfig, skip=("model", "variant", "overrides", "in_memory"))
     add_config_file_flag(p, "compare")
@@ -176,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
         a.address,
         what.cache_splits,
         what.parallel,
+        controls=what.control_list(),
+        seeds=what.seed_list(base.seed),
+        tuned=load_tuned(what.tuned),
+        dataset=DatasetConfig.from_yaml(a.dataset, a.lake) if a.dataset else None,
     )
     report = write_report(a.out, what.raw)
     print(f"report: {report}")

@@ -42,16 +42,33 @@ class TrainConfig:
     num_workers: int = setting(1, "Ray Train workers (DDP)")
     use_gpu: bool = setting(False, "one GPU per worker")
     seed: int = setting(0, "seed of the model's initialisation and of the shuffles")
-    early_stop: bool = setting(False, "stop when the validation log loss stops improving")
+    early_stop: bool = setting(
+        False,
+        "evaluate the validation split after every epoch: decay the learning rate when --monitor does not improve, "
+        "stop after --patience such epochs, test the best epoch's weights",
+    )
+    monitor: str = setting("auc", "validation metric that early stopping watches", choices=("auc", "logloss", "gauc"))
+    patience: int = setting(2, "epochs without improvement before early stopping ends the run")
+    lr_decay: float = setting(0.1, "learning rate x this after each epoch that does not improve (1: no decay)")
+    lr_floor: float = setting(1e-6, "the learning rate never decays below this")
+    restore_best: bool = setting(True, "with --early-stop: test (and save) the best epoch's weights, not the last")
+    grad_clip: float = setting(0.0, "clip the gradients' global norm to this (0: no clipping)")
+    precise_bn_batches: int = setting(
+        50, "before each evaluation, recompute batch-norm statistics over this many training batches (0: off)"
+    )
     checkpoint_every: int = setting(0, "steps between mid-epoch checkpoints (0: only at each epoch's end)")
     max_failures: int = setting(1, "worker failures a run survives (it resumes from its last checkpoint)")
     shuffle_buffer: int = setting(8192, "streaming: rows in each worker's local shuffle buffer")
     in_memory: bool = setting(False, "hold each worker's shard in memory, shuffled globally per epoch (small data)")
     log_every_s: float = setting(10.0, "seconds between training progress lines")
+    tuned: str = setting("", "the `umair tune` folder whose settings this run uses (set by compare --tuned)", cli=False)
     inject_failure_marker: str = setting("", "tests: raise once after the first checkpoint", cli=False)
 
     def run_label(self) -> str:
         return self.model + (f" {self.variant}" if self.variant else "")
+
+
+CONTROL = "+MM"  # a baseline given the item vectors as extra fields (ModelConfig.use_pretrained): compare's control
 
 
 def default_run_name(model: str, variant: str | None) -> str:

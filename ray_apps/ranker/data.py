@@ -23,6 +23,8 @@ Without --dataset, the job builds this config for our lake from its `vocab` and 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,21 @@ class DatasetConfig:
             + 8
         )
         return None if rows is None else rows * row
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a trained run depends on besides its budget: each table's Delta version (splits and
+        item vectors) and a hash of the feature spec. A run is reused only when this is unchanged."""
+        from deltalake import DeltaTable
+
+        def version(path: str) -> int | None:
+            return DeltaTable(path).version() if Path(path, "_delta_log").exists() else None
+
+        spec = json.dumps(self.spec.to_dict(), sort_keys=True, default=str)
+        return {
+            "tables": {split: version(path) for split, path in sorted(self.tables.items())},
+            "item_features": version(self.item_features.table) if self.item_features else None,
+            "spec_sha256": hashlib.sha256(spec.encode()).hexdigest(),
+        }
 
     @classmethod
     def from_yaml(cls, path: str | Path, lake: str | Path | None = None) -> DatasetConfig:

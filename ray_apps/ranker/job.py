@@ -65,6 +65,7 @@ def run(
         "spec": dataset.spec.to_dict(),
         "run_dir": str(run_dir.resolve()),
         "splits": list(splits),
+        "inputs": dataset.fingerprint(),
     }
     cfg: dict[str, Any] = dict(recorded)
     model = build_model(config.model, dataset.spec, config.overrides, config.variant)
@@ -90,6 +91,7 @@ def run(
         **metrics,
         "wall_seconds": round(time.time() - t, 1),
         "checkpoint": result.checkpoint.path if result.checkpoint else None,
+        "inputs": recorded["inputs"],
         "config": {k: v for k, v in asdict(config).items() if k != "inject_failure_marker"},
     }
     write_json(run_dir / "metrics.json", record)

@@ -18,8 +18,10 @@ import torch
 
 from ray_apps.artifacts import load_checkpoint_state, save_checkpoint_state, save_ranker, write_json
 from ray_apps.ranker.config import TrainConfig
+from ray_apps.ranker.protocol import BatchTail, Plateau, current_lr, lr_schedule, recalibrate_batch_norm
 from ray_apps.runtime import progress_line
 from umair_models.features import FeatureSpec
+from umair_models.layers.embedding import PretrainedLookup
 from umair_models.metrics import EvalState
 from umair_models.models.registry import build_model
 
@@ -79,9 +81,11 @@ def train_epoch(
     device: torch.device | str,
     skip: int = 0,
     on_step: Callable[[EpochStats], None] | None = None,
+    grad_clip: float = 0.0,
 ) -> EpochStats:
     """One pass of BCE + L2 over `batches`; the first `skip` batches are drawn but not trained on
-    (a run resumed mid-epoch). `on_step(stats)` runs after every trained step (logs, checkpoints)."""
+    (a run resumed mid-epoch). `on_step(stats)` runs after every trained step (logs, checkpoints).
+    `grad_clip` > 0 clips the gradients' global norm before each step."""
     model.train()
     loss_fn = torch.nn.BCEWithLogitsLoss()
     stats, t0 = EpochStats(), time.time()
@@ -101,6 +105,8 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(batch), batch["label"]) + regularization()
         loss.backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         stats.samples += len(batch["label"])
         stats.losses.append(loss.item())
@@ -161,8 +167,31 @@ def merged_evaluation(model: torch.nn.Module, shard: Any, batch_size: int, devic
     return merged, gather(preds)
 
 
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the model's learned state (parameters and batch-norm statistics), without the frozen
+    item-vector tables (PretrainedLookup buffers: up to gigabytes, and they never change)."""
+    frozen = {id(b) for m in model.modules() if isinstance(m, PretrainedLookup) for b in m.buffers()}
+    return {k: v.detach().clone() for k, v in model.state_dict(keep_vars=True).items() if id(v) not in frozen}
+
+
+def load_trainable_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Put a `trainable_state` back; only the frozen tables may be missing from it."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    frozen = {k for k, _ in model.named_buffers() if k.startswith("lookups.")}
+    if unexpected or set(missing) - frozen:
+        raise RuntimeError(
+            f"state does not fit the model: missing {sorted(set(missing) - frozen)}, unexpected {unexpected}"
+        )
+
+
 def train_loop_per_worker(cfg: dict[str, Any]) -> None:
-    """cfg: {"config": TrainConfig fields, "spec", "run_dir", "splits", "torch_threads", "progress", "item_vectors"?}."""
+    """cfg: {"config": TrainConfig fields, "spec", "run_dir", "splits", "torch_threads", "progress", "item_vectors"?}.
+
+    Protocol (`ray_apps.ranker.protocol`): with config.early_stop, after every epoch the validation
+    split is evaluated (batch-norm statistics recomputed first), the learning rate decays when the
+    monitored metric does not improve, the run stops after `patience` such epochs, and the best
+    epoch's weights are restored before the test evaluation. Without it: `epochs` passes, then test.
+    """
     import ray.train
     import ray.train.torch
 
@@ -174,14 +203,20 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
     for name, (vectors, present) in (cfg.get("item_vectors") or {}).items():
         model.load_pretrained(name, torch.from_numpy(vectors), torch.from_numpy(present))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    start_epoch, skip, history = 0, 0, []
+    plateau = Plateau(config.monitor, config.patience)
+    scheduler = lr_schedule(optimizer, plateau.mode, config.lr_decay, config.lr_floor)
+    start_epoch, skip, history, epochs, best = 0, 0, [], [], None
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as d:
             state = load_checkpoint_state(d)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        start_epoch, skip, history = state["epoch"], state["step"], state["history"]
+        scheduler.load_state_dict(state["scheduler"])
+        plateau = Plateau.from_state(state["plateau"])
+        start_epoch, skip, history, epochs, best = (
+            state["epoch"], state["step"], state["history"], state["epochs"], state["best"]
+        )  # fmt: skip
     device = ray.train.torch.get_device()
     ddp = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"broadcast_buffers": False})
     rank = ray.train.get_context().get_world_rank()
@@ -198,26 +233,37 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
                 {
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "plateau": plateau.state_dict(),
                     "epoch": epoch,
                     "step": step,
                     "history": history,
+                    "epochs": epochs,
+                    "best": best,
                 },
             )
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
 
     totals = {"samples": 0, "seconds": 0.0, "data_wait": 0.0, "first_batch": 0.0}
     in_memory: dict[str, torch.Tensor] = {}
-    best_valid = float("inf")
+    train_shard = ray.train.get_dataset_shard("train")
+    validate = config.early_stop and "valid" in cfg["splits"]
+    tail = BatchTail(0)
     for epoch in range(start_epoch, config.epochs):
+        if plateau.stop:
+            break  # a run resumed after its early stop
+        lr = current_lr(optimizer)
+        tail = BatchTail(config.precise_bn_batches)  # the epoch's last batches: batch-norm statistics for evaluation
         on_step = _StepHook(config, epoch, history, progress, report)
         stats = train_epoch(
             ddp,
             model.regularization,
             optimizer,
-            epoch_batches(ray.train.get_dataset_shard("train"), config, epoch, in_memory),
+            tail.watch(epoch_batches(train_shard, config, epoch, in_memory)),
             device,
             skip,
             on_step,
+            config.grad_clip,
         )
         skip = 0
         for key, value in (
@@ -231,25 +277,48 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
             not history or history[-1]["step"] != stats.steps
         ):  # the curve ends at the epoch's last step
             history.append({"epoch": epoch, "step": stats.steps, "loss": stats.recent_loss()})
-        metrics = {
+        metrics: dict[str, Any] = {
             "epoch": epoch,
             "step": stats.steps,
             "train_loss": float(np.mean(stats.losses)) if stats.losses else float("nan"),
         }
-        if config.early_stop and "valid" in cfg["splits"]:
+        record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train_loss": metrics["train_loss"]}
+        note = ""
+        if validate:
+            recalibrate_batch_norm(model, tail.batches, device)
             valid, _ = merged_evaluation(ddp, ray.train.get_dataset_shard("valid"), config.eval_batch_size, device)
-            metrics.update(valid_logloss=valid.logloss.value(), valid_auc=valid.auc.value())
+            summary = valid.summary()
+            metrics.update(valid_logloss=summary["logloss"], valid_auc=summary["auc"], valid_gauc=summary["gauc"])
+            value = metrics[f"valid_{config.monitor}"]
+            improved = plateau.update(epoch + 1, value)
+            if improved and config.restore_best:
+                best = trainable_state(model)
+            scheduler.step(value)
+            record.update(
+                valid_auc=metrics["valid_auc"], valid_logloss=metrics["valid_logloss"], valid_gauc=metrics["valid_gauc"],
+                improved=improved,
+            )  # fmt: skip
+            note = f", valid AUC {metrics['valid_auc']:.4f} log loss {metrics['valid_logloss']:.4f}" + (
+                " (best)" if improved else f" (best: epoch {plateau.best_epoch}; lr -> {current_lr(optimizer):.2g})"
+            )
+        epochs.append(record)
         progress_line(
             progress,
             f"[train] {config.run_label()} epoch {epoch + 1}/{config.epochs} done: train loss {metrics['train_loss']:.4f}"
-            + (f", valid AUC {metrics['valid_auc']:.4f}" if "valid_auc" in metrics else "")
+            + note
             + f", {stats.samples / max(stats.seconds, 1e-9):,.0f} samples/s on this worker",
         )
         report(epoch + 1, 0, metrics)
-        if config.early_stop and metrics.get("valid_logloss", 0) >= best_valid:
+        if validate and plateau.stop:
+            progress_line(
+                progress, f"[train] {config.run_label()}: stopped early, {config.patience} epoch(s) without improvement"
+            )
             break
-        best_valid = min(best_valid, metrics.get("valid_logloss", best_valid))
 
+    if best is not None:
+        load_trainable_state(model, best)  # its batch-norm statistics were recomputed for it
+    else:
+        recalibrate_batch_norm(model, tail.batches, device)
     every = gather(totals)
     test, predictions = merged_evaluation(ddp, ray.train.get_dataset_shard("test"), config.eval_batch_size, device)
     if rank != 0:
@@ -270,12 +339,16 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
         "data_wait_seconds": max(t["data_wait"] for t in every),
         "first_batch_seconds": max(t["first_batch"] for t in every),
         "workers": len(every),
+        "epochs_trained": len(epochs),
+        "best_epoch": plateau.best_epoch if best is not None else len(epochs),
+        "stopped_early": bool(validate and plateau.stop),
     }
     run_dir = Path(cfg["run_dir"])
     arrays = {k: np.concatenate([p[k] for p in predictions]) for k in ("gauc_key", "prob", "label")}
     np.savez(run_dir / "predictions.npz", **arrays)  # type: ignore[arg-type]
     save_ranker(run_dir, model, spec.to_dict(), config.model, config.variant, model.config.to_dict())
     write_json(run_dir / "history.json", history)
+    write_json(run_dir / "epochs.json", epochs)
     write_json(run_dir / "test_metrics.json", final)
     ray.train.report({"done": 1, **{f"test_{k}": v for k, v in final.items()}})
 

@@ -1,14 +1,19 @@
-"""`umair report --runs RUNS [--raw RAW]`: report.md in the form of the paper's Tables 3 and 4,
-plus the oracle AUC of the sample site, and PNG charts (AUC / log loss per model, training curves)."""
+"""`umair report --runs RUNS [--raw RAW]`: report.md in the form of the paper's Tables 3 and 4 (mean ± sd
+where runs were trained with several seeds, the +MM controls), plus the learnable ceiling and the
+oracle AUC of a sample site, and PNG charts (AUC / log loss per model with error bars, training
+curves with the validation metric per epoch)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ray_apps.ranker.config import CONTROL
 from ray_apps.runtime import setup_console
 from umair_models.models.registry import BASELINES, DISPLAY_NAMES
 
@@ -42,13 +47,71 @@ def oracle_auc(raw: str | Path, test_start: str, test_end: str) -> float | None:
     return auc(t["p_bookmark"].to_numpy(), t["bookmarked"].to_numpy())
 
 
-def _row(name: str, r: dict, best: dict) -> str:
-    def fmt(k: str, v: float) -> str:
-        return f"**{v:.4f}**" if np.isclose(v, best[k]) else f"{v:.4f}"
+@dataclass
+class Group:
+    """The runs of one table row: one model (or variant, or +MM control) over one or more seeds."""
 
-    return (
-        f"| {name} | {fmt('logloss', r['logloss'])} | {fmt('auc', r['auc'])} | {r['gauc']:.4f} | {r['parameters']:,} |"
-    )
+    label: str
+    model: str
+    variant: str | None
+    control: bool
+    runs: list[dict]
+
+    def values(self, key: str) -> np.ndarray:
+        return np.array([r[key] for r in self.runs], float)
+
+    def mean(self, key: str) -> float:
+        return float(self.values(key).mean())
+
+    def sd(self, key: str) -> float:
+        """Sample standard deviation over the seeds (0 with one seed)."""
+        v = self.values(key)
+        return float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+    def cell(self, key: str, bold: bool) -> str:
+        text = f"{self.mean(key):.4f}" + (f" ± {self.sd(key):.4f}" if len(self.runs) > 1 else "")
+        return f"**{text}**" if bold else text
+
+
+def group_runs(rows: list[dict]) -> dict[tuple[str, str | None, bool], Group]:
+    """(model, variant, is +MM control) -> its runs over all seeds, in a stable order."""
+    groups: dict[tuple[str, str | None, bool], Group] = {}
+    for r in sorted(rows, key=lambda r: (r["run"], r.get("config", {}).get("seed", 0))):
+        control = bool(r.get("config", {}).get("overrides", {}).get("use_pretrained")) and r["model"] != "umair_fps"
+        key = (r["model"], r.get("variant"), control)
+        label = r.get("variant") or DISPLAY_NAMES.get(r["model"], r["model"]) + (f" {CONTROL}" if control else "")
+        groups.setdefault(key, Group(label, r["model"], r.get("variant"), control, [])).runs.append(r)
+    return groups
+
+
+def difference(a: Group, b: Group, key: str) -> str:
+    """a - b on `key`, marked when it is within the seed-to-seed noise (|diff| < 2 standard errors)."""
+    diff = a.mean(key) - b.mean(key)
+    text = f"{diff:+.4f}"
+    if len(a.runs) > 1 and len(b.runs) > 1:
+        se = float(np.sqrt(a.sd(key) ** 2 / len(a.runs) + b.sd(key) ** 2 / len(b.runs)))
+        if se == 0:
+            text += " (no seed-to-seed spread)"
+        else:
+            text += " (within seed noise)" if abs(diff) < 2 * se else f" ({abs(diff) / se:.1f} standard errors)"
+    return text
+
+
+def _table(groups: list[Group], extra: list[str] | None = None) -> list[str]:
+    seeds = max(len(g.runs) for g in groups)
+    best_loss = min(g.mean("logloss") for g in groups)
+    best_auc = max(g.mean("auc") for g in groups)
+    lines = [
+        "| Model | BCE Loss | AUC | GAUC | Parameters |" + (" Seeds |" if seeds > 1 else ""),
+        "|---|---|---|---|---|" + ("---|" if seeds > 1 else ""),
+    ]
+    for g in groups:
+        lines.append(
+            f"| {g.label} | {g.cell('logloss', bool(np.isclose(g.mean('logloss'), best_loss)))} "
+            f"| {g.cell('auc', bool(np.isclose(g.mean('auc'), best_auc)))} | {g.cell('gauc', False)} "
+            f"| {int(g.runs[0]['parameters']):,} |" + (f" {len(g.runs)} |" if seeds > 1 else "")
+        )
+    return lines + list(extra or [])
 
 
 def global_steps(history: list[dict]) -> list[int]:
@@ -61,24 +124,47 @@ def global_steps(history: list[dict]) -> list[int]:
 
 
 def _budget(rows: list[dict]) -> str:
-    """The training budget the runs share, in words (or a warning when they differ)."""
-    keys = ("epochs", "batch_size", "lr", "seed")
+    """The training budget and protocol the runs share, in words (or a warning when they differ)."""
+    keys = ("epochs", "batch_size", "lr", "early_stop", "monitor", "patience", "lr_decay")
+    seeds = sorted({r.get("config", {}).get("seed", 0) for r in rows})
+    if any(r.get("config", {}).get("tuned") for r in rows):
+        return f"each model with the settings `umair tune` found for it (see each run's metrics.json); seeds {seeds}"
     budgets = {tuple(r.get("config", {}).get(k) for k in keys) for r in rows}
     if len(budgets) != 1:
         return "**the runs were trained with different budgets** (see each run's metrics.json)"
-    epochs, batch, lr, seed = budgets.pop()
-    return f"every model trained for {epochs} epoch(s) at batch {batch}, Adam lr {lr}, seed {seed}"
+    epochs, batch, lr, early, monitor, patience, decay = budgets.pop()
+    protocol = (
+        f"up to {epochs} epoch(s) with early stopping on validation {monitor} (patience {patience}, "
+        f"learning rate x{decay} after each epoch without improvement, the best epoch's weights tested)"
+        if early
+        else f"{epochs} epoch(s)"
+    )
+    return f"every model trained for {protocol} at batch {batch}, Adam lr {lr}; seeds {seeds}"
 
 
-def _oracle_for(rows: list[dict], raw: str | Path | None) -> float | None:
-    """The oracle AUC over the test period of the lake the runs were trained on (its run record says when)."""
+def _lake_facts(rows: list[dict], raw: str | Path | None) -> Any:
     lakes = {str(r["lake"]) for r in rows if r.get("lake")}
     if not raw or len(lakes) != 1:
         return None
     from ray_apps.lake import lake_facts
 
-    facts = lake_facts(lakes.pop())
-    return oracle_auc(raw, facts.test_start, facts.test_end)
+    return lake_facts(lakes.pop())
+
+
+def _ceiling(runs: Path, raw: str | Path, facts: Any) -> dict | None:
+    """The learnable ceiling (ray_apps.ranker.ceiling), cached in RUNS/ceiling.json for this raw zone and split."""
+    from ray_apps.ranker.ceiling import learnable_ceiling
+
+    periods = [facts.train_start, facts.valid_start, facts.test_start, facts.test_end]
+    key = {"raw": str(Path(raw).resolve()), "periods": periods}
+    cache = runs / "ceiling.json"
+    if cache.exists():
+        saved = json.loads(cache.read_text())
+        if saved.get("key") == key:
+            return saved["ceiling"]
+    ceiling = learnable_ceiling(raw, *periods)
+    cache.write_text(json.dumps({"key": key, "ceiling": ceiling}, indent=1))
+    return ceiling
 
 
 def write_report(runs: str | Path, raw: str | Path | None = None) -> Path:
@@ -89,79 +175,57 @@ def write_report(runs: str | Path, raw: str | Path | None = None) -> Path:
 
     runs = Path(runs)
     rows = load_runs(runs)
-    main = {r["model"]: r for r in rows if not r.get("variant")}
-    variants = {r["variant"]: r for r in rows if r.get("variant")}
-    order = [m for m in BASELINES if m in main] + (["umair_fps"] if "umair_fps" in main else [])
+    groups = group_runs(rows)
+    main = {m: groups[(m, None, False)] for m in ["umair_fps", *BASELINES] if (m, None, False) in groups}
+    controls = [groups[(m, None, True)] for m in BASELINES if (m, None, True) in groups]
+    variants = [g for (_, v, _), g in groups.items() if v]
     lines = ["# UMAIR-FPS comparison", "", f"Runs: `{runs.resolve()}`. Test split; {_budget(rows)}.", ""]
-    lines += [
-        "## Table 3: performance comparison",
-        "",
-        "| Model | BCE Loss | AUC | GAUC | Parameters |",
-        "|---|---|---|---|---|",
-    ]
-    table3 = [main[m] for m in order]
+    facts = _lake_facts(rows, raw)
+    references = []
+    oracle = ceiling = None
+    if facts is not None and raw is not None:
+        oracle = oracle_auc(raw, facts.test_start, facts.test_end)
+        found = _ceiling(runs, raw, facts)
+        ceiling = found["auc"] if found else None
+        if ceiling is not None:
+            references.append(
+                "| Learnable ceiling (given the true style, subject and series; fitted on the training period) "
+                f"| - | {ceiling:.4f} | - | - |"
+            )
+        if oracle is not None:
+            references.append(f"| Oracle (true P(bookmark) of the sample site) | - | {oracle:.4f} | - | - |")
+    table3 = [main[m] for m in BASELINES if m in main] + controls + ([main["umair_fps"]] if "umair_fps" in main else [])
+    lines += ["## Table 3: performance comparison", ""]
     if table3:
-        best = {"logloss": min(r["logloss"] for r in table3), "auc": max(r["auc"] for r in table3)}
-        lines += [_row(DISPLAY_NAMES[m], main[m], best) for m in order]
-    oracle = _oracle_for(rows, raw)
-    if oracle is not None:
-        lines.append(f"| Oracle (true P(bookmark) of the sample site) | - | {oracle:.4f} | - | - |")
+        lines += _table(table3, references)
+    if controls:
+        lines += [
+            "",
+            f"`{CONTROL}`: the baseline given the same item vectors as extra fields (each projected to its embedding "
+            "width): it separates what the item vectors add from what UMAIR-FPS's fusion adds.",
+        ]
     if "umair_fps" in main and any(m in main for m in BASELINES):
         u = main["umair_fps"]
         base = [main[m] for m in BASELINES if m in main]
-        by_auc, by_loss = max(base, key=lambda r: r["auc"]), min(base, key=lambda r: r["logloss"])
+        by_auc, by_loss = max(base, key=lambda g: g.mean("auc")), min(base, key=lambda g: g.mean("logloss"))
         lines += [
             "",
-            f"UMAIR-FPS vs the best baseline on each metric: AUC {u['auc'] - by_auc['auc']:+.4f} "
-            f"(vs {DISPLAY_NAMES[by_auc['model']]}), log loss {u['logloss'] - by_loss['logloss']:+.4f} "
-            f"(vs {DISPLAY_NAMES[by_loss['model']]}).",
+            f"UMAIR-FPS vs the best baseline on each metric: AUC {difference(u, by_auc, 'auc')} "
+            f"(vs {by_auc.label}), log loss {difference(u, by_loss, 'logloss')} (vs {by_loss.label}).",
         ]
-    if variants and "umair_fps" in main:
-        lines += [
-            "",
-            "## Table 4: ablations of UMAIR-FPS",
-            "",
-            "| Variant | BCE Loss | AUC | GAUC | Parameters |",
-            "|---|---|---|---|---|",
-        ]
-        group = list(variants.values()) + [main["umair_fps"]]
-        best = {"logloss": min(r["logloss"] for r in group), "auc": max(r["auc"] for r in group)}
-        lines += [_row(v, r, best) for v, r in variants.items()]
-        lines.append(_row("UMAIR-FPS (w/ ATT*3)", main["umair_fps"], best))
-    charts = runs / "charts"
-    charts.mkdir(exist_ok=True)
-    named = [
-        (DISPLAY_NAMES.get(r["model"], r["model"]) + (f" {r['variant']}" if r.get("variant") else ""), r) for r in rows
-    ]
-    for key, label in (("auc", "test AUC"), ("logloss", "test log loss")):
-        fig, ax = plt.subplots(figsize=(8, 0.35 * len(named) + 1.5))
-        ax.barh([n for n, _ in named], [r[key] for _, r in named], color="#4477aa")
-        if key == "auc" and oracle is not None:
-            ax.axvline(oracle, color="#cc3311", ls="--", label=f"oracle {oracle:.3f}")
-            ax.legend()
-        lo = min(r[key] for _, r in named)
-        ax.set_xlim(
-            lo * 0.98 if key == "auc" else 0,
-            max(r[key] for _, r in named) * 1.01
-            if key == "logloss"
-            else max([r[key] for _, r in named] + [oracle or 0]) * 1.01,
+        if controls:
+            c = max(controls, key=lambda g: g.mean("auc"))
+            lines.append(f"UMAIR-FPS vs the best {CONTROL} control: AUC {difference(u, c, 'auc')} (vs {c.label}).")
+    if ceiling is not None and table3:
+        lines.append(
+            "Share of the learnable signal captured (test AUC above 0.5, relative to the ceiling's): "
+            + ", ".join(f"{g.label} {(g.mean('auc') - 0.5) / (ceiling - 0.5):.0%}" for g in table3)
+            + "."
         )
-        ax.set_xlabel(label)
-        fig.tight_layout()
-        fig.savefig(charts / f"{key}.png", dpi=110)
-        plt.close(fig)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for n, r in named:
-        hist_file = Path(r["_dir"], "history.json")
-        hist = json.loads(hist_file.read_text()) if hist_file.exists() else []
-        if hist:
-            ax.plot(global_steps(hist), [h["loss"] for h in hist], label=n, lw=1)
-    ax.set_xlabel("step")
-    ax.set_ylabel("training loss (20-step mean)")
-    ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    fig.savefig(charts / "training_curves.png", dpi=110)
-    plt.close(fig)
+    if variants and "umair_fps" in main:
+        full = Group("UMAIR-FPS (w/ ATT*3)", "umair_fps", None, False, main["umair_fps"].runs)
+        lines += ["", "## Table 4: ablations of UMAIR-FPS", ""] + _table([*variants, full])
+    _charts(plt, runs, list(groups.values()), oracle, ceiling)
     lines += [
         "",
         "## Charts",
@@ -174,6 +238,55 @@ def write_report(runs: str | Path, raw: str | Path | None = None) -> Path:
     out = runs / "report.md"
     out.write_text("\n".join(lines))
     return out
+
+
+def _charts(plt: Any, runs: Path, groups: list[Group], oracle: float | None, ceiling: float | None) -> None:
+    """AUC / log loss bars (error bars: sd over seeds) and training curves (loss; validation AUC per epoch)."""
+    charts = runs / "charts"
+    charts.mkdir(exist_ok=True)
+    names = [f"UMAIR-FPS {g.variant}" if g.variant else g.label for g in groups]
+    marks = [(v, c, n) for v, c, n in ((oracle, "#cc3311", "oracle"), (ceiling, "#ee7733", "learnable ceiling")) if v]
+    for key, label in (("auc", "test AUC"), ("logloss", "test log loss")):
+        fig, ax = plt.subplots(figsize=(8, 0.35 * len(groups) + 1.5))
+        means, sds = [g.mean(key) for g in groups], [g.sd(key) for g in groups]
+        ax.barh(names, means, xerr=sds, color="#4477aa", ecolor="#222222", capsize=3)
+        top = max(m + s for m, s in zip(means, sds, strict=True))
+        if key == "auc":
+            for value, color, name in marks:
+                ax.axvline(value, color=color, ls="--", label=f"{name} {value:.3f}")
+            if marks:
+                ax.legend()
+            top = max([top] + [v for v, _, _ in marks])
+        lo = min(m - s for m, s in zip(means, sds, strict=True))
+        ax.set_xlim(lo * 0.98 if key == "auc" else 0, top * 1.01)
+        ax.set_xlabel(label + (" (mean ± sd over seeds)" if any(len(g.runs) > 1 for g in groups) else ""))
+        fig.tight_layout()
+        fig.savefig(charts / f"{key}.png", dpi=110)
+        plt.close(fig)
+    fig, (loss_ax, valid_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    validated = False
+    for name, g in zip(names, groups, strict=True):
+        r = g.runs[0]  # the first seed's curves
+        hist_file, epochs_file = Path(r["_dir"], "history.json"), Path(r["_dir"], "epochs.json")
+        hist = json.loads(hist_file.read_text()) if hist_file.exists() else []
+        if hist:
+            loss_ax.plot(global_steps(hist), [h["loss"] for h in hist], label=name, lw=1)
+        epochs = [e for e in (json.loads(epochs_file.read_text()) if epochs_file.exists() else []) if "valid_auc" in e]
+        if epochs:
+            validated = True
+            valid_ax.plot([e["epoch"] for e in epochs], [e["valid_auc"] for e in epochs], marker="o", label=name, lw=1)
+    loss_ax.set_xlabel("step")
+    loss_ax.set_ylabel("training loss (20-step mean)")
+    loss_ax.legend(fontsize=6, ncol=2)
+    valid_ax.set_xlabel("epoch")
+    valid_ax.set_ylabel("validation AUC")
+    if validated:
+        valid_ax.legend(fontsize=6, ncol=2)
+    else:
+        valid_ax.text(0.5, 0.5, "no validation per epoch\n(train with --early-stop)", ha="center", va="center")
+    fig.tight_layout()
+    fig.savefig(charts / "training_curves.png", dpi=110)
+    plt.close(fig)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,10 +7,13 @@ import json
 from ray_apps.ranker.report import global_steps, write_report
 
 
-def _run(root, name, model, auc, logloss, variant=None, epochs=2):
+def _run(root, name, model, auc, logloss, variant=None, epochs=2, seed=0, overrides=None):
     d = root / name
     d.mkdir(parents=True)
-    config = {"model": model, "variant": variant, "epochs": epochs, "batch_size": 512, "lr": 0.001, "seed": 0}
+    config = {
+        "model": model, "variant": variant, "epochs": epochs, "batch_size": 512, "lr": 0.001, "seed": seed,
+        "overrides": overrides or {},
+    }  # fmt: skip
     (d / "metrics.json").write_text(
         json.dumps(
             {
@@ -51,3 +54,18 @@ def test_report_warns_when_runs_had_different_budgets(tmp_path):
 def test_training_curve_steps_continue_across_epochs():
     history = [{"epoch": 0, "step": 20}, {"epoch": 0, "step": 35}, {"epoch": 1, "step": 20}, {"epoch": 1, "step": 35}]
     assert global_steps(history) == [20, 35, 55, 70]
+
+
+def test_seeds_give_mean_and_sd_and_a_gap_inside_the_noise_is_called_so(tmp_path):
+    for seed, (u, d, c) in enumerate([(0.620, 0.610, 0.615), (0.610, 0.612, 0.611), (0.630, 0.608, 0.619)]):
+        suffix = f"__seed{seed}" if seed else ""
+        _run(tmp_path, "umair_fps" + suffix, "umair_fps", u, 0.48, seed=seed)
+        _run(tmp_path, "difm" + suffix, "difm", d, 0.49, seed=seed)
+        _run(tmp_path, "difm__+MM" + suffix, "difm", c, 0.485, seed=seed, overrides={"use_pretrained": True})
+    text = write_report(tmp_path).read_text()
+    assert "| UMAIR-FPS | **0.4800 ± 0.0000** | **0.6200 ± 0.0100** |" in text and "| 3 |" in text
+    assert "| DIFM +MM | 0.4850 ± 0.0000 | 0.6150 ± 0.0040 |" in text
+    assert "seeds [0, 1, 2]" in text
+    # UMAIR-FPS - DIFM = +0.0100 AUC with standard error sqrt(0.01^2/3 + 0.002^2/3) = 0.0059: within 2 SE.
+    assert "AUC +0.0100 (within seed noise) (vs DIFM)" in text
+    assert "AUC +0.0050 (within seed noise) (vs DIFM +MM)" in text

@@ -1,0 +1,298 @@
+"""Our baselines against FuxiCTR's implementations on the same splits of MovieLens 100K, same
+hyper-parameters, same protocol (monitor validation AUC, patience 2, learning rate x0.1 on each
+epoch without improvement, best epoch restored, gradient norm clipped at 10).
+
+    # once: the data (see ../shared/data/ml-100k/ORIGIN.md; never inside the project) and a
+    # bench-only environment with FuxiCTR (never in the project's dependencies)
+    python3 -m venv /work/fuxienv && /work/fuxienv/bin/pip install fuxictr==2.3.10
+    echo "$PWD/.venv/lib/python3.11/site-packages" > /work/fuxienv/lib/python3.11/site-packages/zz_torch.pth
+    git clone https://github.com/reczoo/FuxiCTR /work/FuxiCTR        # its model_zoo/ holds the models
+
+    .venv/bin/python bench/peer_ctr.py --ml100k /work/data/ml-100k --work /work/peer \
+        --fuxi-python /work/fuxienv/bin/python --fuxictr-repo /work/FuxiCTR [--models dcn,dcn_v2] [--seeds 2024]
+
+Steps (each skipped when its output exists): `prepare` writes the splits (80/10/10 at random, seed
+2024; label rating >= 4) as CSV for FuxiCTR and as Delta tables + a dataset YAML for us, indexed
+on the training split only (values unseen there are OOV, as FuxiCTR's processor does); `ours`
+trains each model with `ray_apps.ranker.job.run` (Ray Train); `fuxictr` runs FuxiCTR's models in
+the other environment (this file, `--side fuxictr`); the summary goes to WORK/summary.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CATEGORICAL = ("user_id", "item_id", "gender", "age", "occupation", "zip3", "year")
+GENRE_LEN = 6
+
+# The shared hyper-parameters (FuxiCTR's usual settings for a small MovieLens set, not tuned for either side).
+COMMON = {"embedding_dim": 16, "embedding_l2": 1e-2, "batch_size": 1024, "lr": 1e-3, "epochs": 30, "dropout": 0.1}
+HIDDEN = [400, 400, 400]
+# model: (FuxiCTR model_zoo folder, class, FuxiCTR params, our overrides), the same architecture on both sides.
+MODELS = {
+    "dcn": ("DCN/DCN_torch", "DCN", {"dnn_hidden_units": HIDDEN, "crossing_layers": 3}, {"num_cross_layers": 3}),
+    "dcn_v2": (
+        "DCNv2", "DCNv2",
+        {"model_structure": "parallel", "use_low_rank_mixture": False, "parallel_dnn_hidden_units": HIDDEN,
+         "stacked_dnn_hidden_units": HIDDEN, "num_cross_layers": 3, "low_rank": 32, "num_experts": 4},
+        {"structure": "parallel", "num_cross_layers": 3},
+    ),
+    "xdeepfm": (
+        "xDeepFM", "xDeepFM", {"dnn_hidden_units": HIDDEN, "cin_hidden_units": [16, 16, 16]},
+        {"cin_layer_sizes": [16, 16, 16], "cin_split_half": False},
+    ),
+    "fibinet": (
+        "FiBiNET", "FiBiNET", {"hidden_units": HIDDEN, "reduction_ratio": 3, "bilinear_type": "field_interaction"},
+        {"reduction_ratio": 3, "bilinear_type": "field_interaction"},
+    ),
+    "finalmlp": (
+        "FinalMLP", "FinalMLP",
+        {"mlp1_hidden_units": HIDDEN, "mlp2_hidden_units": [800], "use_fs": True, "fs_hidden_units": [800],
+         "fs1_context": [], "fs2_context": [], "num_heads": 1, "mlp1_dropout": COMMON["dropout"],
+         "mlp2_dropout": COMMON["dropout"]},
+        {"mlp1_hidden": HIDDEN, "mlp2_hidden": [800], "use_fs": True, "fs_hidden": 800, "num_heads": 1,
+         "mlp1_dropout": COMMON["dropout"], "mlp2_dropout": COMMON["dropout"]},
+    ),
+}  # fmt: skip
+
+
+def load_ml100k(folder: Path):
+    import numpy as np
+    import pandas as pd
+
+    ratings = pd.read_csv(folder / "u.data", sep="\t", names=["user", "item", "rating", "ts"])
+    users = pd.read_csv(folder / "u.user", sep="|", names=["user", "age", "gender", "occupation", "zip"])
+    items = pd.read_csv(folder / "u.item", sep="|", encoding="latin-1", header=None)
+    genre_names = pd.read_csv(folder / "u.genre", sep="|", names=["name", "id"]).sort_values("id")["name"].tolist()
+    flags = items.iloc[:, 5:24].to_numpy()
+    frame = pd.DataFrame(
+        {
+            "item": items[0],
+            "year": pd.to_datetime(items[2], format="%d-%b-%Y", errors="coerce").dt.year.fillna(0).astype(int).astype(str),
+            "genres": ["|".join(genre_names[j] for j in np.nonzero(row)[0]) for row in flags],
+        }
+    )
+    df = ratings.merge(users, on="user").merge(frame, on="item")
+    out = pd.DataFrame(
+        {
+            "user_id": df["user"].astype(str),
+            "item_id": df["item"].astype(str),
+            "gender": df["gender"],
+            "age": pd.cut(df["age"], [0, 17, 24, 34, 44, 49, 55, 200], labels=False).astype(str),
+            "occupation": df["occupation"],
+            "zip3": df["zip"].astype(str).str[:3],
+            "year": df["year"],
+            "genres": df["genres"],
+            "label": (df["rating"] >= 4).astype(int),
+        }
+    )
+    order = np.random.default_rng(2024).permutation(len(out))
+    n = len(out)
+    cut = {"train": order[: int(0.8 * n)], "valid": order[int(0.8 * n) : int(0.9 * n)], "test": order[int(0.9 * n) :]}
+    return {split: out.iloc[rows].reset_index(drop=True) for split, rows in cut.items()}
+
+
+def prepare(ml100k: Path, work: Path) -> None:
+    """WORK/csv/{split}.csv (FuxiCTR) and WORK/ours/{split} Delta + dataset.yaml (indexed on train only)."""
+    import numpy as np
+    import pyarrow as pa
+    import yaml
+    from deltalake import write_deltalake
+
+    if (work / "ours" / "dataset.yaml").exists():
+        return
+    splits = load_ml100k(ml100k)
+    (work / "csv").mkdir(parents=True, exist_ok=True)
+    for split, frame in splits.items():
+        frame.to_csv(work / "csv" / f"{split}.csv", index=False)
+    train = splits["train"]
+    vocab = {c: {v: i + 1 for i, v in enumerate(sorted(train[c].unique()))} for c in CATEGORICAL}
+    genres = sorted({g for s in train["genres"] for g in s.split("|") if g})
+    genre_index = {g: i + 1 for i, g in enumerate(genres)}
+    features = [{"name": c, "kind": "categorical", "vocab_size": len(vocab[c]) + 1} for c in CATEGORICAL]
+    features.append({"name": "genres", "kind": "multi_categorical", "vocab_size": len(genres) + 1, "max_len": GENRE_LEN})
+    for split, frame in splits.items():
+        columns = {c: pa.array(frame[c].map(vocab[c]).fillna(0).astype(np.int64)) for c in CATEGORICAL}
+        columns["genres"] = pa.array([[genre_index.get(g, 0) for g in s.split("|") if g] for s in frame["genres"]])
+        columns["label"] = pa.array(frame["label"].astype(np.float32))
+        columns["user_key"] = pa.array(frame["user_id"].astype(np.int64))
+        write_deltalake(str(work / "ours" / split), pa.table(columns), mode="overwrite")
+    dataset = {"tables": {s: s for s in splits}, "label": "label", "user_column": "user_key", "features": features}
+    (work / "ours" / "dataset.yaml").write_text(yaml.safe_dump(dataset, sort_keys=False))
+    print(f"prepare: {', '.join(f'{s} {len(f):,} rows' for s, f in splits.items())} -> {work}", flush=True)
+
+
+def run_ours(work: Path, models: list[str], seeds: list[int]) -> None:
+    sys.path.insert(0, str(ROOT))
+    from ray_apps.ranker.config import TrainConfig
+    from ray_apps.ranker.data import DatasetConfig
+    from ray_apps.ranker.job import run
+    from ray_apps.runtime import setup_console
+
+    setup_console(announce=False)
+    out = work / "results_ours.json"
+    results = json.loads(out.read_text()) if out.exists() else {}
+    dataset = DatasetConfig.from_yaml(work / "ours" / "dataset.yaml")
+    for model in models:
+        for seed in seeds:
+            key = f"{model}/{seed}"
+            if key in results:
+                continue
+            overrides = {
+                "embedding_dim": COMMON["embedding_dim"], "embedding_l2": COMMON["embedding_l2"], **MODELS[model][3],
+            }  # fmt: skip
+            if model != "finalmlp":
+                overrides.update(dnn_hidden=HIDDEN, dnn_dropout=COMMON["dropout"])
+            cfg = TrainConfig(
+                model=model, overrides=overrides, epochs=COMMON["epochs"], batch_size=COMMON["batch_size"],
+                lr=COMMON["lr"], early_stop=True, monitor="auc", patience=2, lr_decay=0.1, lr_floor=1e-6,
+                grad_clip=10.0, seed=seed, in_memory=True,
+            )  # fmt: skip
+            t = time.time()
+            r = run(str(work / "ours"), str(work / "runs_ours"), cfg, dataset, run_name=f"{model}_s{seed}")
+            results[key] = {
+                "auc": r["auc"], "logloss": r["logloss"], "best_epoch": r["best_epoch"],
+                "epochs": r["epochs_trained"], "seconds": round(time.time() - t, 1),
+            }  # fmt: skip
+            out.write_text(json.dumps(results, indent=1))
+            print(f"ours    {key:<14} test AUC {r['auc']:.4f} log loss {r['logloss']:.4f} (best epoch {r['best_epoch']})", flush=True)
+
+
+def run_fuxictr(work: Path, repo: Path, models: list[str], seeds: list[int]) -> None:
+    """Runs inside the FuxiCTR environment."""
+    import logging
+
+    from fuxictr.features import FeatureMap
+    from fuxictr.preprocess import FeatureProcessor, build_dataset
+    from fuxictr.pytorch.dataloaders import RankDataLoader
+    from fuxictr.pytorch.torch_utils import seed_everything
+
+    logging.basicConfig(filename=str(work / "fuxictr.log"), level=logging.INFO)
+    out = work / "results_fuxictr.json"
+    results = json.loads(out.read_text()) if out.exists() else {}
+    base = {
+        "dataset_id": "ml100k", "data_root": str(work / "fuxictr_data"), "data_format": "csv",
+        "train_data": str(work / "csv" / "train.csv"), "valid_data": str(work / "csv" / "valid.csv"),
+        "test_data": str(work / "csv" / "test.csv"), "min_categr_count": 1,
+        "feature_cols": [
+            {"name": list(CATEGORICAL), "active": True, "dtype": "str", "type": "categorical"},
+            {"name": "genres", "active": True, "dtype": "str", "type": "sequence", "splitter": "|",
+             "max_len": GENRE_LEN, "padding": "post"},
+        ],
+        "label_col": {"name": "label", "dtype": "float"},
+        "model_root": str(work / "fuxictr_checkpoints"), "verbose": 0, "early_stop_patience": 2,
+        "pickle_feature_encoder": True, "save_best_only": True, "eval_steps": None, "debug_mode": False,
+        "group_id": None, "use_features": None, "feature_specs": None, "feature_config": None,
+        "loss": "binary_crossentropy", "metrics": ["logloss", "AUC"], "task": "binary_classification",
+        "optimizer": "adam", "monitor": "AUC", "monitor_mode": "max", "shuffle": True, "num_workers": 1,
+        "learning_rate": COMMON["lr"], "embedding_dim": COMMON["embedding_dim"],
+        "embedding_regularizer": COMMON["embedding_l2"], "net_regularizer": 0, "batch_size": COMMON["batch_size"],
+        "epochs": COMMON["epochs"], "net_dropout": COMMON["dropout"], "batch_norm": False, "max_gradient_norm": 10.0,
+        "gpu": -1,
+    }  # fmt: skip
+    data_dir = Path(base["data_root"], "ml100k")
+    params = dict(base)
+    if not (data_dir / "feature_map.json").exists():
+        params["train_data"], params["valid_data"], params["test_data"] = build_dataset(FeatureProcessor(**params), **params)
+    else:
+        params.update({s: str(data_dir / f"{s.split('_')[0]}.parquet") for s in ("train_data", "valid_data", "test_data")})
+        params["data_format"] = "parquet"
+    feature_map = FeatureMap("ml100k", str(data_dir))
+    feature_map.load(str(data_dir / "feature_map.json"), params)
+    for model in models:
+        folder, cls_name, model_params, _ = MODELS[model]
+        sys.path.insert(0, str(repo / "model_zoo" / folder))
+        import importlib
+
+        src = importlib.import_module("src")
+        src = importlib.reload(src)
+        cls = getattr(src, cls_name)
+        sys.path.pop(0)
+        sys.modules.pop("src", None)
+        for seed in seeds:
+            key = f"{model}/{seed}"
+            if key in results:
+                continue
+            seed_everything(seed=seed)
+            t = time.time()
+            net = cls(feature_map, **{**params, **model_params, "seed": seed, "model_id": f"{model}_s{seed}"})
+            train_gen, valid_gen = RankDataLoader(feature_map, stage="train", **params).make_iterator()
+            net.fit(train_gen, validation_data=valid_gen, **params)
+            test_gen = RankDataLoader(feature_map, stage="test", **params).make_iterator()
+            test = net.evaluate(test_gen)
+            results[key] = {
+                "auc": float(test["AUC"]), "logloss": float(test["logloss"]), "epochs": int(net._epoch_index + 1),
+                "seconds": round(time.time() - t, 1),
+            }  # fmt: skip
+            out.write_text(json.dumps(results, indent=1))
+            print(f"fuxictr {key:<14} test AUC {test['AUC']:.4f} log loss {test['logloss']:.4f}", flush=True)
+
+
+def summary(work: Path, models: list[str], seeds: list[int]) -> str:
+    import numpy as np
+
+    ours = json.loads((work / "results_ours.json").read_text())
+    theirs = json.loads((work / "results_fuxictr.json").read_text())
+    lines = [
+        f"MovieLens 100K, seeds {seeds}; {COMMON}; hidden {HIDDEN}",
+        "",
+        "| Model | ours AUC | FuxiCTR AUC | ours - FuxiCTR | ours log loss | FuxiCTR log loss | epochs (ours / FuxiCTR) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for m in models:
+        a = [ours[f"{m}/{s}"] for s in seeds if f"{m}/{s}" in ours]
+        b = [theirs[f"{m}/{s}"] for s in seeds if f"{m}/{s}" in theirs]
+        if not a or not b:
+            continue
+
+        def mean(rows: list[dict], k: str) -> float:
+            return float(np.mean([r[k] for r in rows]))
+
+        lines.append(
+            f"| {m} | {mean(a, 'auc'):.4f} | {mean(b, 'auc'):.4f} | {mean(a, 'auc') - mean(b, 'auc'):+.4f} | "
+            f"{mean(a, 'logloss'):.4f} | {mean(b, 'logloss'):.4f} | "
+            f"{'/'.join(str(r['epochs']) for r in a)} / {'/'.join(str(r['epochs']) for r in b)} |"
+        )
+    text = "\n".join(lines) + "\n"
+    (work / "summary.md").write_text(text)
+    return text
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--ml100k", type=Path, help="folder with u.data, u.user, u.item, u.genre")
+    p.add_argument("--work", type=Path, required=True, help="working folder outside the project")
+    p.add_argument("--fuxi-python", default=None, help="python of the environment with FuxiCTR installed")
+    p.add_argument("--fuxictr-repo", type=Path, default=None, help="a checkout of reczoo/FuxiCTR (its model_zoo/)")
+    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--seeds", default="2024")
+    p.add_argument("--side", choices=("both", "ours", "fuxictr"), default="both")
+    a = p.parse_args()
+    models, seeds = a.models.split(","), [int(s) for s in a.seeds.split(",")]
+    a.work.mkdir(parents=True, exist_ok=True)
+    if a.side == "fuxictr":
+        run_fuxictr(a.work, a.fuxictr_repo, models, seeds)
+        return 0
+    prepare(a.ml100k, a.work)
+    if a.side in ("both", "ours"):
+        run_ours(a.work, models, seeds)
+    if a.side == "both":
+        if not (a.fuxi_python and a.fuxictr_repo):
+            raise SystemExit("--fuxi-python and --fuxictr-repo are needed for the FuxiCTR side")
+        subprocess.run(
+            [a.fuxi_python, __file__, "--side", "fuxictr", "--work", str(a.work), "--fuxictr-repo", str(a.fuxictr_repo),
+             "--models", a.models, "--seeds", a.seeds],
+            check=True,
+        )  # fmt: skip
+        print(summary(a.work, models, seeds))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""compare on the tiny lake: several seeds with mean ± sd, +MM controls, reuse only on unchanged
+inputs, one writer per runs folder, and `umair tune`'s settings taken with --tuned."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from deltalake import DeltaTable, write_deltalake
+
+from ray_apps.ranker.compare import PlannedRun, RunsFolderBusy, compare, load_tuned, plan, runs_folder_lock
+from ray_apps.ranker.config import TrainConfig
+from ray_apps.ranker.report import write_report
+from tests.ray_apps.conftest import SMALL_MODEL
+
+BUDGET = TrainConfig(overrides=SMALL_MODEL, batch_size=256, early_stop=True, epochs=2)
+
+
+def test_plan_names_each_seed_and_control_apart():
+    runs = plan(["umair_fps", "dcn"], ["w/o STY"], ["dcn"], [0, 1])
+    assert [r.name for r in runs] == [
+        "umair_fps", "dcn", "dcn__+MM", "umair_fps__w-o_STY",
+        "umair_fps__seed1", "dcn__seed1", "dcn__+MM__seed1", "umair_fps__w-o_STY__seed1",
+    ]  # fmt: skip
+    control = PlannedRun("dcn", control=True, seed=1).config(BUDGET, {})
+    assert control.overrides["use_pretrained"] is True and control.seed == 1 and control.model == "dcn"
+    tuned = PlannedRun("dcn").config(BUDGET, {"dcn": {"lr": 0.005, "overrides": {"embedding_dim": 16}}})
+    assert tuned.lr == 0.005 and tuned.overrides == {"embedding_dim": 16, **SMALL_MODEL}
+
+
+def test_a_second_compare_on_the_same_runs_folder_refuses_with_a_clear_message(tmp_path):
+    with runs_folder_lock(tmp_path):
+        with pytest.raises(RunsFolderBusy, match="being written by another compare \\(pid"):
+            with runs_folder_lock(tmp_path):
+                pass
+    with runs_folder_lock(tmp_path):  # released when the first one ended
+        pass
+
+
+def test_seeds_and_controls_give_mean_and_sd_and_changed_inputs_retrain(tiny_features, tiny_lake, tmp_path, capsys):
+    lake, _ = tiny_lake
+    out = tmp_path / "runs"
+    records = compare(str(lake), str(out), ["dcn_v2"], [], BUDGET, controls=["dcn_v2"], seeds=[0, 1])
+    assert [r["run"] for r in records] == ["dcn_v2", "dcn_v2__+MM", "dcn_v2__seed1", "dcn_v2__+MM__seed1"]
+    assert len({r["auc"] for r in records}) == 4  # four different models
+    assert all(r["inputs"]["item_features"] is not None for r in records)
+    report = write_report(out).read_text()
+    assert "| DCN-V2 +MM |" in report and " ± " in report and "| Seeds |" in report
+    assert "seeds [0, 1]" in report and "early stopping on validation auc" in report
+
+    # Unchanged inputs and budget: nothing retrains.
+    again = compare(str(lake), str(out), ["dcn_v2"], [], BUDGET, controls=["dcn_v2"], seeds=[0, 1])
+    assert [r["wall_seconds"] for r in again] == [r["wall_seconds"] for r in records]
+    # A new version of item_features (embed ran again): the runs trained on the old one are retrained.
+    table = DeltaTable(str(lake / "item_features"))
+    write_deltalake(str(lake / "item_features"), table.to_pyarrow_table(), mode="overwrite")
+    capsys.readouterr()
+    newer = compare(str(lake), str(out), ["dcn_v2"], [], BUDGET, controls=[], seeds=[0])
+    assert "dcn_v2: retrained, its inputs changed" in capsys.readouterr().out
+    assert newer[0]["inputs"]["item_features"] == records[0]["inputs"]["item_features"] + 1
+
+
+def test_tune_searches_on_the_validation_split_and_compare_trains_with_what_it_found(tiny_lake, ray_local, tmp_path):
+    from ray_apps.ranker.data import DatasetConfig
+    from ray_apps.ranker.tune import TuneConfig
+    from ray_apps.ranker.tune import run as tune
+
+    lake, _ = tiny_lake
+    dataset = DatasetConfig.for_lake(lake, multimodal=False)
+    result = tune(str(lake), str(tmp_path / "tuned"), TuneConfig(model="dcn", trials=3, max_epochs=2), BUDGET, dataset)
+    trials = json.loads((tmp_path / "tuned" / "dcn.trials.json").read_text())["trials"]
+    assert len(trials) == 3 and all(0 < t["valid_auc"] < 1 for t in trials)
+    assert result["best"]["valid_auc"] == max(t["valid_auc"] for t in trials)
+    settings = yaml.safe_load((tmp_path / "tuned" / "dcn.yaml").read_text())["train"]
+    assert settings["lr"] == result["best"]["params"]["lr"]
+
+    tuned = load_tuned(tmp_path / "tuned")
+    [record] = compare(str(lake), str(tmp_path / "runs"), ["dcn"], [], BUDGET, tuned=tuned, dataset=dataset)
+    assert record["config"]["lr"] == settings["lr"]
+    assert record["config"]["overrides"]["embedding_dim"] == settings["overrides"]["embedding_dim"]
+    assert record["config"]["tuned"] == str((tmp_path / "tuned").resolve())
+    assert "settings `umair tune` found" in write_report(tmp_path / "runs").read_text()
+    assert Path(tmp_path / "runs" / "dcn" / "metrics.json").exists()

@@ -1,0 +1,81 @@
+"""The training protocol through Ray Train on the tiny lake: best-epoch restore, learning-rate decay
+on a plateau, and seeds that make runs repeatable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ray_apps.artifacts import load_ranker
+from ray_apps.ranker.config import TrainConfig
+from ray_apps.ranker.data import DatasetConfig, ToArrays
+from ray_apps.ranker.job import run
+from ray_apps.ranker.loop import evaluate
+from tests.ray_apps.conftest import SMALL_MODEL
+
+
+def _test_batches(lake: Path):
+    import torch
+
+    from ray_apps.lake import read_table
+
+    dataset = DatasetConfig.for_lake(lake, multimodal=False)
+    to_arrays = ToArrays(dataset.spec, dataset.user_column)
+    arrays = to_arrays(read_table(dataset.tables["test"], to_arrays.columns()))
+    yield {k: torch.from_numpy(v) for k, v in arrays.items()}
+
+
+def test_early_stopping_tests_the_best_epochs_weights_and_decays_the_learning_rate(tiny_lake, ray_local, tmp_path):
+    lake, _ = tiny_lake
+    # A learning rate this high overfits the tiny lake within a few epochs: validation AUC peaks early.
+    cfg = TrainConfig(
+        model="dcn_v2", overrides=SMALL_MODEL, batch_size=128, lr=1e-2, epochs=5, early_stop=True, patience=5,
+        in_memory=True,
+    )  # fmt: skip
+    record = run(str(lake), str(tmp_path / "runs"), cfg, DatasetConfig.for_lake(lake, multimodal=False))
+    run_dir = tmp_path / "runs" / "dcn_v2"
+    epochs = json.loads((run_dir / "epochs.json").read_text())
+    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4, 5] and record["epochs_trained"] == 5
+    best = max(epochs, key=lambda e: e["valid_auc"])["epoch"]
+    assert record["best_epoch"] == best
+    assert best < 5, "the validation AUC did not peak before the last epoch: this run cannot show the restore"
+    for before, after in zip(epochs, epochs[1:], strict=False):
+        expected = before["lr"] * (1.0 if before["improved"] else 0.1)
+        assert after["lr"] == pytest.approx(expected), f"epoch {after['epoch']}: lr {after['lr']}, expected {expected}"
+    assert any(not e["improved"] for e in epochs[:-1])  # so the decay above was exercised
+    # The test metrics are those of the saved (best) model, evaluated separately.
+    model, _, _ = load_ranker(run_dir)
+    state, _ = evaluate(model, _test_batches(lake), "cpu")
+    assert record["auc"] == pytest.approx(state.auc.value(), abs=1e-9)
+    assert record["logloss"] == pytest.approx(state.logloss.value(), abs=1e-9)
+    progress = (run_dir / "progress.log").read_text()
+    assert "valid AUC" in progress and "(best)" in progress
+
+
+def test_early_stopping_ends_the_run_after_patience_epochs_without_improvement(tiny_lake, ray_local, tmp_path):
+    lake, _ = tiny_lake
+    cfg = TrainConfig(
+        model="dcn_v2", overrides=SMALL_MODEL, batch_size=128, lr=1e-2, epochs=8, early_stop=True, patience=1,
+        in_memory=True,
+    )  # fmt: skip
+    record = run(str(lake), str(tmp_path / "runs"), cfg, DatasetConfig.for_lake(lake, multimodal=False))
+    epochs = json.loads((tmp_path / "runs" / "dcn_v2" / "epochs.json").read_text())
+    assert record["stopped_early"] and record["epochs_trained"] == len(epochs) < 8
+    assert not epochs[-1]["improved"] and all(e["improved"] for e in epochs[:-1])
+
+
+def test_the_same_seed_trains_the_same_model_and_another_seed_does_not(tiny_lake, ray_local, tmp_path):
+    lake, _ = tiny_lake
+    dataset = DatasetConfig.for_lake(lake, multimodal=False)
+
+    def predictions(seed: int, name: str) -> np.ndarray:
+        cfg = TrainConfig(model="dcn_v2", overrides=SMALL_MODEL, batch_size=128, seed=seed, in_memory=True)
+        run(str(lake), str(tmp_path / "runs"), cfg, dataset, run_name=name)
+        return np.load(tmp_path / "runs" / name / "predictions.npz")["prob"]
+
+    first, again, other = predictions(3, "a"), predictions(3, "b"), predictions(4, "c")
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
