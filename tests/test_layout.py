@@ -22,6 +22,7 @@ TRAINING_OR_APP = {
     "ray_apps.ranker.job",
     "ray_apps.ranker.loop",
     "ray_apps.ranker.compare",
+    "ray_apps.ranker.tune",
     "ray_apps.serve.app",
 }
 SHARED = ("ray_apps.artifacts", "ray_apps.lake", "ray_apps.runtime", "ray_apps.settings")
