@@ -74,7 +74,10 @@ def load_ml100k(folder: Path):
     frame = pd.DataFrame(
         {
             "item": items[0],
-            "year": pd.to_datetime(items[2], format="%d-%b-%Y", errors="coerce").dt.year.fillna(0).astype(int).astype(str),
+            "year": pd.to_datetime(items[2], format="%d-%b-%Y", errors="coerce")
+            .dt.year.fillna(0)
+            .astype(int)
+            .astype(str),
             "genres": ["|".join(genre_names[j] for j in np.nonzero(row)[0]) for row in flags],
         }
     )
@@ -116,7 +119,9 @@ def prepare(ml100k: Path, work: Path) -> None:
     genres = sorted({g for s in train["genres"] for g in s.split("|") if g})
     genre_index = {g: i + 1 for i, g in enumerate(genres)}
     features = [{"name": c, "kind": "categorical", "vocab_size": len(vocab[c]) + 1} for c in CATEGORICAL]
-    features.append({"name": "genres", "kind": "multi_categorical", "vocab_size": len(genres) + 1, "max_len": GENRE_LEN})
+    features.append(
+        {"name": "genres", "kind": "multi_categorical", "vocab_size": len(genres) + 1, "max_len": GENRE_LEN}
+    )
     for split, frame in splits.items():
         columns = {c: pa.array(frame[c].map(vocab[c]).fillna(0).astype(np.int64)) for c in CATEGORICAL}
         columns["genres"] = pa.array([[genre_index.get(g, 0) for g in s.split("|") if g] for s in frame["genres"]])
@@ -161,7 +166,10 @@ def run_ours(work: Path, models: list[str], seeds: list[int]) -> None:
                 "epochs": r["epochs_trained"], "seconds": round(time.time() - t, 1),
             }  # fmt: skip
             out.write_text(json.dumps(results, indent=1))
-            print(f"ours    {key:<14} test AUC {r['auc']:.4f} log loss {r['logloss']:.4f} (best epoch {r['best_epoch']})", flush=True)
+            print(
+                f"ours    {key:<14} test AUC {r['auc']:.4f} log loss {r['logloss']:.4f} (best epoch {r['best_epoch']})",
+                flush=True,
+            )
 
 
 def run_fuxictr(work: Path, repo: Path, models: list[str], seeds: list[int]) -> None:
@@ -197,11 +205,16 @@ def run_fuxictr(work: Path, repo: Path, models: list[str], seeds: list[int]) -> 
         "gpu": -1,
     }  # fmt: skip
     data_dir = Path(base["data_root"], "ml100k")
+    Path(base["model_root"], "ml100k").mkdir(parents=True, exist_ok=True)
     params = dict(base)
     if not (data_dir / "feature_map.json").exists():
-        params["train_data"], params["valid_data"], params["test_data"] = build_dataset(FeatureProcessor(**params), **params)
+        params["train_data"], params["valid_data"], params["test_data"] = build_dataset(
+            FeatureProcessor(**params), **params
+        )
     else:
-        params.update({s: str(data_dir / f"{s.split('_')[0]}.parquet") for s in ("train_data", "valid_data", "test_data")})
+        params.update(
+            {s: str(data_dir / f"{s.split('_')[0]}.parquet") for s in ("train_data", "valid_data", "test_data")}
+        )
         params["data_format"] = "parquet"
     feature_map = FeatureMap("ml100k", str(data_dir))
     feature_map.load(str(data_dir / "feature_map.json"), params)
@@ -222,9 +235,9 @@ def run_fuxictr(work: Path, repo: Path, models: list[str], seeds: list[int]) -> 
             seed_everything(seed=seed)
             t = time.time()
             net = cls(feature_map, **{**params, **model_params, "seed": seed, "model_id": f"{model}_s{seed}"})
-            train_gen, valid_gen = RankDataLoader(feature_map, stage="train", **params).make_iterator()
+            train_gen, valid_gen = RankDataLoader(feature_map, stage="train", **params)
             net.fit(train_gen, validation_data=valid_gen, **params)
-            test_gen = RankDataLoader(feature_map, stage="test", **params).make_iterator()
+            test_gen = RankDataLoader(feature_map, stage="test", **params)
             test = net.evaluate(test_gen)
             results[key] = {
                 "auc": float(test["AUC"]), "logloss": float(test["logloss"]), "epochs": int(net._epoch_index + 1),
@@ -273,7 +286,9 @@ def main() -> int:
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--seeds", default="2024")
     p.add_argument("--side", choices=("both", "ours", "fuxictr"), default="both")
+    p.add_argument("--epochs", type=int, default=COMMON["epochs"], help="most epochs a run may train (smoke tests: 1)")
     a = p.parse_args()
+    COMMON["epochs"] = a.epochs
     models, seeds = a.models.split(","), [int(s) for s in a.seeds.split(",")]
     a.work.mkdir(parents=True, exist_ok=True)
     if a.side == "fuxictr":
@@ -287,7 +302,7 @@ def main() -> int:
             raise SystemExit("--fuxi-python and --fuxictr-repo are needed for the FuxiCTR side")
         subprocess.run(
             [a.fuxi_python, __file__, "--side", "fuxictr", "--work", str(a.work), "--fuxictr-repo", str(a.fuxictr_repo),
-             "--models", a.models, "--seeds", a.seeds],
+             "--models", a.models, "--seeds", a.seeds, "--epochs", str(a.epochs)],
             check=True,
         )  # fmt: skip
         print(summary(a.work, models, seeds))

@@ -206,6 +206,13 @@ class ToArrays:
         )
 
 
+def split_arrays(dataset: DatasetConfig, split: str) -> dict[str, np.ndarray]:
+    """One split's Delta table as the model's fixed-shape arrays {column: [n, ...]}, read in this
+    process (small splits: tuning trials, tests); `ranker_splits` is the distributed reader."""
+    to_arrays = ToArrays(dataset.spec, dataset.user_column)
+    return to_arrays(read_table(dataset.tables[split], to_arrays.columns()))
+
+
 def ranker_splits(dataset: DatasetConfig, with_valid: bool, materialize: bool = False) -> dict[str, Any]:
     """split name -> Ray Dataset of fixed-shape arrays (ToArrays over the split's Delta table).
 

@@ -25,7 +25,7 @@ import numpy as np
 import yaml
 
 from ray_apps.ranker.config import TrainConfig
-from ray_apps.ranker.data import DatasetConfig, ToArrays
+from ray_apps.ranker.data import DatasetConfig, split_arrays
 from ray_apps.runtime import init_ray, log, setup_console
 from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args, setting
 from umair_models.models.registry import MODELS
@@ -56,14 +56,6 @@ def search_space() -> dict[str, Any]:
         k: getattr(tune, kind)(*args) if kind != "choice" else tune.choice(args)
         for k, (kind, args) in SEARCH_SPACE.items()
     }
-
-
-def split_arrays(dataset: DatasetConfig, split: str) -> dict[str, np.ndarray]:
-    """One split's Delta table as the model's fixed-shape arrays {column: [n, ...]} (read in this process)."""
-    from ray_apps.lake import read_table
-
-    to_arrays = ToArrays(dataset.spec, dataset.user_column)
-    return to_arrays(read_table(dataset.tables[split], to_arrays.columns()))
 
 
 def train_trial(params: dict[str, Any], data: dict[str, Any]) -> None:

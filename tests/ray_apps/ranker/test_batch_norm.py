@@ -8,17 +8,14 @@ import pytest
 import torch
 
 from ray_apps.encoders.item_features import load_item_vectors
-from ray_apps.lake import read_table
-from ray_apps.ranker.data import DatasetConfig, ToArrays
+from ray_apps.ranker.data import DatasetConfig, split_arrays
 from ray_apps.ranker.loop import epoch_batches, evaluate, train_epoch
 from ray_apps.ranker.protocol import BatchTail, recalibrate_batch_norm
 from umair_models.models.registry import MODELS, build_model
 
 
 def _split_tensors(dataset: DatasetConfig, split: str) -> dict[str, torch.Tensor]:
-    to_arrays = ToArrays(dataset.spec, dataset.user_column)
-    arrays = to_arrays(read_table(dataset.tables[split], to_arrays.columns()))
-    return {k: torch.from_numpy(v) for k, v in arrays.items()}
+    return {k: torch.from_numpy(v) for k, v in split_arrays(dataset, split).items()}
 
 
 class _Budget:

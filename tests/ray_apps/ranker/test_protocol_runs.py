@@ -11,7 +11,7 @@ import pytest
 
 from ray_apps.artifacts import load_ranker
 from ray_apps.ranker.config import TrainConfig
-from ray_apps.ranker.data import DatasetConfig, ToArrays
+from ray_apps.ranker.data import DatasetConfig, split_arrays
 from ray_apps.ranker.job import run
 from ray_apps.ranker.loop import evaluate
 from tests.ray_apps.conftest import SMALL_MODEL
@@ -20,11 +20,7 @@ from tests.ray_apps.conftest import SMALL_MODEL
 def _test_batches(lake: Path):
     import torch
 
-    from ray_apps.lake import read_table
-
-    dataset = DatasetConfig.for_lake(lake, multimodal=False)
-    to_arrays = ToArrays(dataset.spec, dataset.user_column)
-    arrays = to_arrays(read_table(dataset.tables["test"], to_arrays.columns()))
+    arrays = split_arrays(DatasetConfig.for_lake(lake, multimodal=False), "test")
     yield {k: torch.from_numpy(v) for k, v in arrays.items()}
 
 
