@@ -133,7 +133,7 @@ def prepare(ml100k: Path, work: Path) -> None:
     print(f"prepare: {', '.join(f'{s} {len(f):,} rows' for s, f in splits.items())} -> {work}", flush=True)
 
 
-def run_ours(work: Path, models: list[str], seeds: list[int]) -> None:
+def run_ours(work: Path, models: list[str], seeds: list[int], initializer: str = "torch") -> None:
     sys.path.insert(0, str(ROOT))
     from ray_apps.ranker.config import TrainConfig
     from ray_apps.ranker.data import DatasetConfig
@@ -141,7 +141,7 @@ def run_ours(work: Path, models: list[str], seeds: list[int]) -> None:
     from ray_apps.runtime import setup_console
 
     setup_console(announce=False)
-    out = work / "results_ours.json"
+    out = work / ("results_ours.json" if initializer == "torch" else f"results_ours_{initializer}.json")
     results = json.loads(out.read_text()) if out.exists() else {}
     dataset = DatasetConfig.from_yaml(work / "ours" / "dataset.yaml")
     for model in models:
@@ -151,6 +151,7 @@ def run_ours(work: Path, models: list[str], seeds: list[int]) -> None:
                 continue
             overrides = {
                 "embedding_dim": COMMON["embedding_dim"], "embedding_l2": COMMON["embedding_l2"], **MODELS[model][3],
+                "initializer": initializer,
             }  # fmt: skip
             if model != "finalmlp":
                 overrides.update(dnn_hidden=HIDDEN, dnn_dropout=COMMON["dropout"])
@@ -160,7 +161,9 @@ def run_ours(work: Path, models: list[str], seeds: list[int]) -> None:
                 grad_clip=10.0, seed=seed, in_memory=True,
             )  # fmt: skip
             t = time.time()
-            r = run(str(work / "ours"), str(work / "runs_ours"), cfg, dataset, run_name=f"{model}_s{seed}")
+            r = run(
+                str(work / "ours"), str(work / "runs_ours"), cfg, dataset, run_name=f"{model}_{initializer}_s{seed}"
+            )
             results[key] = {
                 "auc": r["auc"], "logloss": r["logloss"], "best_epoch": r["best_epoch"],
                 "epochs": r["epochs_trained"], "seconds": round(time.time() - t, 1),
@@ -250,28 +253,32 @@ def run_fuxictr(work: Path, repo: Path, models: list[str], seeds: list[int]) -> 
 def summary(work: Path, models: list[str], seeds: list[int]) -> str:
     import numpy as np
 
-    ours = json.loads((work / "results_ours.json").read_text())
     theirs = json.loads((work / "results_fuxictr.json").read_text())
-    lines = [
-        f"MovieLens 100K, seeds {seeds}; {COMMON}; hidden {HIDDEN}",
-        "",
-        "| Model | ours AUC | FuxiCTR AUC | ours - FuxiCTR | ours log loss | FuxiCTR log loss | epochs (ours / FuxiCTR) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for m in models:
-        a = [ours[f"{m}/{s}"] for s in seeds if f"{m}/{s}" in ours]
-        b = [theirs[f"{m}/{s}"] for s in seeds if f"{m}/{s}" in theirs]
-        if not a or not b:
+    lines = [f"MovieLens 100K, seeds {seeds}; {COMMON}; hidden {HIDDEN}", ""]
+
+    def mean(rows: list[dict], k: str) -> float:
+        return float(np.mean([r[k] for r in rows]))
+
+    for name in ("results_ours.json", "results_ours_xavier.json"):
+        if not (work / name).exists():
             continue
-
-        def mean(rows: list[dict], k: str) -> float:
-            return float(np.mean([r[k] for r in rows]))
-
-        lines.append(
-            f"| {m} | {mean(a, 'auc'):.4f} | {mean(b, 'auc'):.4f} | {mean(a, 'auc') - mean(b, 'auc'):+.4f} | "
-            f"{mean(a, 'logloss'):.4f} | {mean(b, 'logloss'):.4f} | "
-            f"{'/'.join(str(r['epochs']) for r in a)} / {'/'.join(str(r['epochs']) for r in b)} |"
-        )
+        ours = json.loads((work / name).read_text())
+        lines += [
+            f"Ours with initializer `{'xavier' if 'xavier' in name else 'torch'}`:",
+            "",
+            "| Model | ours AUC | FuxiCTR AUC | ours - FuxiCTR | ours log loss | FuxiCTR log loss | epochs (ours / FuxiCTR) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for m in models:
+            a = [ours[f"{m}/{s}"] for s in seeds if f"{m}/{s}" in ours]
+            b = [theirs[f"{m}/{s}"] for s in seeds if f"{m}/{s}" in theirs]
+            if a and b:
+                lines.append(
+                    f"| {m} | {mean(a, 'auc'):.4f} | {mean(b, 'auc'):.4f} | {mean(a, 'auc') - mean(b, 'auc'):+.4f} | "
+                    f"{mean(a, 'logloss'):.4f} | {mean(b, 'logloss'):.4f} | "
+                    f"{'/'.join(str(r['epochs']) for r in a)} / {'/'.join(str(r['epochs']) for r in b)} |"
+                )
+        lines.append("")
     text = "\n".join(lines) + "\n"
     (work / "summary.md").write_text(text)
     return text
@@ -286,6 +293,7 @@ def main() -> int:
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--seeds", default="2024")
     p.add_argument("--side", choices=("both", "ours", "fuxictr"), default="both")
+    p.add_argument("--initializer", choices=("torch", "xavier"), default="torch", help="our models' initializer")
     p.add_argument("--epochs", type=int, default=COMMON["epochs"], help="most epochs a run may train (smoke tests: 1)")
     a = p.parse_args()
     COMMON["epochs"] = a.epochs
@@ -296,7 +304,9 @@ def main() -> int:
         return 0
     prepare(a.ml100k, a.work)
     if a.side in ("both", "ours"):
-        run_ours(a.work, models, seeds)
+        run_ours(a.work, models, seeds, a.initializer)
+    if a.side == "ours" and (a.work / "results_fuxictr.json").exists():
+        print(summary(a.work, models, seeds))
     if a.side == "both":
         if not (a.fuxi_python and a.fuxictr_repo):
             raise SystemExit("--fuxi-python and --fuxictr-repo are needed for the FuxiCTR side")

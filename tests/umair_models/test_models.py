@@ -141,3 +141,23 @@ def test_parameter_deltas_match_the_papers_table4():
     for k in (2, 3, 4):
         assert count[f"w/ SEN*{k}"] - full == 580 * k
     assert count["w/ ATT*3+Wq"] - full == 3 * 64 * 64  # the named alternative: one W_q per expert
+
+
+def test_the_xavier_initializer_follows_the_reference_scheme_and_torch_keeps_pytorchs_defaults():
+    from torch import nn
+
+    spec = FeatureSpec(
+        [FieldSpec("a", "categorical", vocab_size=50), FieldSpec("t", "multi_categorical", vocab_size=40, max_len=3)],
+        "label",
+    )
+    model = build_model("fibinet", spec, {"initializer": "xavier", "embedding_init_std": 1e-3})
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert linears and all(m.bias is None or torch.all(m.bias == 0) for m in linears)
+    tables = [m for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))]
+    weights = torch.cat([m.weight.detach().flatten() for m in tables])
+    assert 0.7e-3 < float(weights.std()) < 1.3e-3
+    assert all(torch.all(m.weight[m.padding_idx] == 0) for m in tables if m.padding_idx is not None)
+    default = build_model("fibinet", spec)
+    assert any(torch.any(m.bias != 0) for m in default.modules() if isinstance(m, nn.Linear) and m.bias is not None)
+    with pytest.raises(ValueError, match="initializer"):
+        build_model("dcn", spec, {"initializer": "he"})

@@ -27,6 +27,10 @@ class ModelConfig:
     dnn_dropout: float = 0.0
     batch_norm: bool = False
     use_pretrained: bool = False  # baselines: add the item's modality vectors as extra fields
+    # "torch": each layer's PyTorch default, embeddings N(0, 1e-2); "xavier": FuxiCTR's reference scheme,
+    # every Linear / Conv1d weight Xavier-normal with zero bias, embedding tables N(0, embedding_init_std)
+    initializer: str = "torch"
+    embedding_init_std: float = 1e-4
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ModelConfig:
@@ -82,6 +86,23 @@ class CTRModel(nn.Module):
         """embedding_l2 * sum ||W||^2 / 2 over embedding tables; add it to the loss."""
         penalties = [m.l2_penalty() for m in self.modules() if isinstance(m, FeatureEmbedding)]
         return self.config.embedding_l2 * (torch.stack(penalties).sum() if penalties else torch.zeros(()))
+
+    def initialize(self) -> None:
+        """Apply `config.initializer` to the freshly built model (build_model calls it)."""
+        if self.config.initializer == "torch":
+            return
+        if self.config.initializer != "xavier":
+            raise ValueError(f"initializer must be 'torch' or 'xavier', got {self.config.initializer!r}")
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Conv1d)):
+                nn.init.xavier_normal_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.Embedding, nn.EmbeddingBag)):
+                nn.init.normal_(m.weight, std=self.config.embedding_init_std)
+                if m.padding_idx is not None:
+                    with torch.no_grad():
+                        m.weight[m.padding_idx].zero_()
 
     def load_pretrained(self, name: str, vectors: torch.Tensor, present: torch.Tensor) -> None:
         if name in self.lookups:

@@ -50,4 +50,6 @@ def build_model(
         if name != "umair_fps" or variant not in VARIANTS:
             raise KeyError(f"unknown variant {variant!r} for {name}; UMAIR-FPS variants: {list(VARIANTS)}")
         values = {**VARIANTS[variant], **values}
-    return cls(spec, cls.config_class.from_dict(values))
+    model = cls(spec, cls.config_class.from_dict(values))
+    model.initialize()
+    return model
