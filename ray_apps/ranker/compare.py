@@ -23,7 +23,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
@@ -70,7 +70,9 @@ class PlannedRun:
         return replace(base, **settings, model=self.model, variant=self.variant, overrides=overrides, seed=self.seed)
 
 
-def plan(models: list[str], variants: list[str], controls: list[str] = (), seeds: list[int] = (0,)) -> list[PlannedRun]:  # type: ignore[assignment]
+def plan(
+    models: Sequence[str], variants: Sequence[str], controls: Sequence[str] = (), seeds: Sequence[int] = (0,)
+) -> list[PlannedRun]:
     """Every run of a comparison, seed by seed: the models, the +MM controls, then the UMAIR-FPS variants."""
     runs = []
     for seed in seeds:
@@ -221,7 +223,7 @@ def compare(
     address: str | None = None,
     cache_splits: bool | None = None,
     parallel: int = 1,
-    controls: list[str] = (),  # type: ignore[assignment]
+    controls: Sequence[str] = (),
     seeds: list[int] | None = None,
     tuned: dict[str, dict[str, Any]] | None = None,
     dataset: DatasetConfig | None = None,
@@ -249,14 +251,14 @@ def compare(
             cfg = planned.config(base, tuned or {})
             done = Path(out, planned.name, "metrics.json")
             previous = json.loads(done.read_text()) if done.exists() and not force else None
-            why = reusable(previous, cfg, inputs) if previous else "not trained yet" if not force else "--force"
-            if why is None:
+            why = reusable(previous, cfg, inputs) if previous is not None else None
+            if previous is not None and why is None:
                 log.info(
                     "[%d] %s: already trained with this budget on these inputs, reused (use --force)", i, planned.name
                 )
-                results[i] = previous  # type: ignore[assignment]
+                results[i] = previous
             else:
-                if previous:
+                if why:
                     print(f"[{i}] {planned.name}: retrained, {why}", flush=True)
                 todo.append((i, planned.name, cfg))
         if todo:
