@@ -201,6 +201,16 @@ class TrainerSpec:
     max_failures: int = 1
     keep_checkpoints: int = 2
     concurrent_runs: int = 1  # runs sharing the cluster at once (their CPUs and threads are divided)
+    ordered: bool = False  # feed the workers' shards in a fixed block order (repeatable runs for one seed)
+
+
+def _ingest_options(ordered: bool) -> Any:
+    """Ray Train's default ingest options, with the block order preserved when `ordered`."""
+    import ray.train
+
+    options = ray.train.DataConfig.default_ingest_options()
+    options.preserve_order = ordered
+    return options
 
 
 def fit_trainer(
@@ -241,7 +251,7 @@ def fit_trainer(
             checkpoint_config=CheckpointConfig(num_to_keep=spec.keep_checkpoints),
         ),
         datasets=datasets,
-        dataset_config=ray.train.DataConfig(datasets_to_split=split),
+        dataset_config=ray.train.DataConfig(datasets_to_split=split, execution_options=_ingest_options(spec.ordered)),
     )
     with train_run_storage(spec.storage, spec.name, record), ProgressEcho(progress):
         return trainer.fit()

@@ -222,12 +222,18 @@ def ranker_splits(dataset: DatasetConfig, with_valid: bool, materialize: bool = 
     """
     import ray.data
 
-    to_arrays = ToArrays(dataset.spec, dataset.user_column)
-    splits = {
-        s: ray.data.read_delta(p, columns=to_arrays.columns()).map_batches(
-            to_arrays, batch_format="pyarrow", batch_size=4096
-        )
-        for s, p in dataset.tables.items()
-        if s != "valid" or with_valid
-    }
-    return {s: d.materialize() for s, d in splits.items()} if materialize else splits
+    options = ray.data.DataContext.get_current().execution_options
+    before = options.preserve_order
+    options.preserve_order = before or materialize  # cached arrays keep the tables' row order (repeatable seeds)
+    try:
+        to_arrays = ToArrays(dataset.spec, dataset.user_column)
+        splits = {
+            s: ray.data.read_delta(p, columns=to_arrays.columns()).map_batches(
+                to_arrays, batch_format="pyarrow", batch_size=4096
+            )
+            for s, p in dataset.tables.items()
+            if s != "valid" or with_valid
+        }
+        return {s: d.materialize() for s, d in splits.items()} if materialize else splits
+    finally:
+        options.preserve_order = before

@@ -80,6 +80,7 @@ def run(
         config.use_gpu,
         config.max_failures,
         concurrent_runs=concurrent_runs,
+        ordered=config.in_memory,  # held shards: one seed, one order, the same run
     )
     result = fit_trainer(train_loop_per_worker, cfg, spec, splits, recorded, run_dir / "progress.log")
     metrics = json.loads((run_dir / "test_metrics.json").read_text())
