@@ -296,7 +296,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
             scheduler.step(value)
             record.update(
                 valid_auc=metrics["valid_auc"], valid_logloss=metrics["valid_logloss"], valid_gauc=metrics["valid_gauc"],
-                improved=improved,
+                improved=improved, lr_after=current_lr(optimizer),
             )  # fmt: skip
             note = f", valid AUC {metrics['valid_auc']:.4f} log loss {metrics['valid_logloss']:.4f}" + (
                 " (best)" if improved else f" (best: epoch {plateau.best_epoch}; lr -> {current_lr(optimizer):.2g})"
