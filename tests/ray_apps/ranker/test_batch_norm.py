@@ -60,9 +60,13 @@ def test_evaluation_mode_predicts_like_training_mode_with_batch_norm(name, tiny_
     held, seen = dict(train), []
     for epoch in range(3):
         tail = BatchTail(50)
-        train_epoch(model, model.regularization, optimizer, tail.watch(epoch_batches(None, _Budget, epoch, held)), "cpu")
+        train_epoch(
+            model, model.regularization, optimizer, tail.watch(epoch_batches(None, _Budget, epoch, held)), "cpu"
+        )
         recalibrate_batch_norm(model, tail.batches, "cpu")
         evaluated, _ = evaluate(model, iter(tail.batches), "cpu")
         reference = _batch_statistics_log_loss(model, tail.batches)
-        seen.append(f"epoch {epoch + 1}: evaluation mode {evaluated.logloss.value():.3f}, batch statistics {reference:.3f}")
+        seen.append(
+            f"epoch {epoch + 1}: evaluation mode {evaluated.logloss.value():.3f}, batch statistics {reference:.3f}"
+        )
         assert abs(evaluated.logloss.value() - reference) < 0.05, f"{name}: {'; '.join(seen)}"
