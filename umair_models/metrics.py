@@ -4,7 +4,8 @@ Each metric has a small state that shards compute independently and `merge` comb
 so a distributed evaluation equals a single-process one:
 - AUCState: per distinct score, the count of positives and negatives (sorted by score);
 - LogLossState: the sum of per-example losses and the example count;
-- GAUC needs each user's examples together; its state keeps (user, score, label) rows.
+- GAUC needs each user's examples together; EvalState keeps (user, score, label) rows and sorts
+  them once at the end (AUC and GAUC from one pass each: O(N log N) for N rows, not per batch).
 """
 
 from __future__ import annotations
@@ -76,53 +77,83 @@ def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def gauc(users: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> float:
-    """Impression-weighted mean of per-user AUC over users with both classes (Zhou et al. 2018)."""
+    """Impression-weighted mean of per-user AUC over users with both classes (Zhou et al. 2018).
+
+    users, scores, labels: [N]. One sort by (user, score), then per-(user, score) counts and per-user
+    sums: O(N log N), no loop over users (215k users at the paper's size).
+    """
     users = np.asarray(users).ravel()
-    order = np.argsort(users, kind="stable")
-    users, scores, labels = users[order], np.asarray(scores).ravel()[order], np.asarray(labels).ravel()[order]
-    bounds = np.flatnonzero(np.diff(users)) + 1
-    total, weight = 0.0, 0
-    for s, y in zip(np.split(scores, bounds), np.split(labels, bounds)):
-        if 0 < y.sum() < y.size:
-            total += auc(s, y) * y.size
-            weight += y.size
-    return total / weight if weight else float("nan")
+    scores = np.asarray(scores, np.float64).ravel()
+    labels = np.asarray(labels).ravel().astype(bool)
+    if users.size == 0:
+        return float("nan")
+    order = np.lexsort((scores, users))
+    users, scores, labels = users[order], scores[order], labels[order]
+    # Distinct (user, score) groups [G], with their positive / negative counts.
+    new_user = np.r_[True, users[1:] != users[:-1]]
+    starts = np.flatnonzero(new_user | np.r_[True, scores[1:] != scores[:-1]])
+    pos = np.add.reduceat(labels.astype(np.int64), starts)
+    neg = np.diff(np.r_[starts, users.size]) - pos
+    group_user_start = new_user[starts]  # [G] True where a group opens a new user
+    user_of_group = np.cumsum(group_user_start) - 1  # [G] index of the group's user, 0..U-1
+    # Negatives of the same user with a strictly lower score, before each group.
+    neg_before = np.cumsum(neg) - neg
+    neg_below = neg_before - neg_before[group_user_start][user_of_group]
+    user_starts = np.flatnonzero(group_user_start)
+    wins = np.add.reduceat(pos * (neg_below + 0.5 * neg), user_starts)  # [U]
+    n_pos, n_neg = np.add.reduceat(pos, user_starts), np.add.reduceat(neg, user_starts)
+    both = (n_pos > 0) & (n_neg > 0)
+    if not both.any():
+        return float("nan")
+    size = (n_pos + n_neg)[both]
+    return float((wins[both] / (n_pos[both] * n_neg[both]) * size).sum() / size.sum())
 
 
 @dataclass
 class EvalState:
-    """Everything a shard computes for the final report; merge shards, then `summary()`."""
+    """Everything a shard computes for the final report; merge shards, then `summary()`.
 
-    auc: AUCState = field(default_factory=AUCState)
+    `update` only appends the batch ([B] users, probabilities, labels) and adds to the log loss: O(B).
+    AUC and GAUC sort all rows once, when asked (`auc`, `summary()`), so a whole evaluation costs
+    O(N log N) with N rows in memory (20 bytes a row with float64 probabilities).
+    """
+
     logloss: LogLossState = field(default_factory=LogLossState)
     users: list[np.ndarray] = field(default_factory=list)
     probs: list[np.ndarray] = field(default_factory=list)
     labels: list[np.ndarray] = field(default_factory=list)
 
     def update(self, users: np.ndarray, probs: np.ndarray, labels: np.ndarray) -> None:
-        self.auc = self.auc.merge(AUCState.of(probs, labels))
         self.logloss = self.logloss.merge(LogLossState.of(probs, labels))
-        self.users.append(np.asarray(users))
-        self.probs.append(np.asarray(probs, np.float64))
-        self.labels.append(np.asarray(labels))
+        self.users.append(np.asarray(users).ravel())
+        self.probs.append(np.asarray(probs, np.float64).ravel())
+        self.labels.append(np.asarray(labels).ravel())
 
     def merge(self, other: EvalState) -> EvalState:
         return EvalState(
-            self.auc.merge(other.auc),
             self.logloss.merge(other.logloss),
             self.users + other.users,
             self.probs + other.probs,
             self.labels + other.labels,
         )
 
-    def summary(self) -> dict[str, float]:
+    def _rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         def cat(xs: list[np.ndarray]) -> np.ndarray:
             return np.concatenate(xs) if xs else np.zeros(0)
 
+        return cat(self.users), cat(self.probs), cat(self.labels)
+
+    @property
+    def auc(self) -> AUCState:
+        _, probs, labels = self._rows()
+        return AUCState.of(probs, labels)
+
+    def summary(self) -> dict[str, float]:
+        users, probs, labels = self._rows()
         return {
-            "auc": self.auc.value(),
+            "auc": AUCState.of(probs, labels).value(),
             "logloss": self.logloss.value(),
-            "gauc": gauc(cat(self.users), cat(self.probs), cat(self.labels)),
+            "gauc": gauc(users, probs, labels),
             "examples": self.logloss.count,
         }
 
