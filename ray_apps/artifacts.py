@@ -2,12 +2,17 @@
 encoder, training checkpoints and JSON records. One module, so no consumer imports a producer's
 training code to open a file.
 
-Files are loaded with `torch.load(weights_only=True)`: tensors and plain containers only, never
-arbitrary pickled objects.
+No artifact is a pickle that could run code when opened. Model weights are safetensors (tensors
+only) with a JSON record beside them; a folder that holds only a pickle, or a file that is not
+valid safetensors, is refused with an error naming the file, and nothing in it is executed.
+Training checkpoints hold optimizer state (nested containers) and stay `torch.save` files, loaded
+with `torch.load(weights_only=True)` (tensors and plain containers only; anything else is refused).
 
-    RUNS/<run>/model.pt               {"model": state_dict, "spec", "model_name", "variant", "config"}
-    MODELS/image_encoder/encoder.pt   {"config", "state_dict", "version"}
-    MODELS/text_encoder/              a sentence-transformers folder + VERSION
+    RUNS/<run>/model.safetensors + model.json     learned state (no frozen item-vector tables) and
+                                                  {"format", "format_version", "model_name", "variant",
+                                                   "spec", "config"}
+    MODELS/image_encoder/encoder.safetensors + encoder.json   state_dict and {"format", ..., "config", "version"}
+    MODELS/text_encoder/              a sentence-transformers folder (model.safetensors) + VERSION
     <checkpoint>/state.pt             {"model", "optimizer", "epoch", ...} (Ray Train checkpoints)
 """
 
@@ -18,11 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
-RANKER_FILE = "model.pt"
-IMAGE_ENCODER_DIR, IMAGE_ENCODER_FILE = "image_encoder", "encoder.pt"
+FORMAT_VERSION = 1
+RANKER_FILE = "model.safetensors"  # + model.json
+IMAGE_ENCODER_DIR, IMAGE_ENCODER_FILE = "image_encoder", "encoder.safetensors"  # + encoder.json
 TEXT_ENCODER_DIR = "text_encoder"
 CHECKPOINT_FILE = "state.pt"
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt")
+
+
+class UnsafeArtifactError(ValueError):
+    """An artifact that is missing, not in the safe format, or unreadable; the message names the file."""
 
 
 def write_json(path: str | Path, data: Any) -> None:
@@ -30,10 +43,46 @@ def write_json(path: str | Path, data: Any) -> None:
     Path(path).write_text(json.dumps(data, indent=2, default=str))
 
 
-def _load(path: Path, device: str = "cpu") -> dict[str, Any]:
+def _record_path(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+def save_weights(path: str | Path, tensors: dict[str, torch.Tensor], record: dict[str, Any]) -> Path:
+    """Write `path` (safetensors: {name: tensor}) and its record `path`.json ({"format", ...} + record)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Contiguous CPU copies: safetensors refuses views and tensors that share storage.
+    save_file({k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}, str(path))
+    write_json(_record_path(path), {"format_version": FORMAT_VERSION, **record})
+    return path
+
+
+def load_weights(path: str | Path, kind: str, device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """({name: tensor}, record) from `path` and `path`.json, written by `save_weights` with format `kind`.
+
+    Refuses (UnsafeArtifactError, naming the file) a missing file, a folder with only a pickle where the
+    weights should be, a file that is not safetensors, and a record of another format or version.
+    """
+    path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such artifact")
-    return torch.load(path, map_location=device, weights_only=True)
+        pickles = sorted(p.name for p in path.parent.glob("*") if p.suffix in PICKLE_SUFFIXES)
+        hint = f"; found {', '.join(pickles)}: pickles are never loaded (they can run code), retrain" if pickles else ""
+        raise UnsafeArtifactError(f"{path}: no such artifact{hint}")
+    try:
+        tensors = load_file(str(path), device=device)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UnsafeArtifactError(f"{path}: not a safetensors file ({e}); nothing in it was run") from e
+    record_path = _record_path(path)
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError) as e:
+        raise UnsafeArtifactError(f"{record_path}: missing or not JSON ({e})") from e
+    if record.get("format") != kind or record.get("format_version") != FORMAT_VERSION:
+        raise UnsafeArtifactError(
+            f"{record_path}: format {record.get('format')!r} version {record.get('format_version')!r}, "
+            f"expected {kind!r} version {FORMAT_VERSION}"
+        )
+    return tensors, record
 
 
 # --- Ray Train checkpoints -------------------------------------------------------------------------
@@ -42,30 +91,37 @@ def save_checkpoint_state(folder: str | Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint_state(folder: str | Path) -> dict[str, Any]:
-    return _load(Path(folder, CHECKPOINT_FILE))
+    """A checkpoint's state: tensors and plain containers only (`weights_only=True` refuses any other
+    pickled object without running it)."""
+    path = Path(folder, CHECKPOINT_FILE)
+    if not path.exists():
+        raise UnsafeArtifactError(f"{path}: no such checkpoint file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError and whatever a broken file raises
+        raise UnsafeArtifactError(f"{path}: refused ({type(e).__name__}: {str(e).splitlines()[0]})") from e
 
 
 # --- trained rankers -------------------------------------------------------------------------------
 def save_ranker(
-    run_dir: str | Path, model: torch.nn.Module, spec: dict, model_name: str, variant: str | None, config: dict
+    run_dir: str | Path, model: Any, spec: dict, model_name: str, variant: str | None, config: dict
 ) -> None:
-    torch.save(
-        {"model": model.state_dict(), "spec": spec, "model_name": model_name, "variant": variant, "config": config},
-        Path(run_dir, RANKER_FILE),
-    )
+    """RUNS/<run>/model.safetensors (the learned state; item vectors are loaded from the lake) + model.json."""
+    record = {"format": "umair-ranker", "model_name": model_name, "variant": variant, "spec": spec, "config": config}
+    save_weights(Path(run_dir, RANKER_FILE), model.trainable_state(), record)
 
 
 def load_ranker(run_dir: str | Path, device: str = "cpu") -> tuple[Any, Any, dict[str, Any]]:
-    """(model in eval mode, FeatureSpec, saved dict) from RUNS/<run>/model.pt; item vectors still to load."""
+    """(model in eval mode, FeatureSpec, record) from RUNS/<run>/model.safetensors; item vectors still to load."""
     from umair_models.features import FeatureSpec
     from umair_models.models.registry import MODELS
 
-    saved = _load(Path(run_dir, RANKER_FILE), device)
-    spec = FeatureSpec.from_dict(saved["spec"])
-    cls = MODELS[saved["model_name"]]
-    model = cls(spec, cls.config_class.from_dict(saved["config"]))
-    model.load_state_dict(saved["model"], strict=False)
-    return model.eval().to(device), spec, saved
+    state, record = load_weights(Path(run_dir, RANKER_FILE), "umair-ranker", device)
+    spec = FeatureSpec.from_dict(record["spec"])
+    cls = MODELS[record["model_name"]]
+    model = cls(spec, cls.config_class.from_dict(record["config"]))
+    model.load_trainable_state(state)
+    return model.eval().to(device), spec, record
 
 
 def ranker_trained_at(run_dir: str | Path) -> float:
@@ -75,23 +131,24 @@ def ranker_trained_at(run_dir: str | Path) -> float:
 # --- image encoder ---------------------------------------------------------------------------------
 def save_image_encoder(models: str | Path, config: dict, state_dict: dict, version: str) -> Path:
     out = Path(models, IMAGE_ENCODER_DIR)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": config, "state_dict": state_dict, "version": version}, out / IMAGE_ENCODER_FILE)
+    save_weights(
+        out / IMAGE_ENCODER_FILE, state_dict, {"format": "umair-image-encoder", "config": config, "version": version}
+    )
     return out
 
 
 def image_encoder_config(models: str | Path) -> dict[str, Any]:
-    return _load(Path(models, IMAGE_ENCODER_DIR, IMAGE_ENCODER_FILE))["config"]
+    return load_weights(Path(models, IMAGE_ENCODER_DIR, IMAGE_ENCODER_FILE), "umair-image-encoder")[1]["config"]
 
 
 def load_image_encoder(models: str | Path, device: str = "cpu") -> tuple[Any, str]:
     """(DualOutputResNet in eval mode, version) from MODELS/image_encoder/."""
     from umair_models.encoders.image import DualOutputResNet, ImageEncoderConfig
 
-    saved = _load(Path(models, IMAGE_ENCODER_DIR, IMAGE_ENCODER_FILE), device)
-    model = DualOutputResNet(ImageEncoderConfig(**saved["config"]))
-    model.load_state_dict(saved["state_dict"], strict=False)
-    return model.eval().to(device), saved["version"]
+    state, record = load_weights(Path(models, IMAGE_ENCODER_DIR, IMAGE_ENCODER_FILE), "umair-image-encoder", device)
+    model = DualOutputResNet(ImageEncoderConfig(**record["config"]))
+    model.load_state_dict(state, strict=False)
+    return model.eval().to(device), record["version"]
 
 
 # --- text encoder ----------------------------------------------------------------------------------
@@ -109,6 +166,11 @@ def load_text_encoder(models: str | Path, device: str = "cpu") -> tuple[Any, str
     folder = Path(models, TEXT_ENCODER_DIR)
     if not folder.exists():
         raise FileNotFoundError(f"{folder}: no text encoder; run `umair finetune-text` first")
+    pickles = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise UnsafeArtifactError(
+            f"{folder}: holds pickled weights ({', '.join(pickles)}); only safetensors are loaded (they cannot run code)"
+        )
     version_file = folder / "VERSION"
     version = version_file.read_text().strip() if version_file.exists() else folder.name
     return load_folder(str(folder), device), version

@@ -7,7 +7,7 @@ Reads `pretext_image_labels` (image -> its most frequent tags) through Ray Data,
 CPU tasks, trains with DDP (TorchTrainer), reports loss / mAP / micro-F1 on a held-out slice
 (items with item_idx % 10 == 0) each epoch, checkpoints each epoch to RunConfig.storage_path
 and resumes from the last checkpoint after a worker failure (FailureConfig).
-Writes MODELS/image_encoder/{encoder.pt, metrics.json}.
+Writes MODELS/image_encoder/{encoder.safetensors, encoder.json, metrics.json}.
 """
 
 from __future__ import annotations

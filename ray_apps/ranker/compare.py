@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from ray_apps.artifacts import RANKER_FILE
 from ray_apps.ranker.config import CONTROL, TrainConfig, default_run_name
 from ray_apps.ranker.data import DatasetConfig, ranker_splits
 from ray_apps.ranker.job import run
@@ -141,8 +142,11 @@ RUNTIME_KEYS = (
 CACHE_LIMIT_BYTES = 2 * 2**30  # splits up to this size (as arrays) are cached for all runs by default
 
 
-def reusable(previous: dict[str, Any], cfg: TrainConfig, inputs: dict[str, Any]) -> str | None:
-    """Why a finished run (its metrics record) must be retrained for `cfg` on `inputs`; None if it can be reused."""
+def reusable(previous: dict[str, Any], cfg: TrainConfig, inputs: dict[str, Any], run_dir: Path) -> str | None:
+    """Why a finished run (its metrics record, its folder) must be retrained for `cfg` on `inputs`; None if it
+    can be reused."""
+    if not Path(run_dir, RANKER_FILE).exists():
+        return f"no {RANKER_FILE} (written by an older version, or removed)"
     saved = previous.get("config", {})
     changed = [k for k, v in asdict(cfg).items() if k not in RUNTIME_KEYS and saved.get(k) != v]
     if changed:
@@ -251,7 +255,7 @@ def compare(
             cfg = planned.config(base, tuned or {})
             done = Path(out, planned.name, "metrics.json")
             previous = json.loads(done.read_text()) if done.exists() and not force else None
-            why = reusable(previous, cfg, inputs) if previous is not None else None
+            why = reusable(previous, cfg, inputs, done.parent) if previous is not None else None
             if previous is not None and why is None:
                 log.info(
                     "[%d] %s: already trained with this budget on these inputs, reused (use --force)", i, planned.name

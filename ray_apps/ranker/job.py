@@ -8,7 +8,7 @@ Data streams from Delta through Ray Data (read_delta -> fixed-shape arrays -> pe
 iter_torch_batches with local shuffle and prefetch), or each worker holds its shard in memory
 (--in-memory). Item vectors are a frozen table loaded once per worker. The loop itself is in
 `ray_apps.ranker.loop`. After training: exact test AUC / log loss over all workers' shards, GAUC,
-parameter count, samples/s -> RUNS/<run>/metrics.json, predictions, model.pt, and a row appended
+parameter count, samples/s -> RUNS/<run>/metrics.json, predictions, model.safetensors + model.json, and a row appended
 to LAKE/experiments (Delta).
 """
 

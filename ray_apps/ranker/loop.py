@@ -21,7 +21,6 @@ from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.protocol import BatchTail, Plateau, current_lr, lr_schedule, recalibrate_batch_norm
 from ray_apps.runtime import progress_line
 from umair_models.features import FeatureSpec
-from umair_models.layers.embedding import PretrainedLookup
 from umair_models.metrics import EvalState
 from umair_models.models.registry import build_model
 
@@ -167,23 +166,6 @@ def merged_evaluation(model: torch.nn.Module, shard: Any, batch_size: int, devic
     return merged, gather(preds)
 
 
-def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A copy of the model's learned state (parameters and batch-norm statistics), without the frozen
-    item-vector tables (PretrainedLookup buffers: up to gigabytes, and they never change)."""
-    frozen = {id(b) for m in model.modules() if isinstance(m, PretrainedLookup) for b in m.buffers()}
-    return {k: v.detach().clone() for k, v in model.state_dict(keep_vars=True).items() if id(v) not in frozen}
-
-
-def load_trainable_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Put a `trainable_state` back; only the frozen tables may be missing from it."""
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    frozen = {k for k, _ in model.named_buffers() if k.startswith("lookups.")}
-    if unexpected or set(missing) - frozen:
-        raise RuntimeError(
-            f"state does not fit the model: missing {sorted(set(missing) - frozen)}, unexpected {unexpected}"
-        )
-
-
 def train_loop_per_worker(cfg: dict[str, Any]) -> None:
     """cfg: {"config": TrainConfig fields, "spec", "run_dir", "splits", "torch_threads", "progress", "item_vectors"?}.
 
@@ -292,7 +274,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
             value = metrics[f"valid_{config.monitor}"]
             improved = plateau.update(epoch + 1, value)
             if improved and config.restore_best:
-                best = trainable_state(model)
+                best = model.trainable_state()
             scheduler.step(value)
             record.update(
                 valid_auc=metrics["valid_auc"], valid_logloss=metrics["valid_logloss"], valid_gauc=metrics["valid_gauc"],
@@ -316,7 +298,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
             break
 
     if best is not None:
-        load_trainable_state(model, best)  # its batch-norm statistics were recomputed for it
+        model.load_trainable_state(best)  # its batch-norm statistics were recomputed for it
     else:
         recalibrate_batch_norm(model, tail.batches, device)
     every = gather(totals)

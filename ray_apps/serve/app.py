@@ -215,7 +215,7 @@ def start(
 
 @dataclass
 class ServeOptions:
-    run: str = setting(help="a run folder written by `umair train` (has model.pt)")
+    run: str = setting(help="a run folder written by `umair train` (has model.safetensors)")
     lake: str = setting(help="the lake the run was trained on (feature tables, item vectors)")
     port: int = setting(8000, "HTTP port on 127.0.0.1")
     access_log: bool = setting(False, "log one line per request (off by default: it costs CPU per request)")

@@ -109,6 +109,21 @@ class CTRModel(nn.Module):
             lookup: PretrainedLookup = self.lookups[name]  # type: ignore[assignment]
             lookup.load(vectors, present)
 
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """A copy of the learned state (parameters and batch-norm statistics), without the frozen
+        item-vector tables (PretrainedLookup buffers: up to gigabytes, and they never change)."""
+        frozen = {id(b) for m in self.modules() if isinstance(m, PretrainedLookup) for b in m.buffers()}
+        return {k: v.detach().clone() for k, v in self.state_dict(keep_vars=True).items() if id(v) not in frozen}
+
+    def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Put a `trainable_state` back; only the frozen tables may be missing from it."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        frozen = {k for k, _ in self.named_buffers() if k.startswith("lookups.")}
+        if unexpected or set(missing) - frozen:
+            raise ValueError(
+                f"state does not fit the model: missing {sorted(set(missing) - frozen)}, unexpected {unexpected}"
+            )
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 

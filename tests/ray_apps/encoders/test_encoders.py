@@ -13,7 +13,7 @@ from ray_apps.encoders.item_features import from_blobs
 
 def test_pretext_training_writes_an_encoder_with_metrics(tiny_models):
     models, image, _ = tiny_models
-    assert (Path(models, "image_encoder", "encoder.pt")).exists()
+    assert (Path(models, "image_encoder", "encoder.safetensors")).exists()
     assert 0.0 < image["final"]["valid_map"] <= 1.0 and image["final"]["valid_images"] > 0
 
 

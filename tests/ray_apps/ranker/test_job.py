@@ -30,7 +30,7 @@ def test_two_workers_train_umair_and_a_baseline_and_write_metrics(tiny_runs, tin
             and saved["parameters"] > 0
             and saved["train_samples_per_s"] > 0
         )
-        assert (Path(runs, r["run"], "model.pt")).exists() and json.loads(
+        assert (Path(runs, r["run"], "model.safetensors")).exists() and json.loads(
             Path(runs, r["run"], "history.json").read_text()
         )
     experiments = DeltaTable(str(lake / "experiments")).to_pyarrow_table().to_pandas()
