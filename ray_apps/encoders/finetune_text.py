@@ -126,11 +126,14 @@ def train_loop(cfg: dict) -> None:
 def run(config: FinetuneConfig, address: str | None = None) -> dict:
     import ray.data
 
-    init_ray(address)
     config.base = config.base or default_base_model()
+    pairs_table = Path(config.lake, "text_pairs")
+    if not (pairs_table / "_delta_log").is_dir() or not read_table(pairs_table, ["anchor"]).num_rows:
+        return hand_on_base(config)
+    init_ray(address)
     random.seed(config.seed)
     torch.manual_seed(config.seed)
-    pairs = read_table(Path(config.lake, "text_pairs"))
+    pairs = read_table(pairs_table)
     train_rows, test_rows = held_out(pairs)
     base = load_text_encoder(config.base)
     before = evaluate(base, test_rows)
@@ -172,6 +175,23 @@ def run(config: FinetuneConfig, address: str | None = None) -> dict:
     return summary
 
 
+def hand_on_base(config: FinetuneConfig) -> dict:
+    """No text pairs in the lake (they are optional in the raw contract): the base encoder is written
+    unchanged as MODELS/text_encoder/, so `embed` runs; metrics.json says so."""
+    version = f"base-{Path(config.base).name}-no-pairs"
+    out = save_text_encoder(config.out, load_text_encoder(config.base), version)
+    summary = {
+        "version": version,
+        "base": config.base,
+        "train_pairs": 0,
+        "note": "no text_pairs in the lake: the base encoder is handed on unchanged (not fine-tuned)",
+        "config": asdict(config),
+    }
+    write_json(out / "metrics.json", summary)
+    print(f"[finetune-text] {summary['note']}", flush=True)
+    return summary
+
+
 def build_parser() -> argparse.ArgumentParser:
     return app_parser(
         "Fine-tune the text encoder on text pairs with in-batch negatives (Ray Train).", FinetuneConfig, "finetune_text"
@@ -184,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_args(FinetuneConfig, a, "finetune_text")
     s = run(config, a.address)
     print(f"text encoder {s['version']} -> {Path(config.out, 'text_encoder')}")
+    if "after" not in s:  # no text pairs: the base handed on, nothing measured
+        return 0
     for k in s["after"]:
         b, f = s["before"][k], s["after"][k]
         print(

@@ -68,3 +68,30 @@ def test_style_vectors_of_one_painting_style_are_nearer(tiny_features, tiny_lake
     np.fill_diagonal(cos, np.nan)
     assert np.nanmean(cos[same & off]) > np.nanmean(cos[~same])
     assert nearest_same_style > 0.6, f"1-NN style accuracy {nearest_same_style:.2f}, chance {1 / len(set(y)):.2f}"
+
+
+def test_a_lake_without_text_pairs_still_gets_item_vectors(tiny_models, tiny_lake, tmp_path):
+    """text_pairs is optional in the raw contract: finetune-text hands the base encoder on (and says so),
+    and embed then writes item_features as usual."""
+    import shutil
+
+    from ray_apps.artifacts import IMAGE_ENCODER_DIR, load_text_encoder
+    from ray_apps.encoders.embed import EmbedConfig
+    from ray_apps.encoders.embed import run as embed
+    from ray_apps.encoders.finetune_text import FinetuneConfig
+    from ray_apps.encoders.finetune_text import run as finetune
+
+    lake, _ = tiny_lake
+    own_lake, models = tmp_path / "lake", tmp_path / "models"
+    shutil.copytree(lake, own_lake, ignore=lambda d, names: [n for n in names if n in ("text_pairs", "item_features")])
+    summary = finetune(FinetuneConfig(lake=str(own_lake), out=str(models)))
+    assert summary["train_pairs"] == 0 and "handed on unchanged" in summary["note"]
+    assert summary["version"].endswith("-no-pairs")
+    _, version = load_text_encoder(models)
+    assert version == summary["version"]
+    shutil.copytree(Path(tiny_models[0], IMAGE_ENCODER_DIR), models / IMAGE_ENCODER_DIR)
+    embed(EmbedConfig(lake=str(own_lake), models=str(models), batch_size=64))
+    features = DeltaTable(str(own_lake / "item_features")).to_pyarrow_table(columns=["item_idx", "text_encoder"])
+    items = DeltaTable(str(own_lake / "items")).to_pyarrow_table(columns=["item_idx"])
+    assert features.num_rows == items.num_rows
+    assert set(features["text_encoder"].to_pylist()) == {summary["version"]}
