@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs import schema
@@ -31,6 +31,7 @@ from spark_jobs.raw import read_raw
 from spark_jobs.transforms import examples as ex
 from spark_jobs.transforms import features as ft
 from spark_jobs.transforms import pretext, validate
+from spark_jobs.transforms.indexing import position_index
 
 log = logging.getLogger("umair.prep")
 
@@ -74,9 +75,7 @@ def _index_users(attrs: DataFrame, vocab: DataFrame, config: PrepConfig) -> Data
 
 
 def _index_items(attrs: DataFrame, vocab: DataFrame, config: PrepConfig) -> DataFrame:
-    catalogue = attrs.withColumn(
-        "item_idx", F.row_number().over(Window.orderBy("created_at", "illust_id")).cast("long")
-    )
+    catalogue = position_index(attrs, ["created_at", "illust_id"], "item_idx")
     df = ft.lookup(catalogue, vocab, "illust_id", "illust_id", "item_id_idx", broadcast=False)
     for name in ft.ITEM_FEATURES:
         df = ft.lookup(df, vocab, name, name, f"{name.replace('_id', '')}_idx")

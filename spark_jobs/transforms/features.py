@@ -7,8 +7,10 @@ out-of-vocabulary / padding. List features (tags) are resolved to fixed-length i
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from spark_jobs.transforms.indexing import position_index
 
 UNKNOWN = "unknown"
 USER_FEATURES = ("gender", "age", "region", "language")
@@ -111,12 +113,9 @@ def fit_vocab(counts: DataFrame, min_count: int, min_count_by_feature: dict[str,
     threshold = F.lit(min_count)
     for feature, m in by.items():
         threshold = F.when(F.col("feature") == feature, F.lit(m)).otherwise(threshold)
-    w = Window.partitionBy("feature").orderBy(F.col("count").desc(), F.col("value").asc())
-    return (
-        counts.where(F.col("count") >= threshold)
-        .withColumn("index", F.row_number().over(w).cast("long"))
-        .select("feature", "value", "index", "count")
-    )
+    kept = counts.where(F.col("count") >= threshold)
+    ranked = position_index(kept, [F.col("count").desc(), F.col("value").asc()], "index", within="feature")
+    return ranked.select("feature", "value", "index", "count")
 
 
 def lookup(df: DataFrame, vocab: DataFrame, feature: str, column: str, out: str, broadcast: bool = True) -> DataFrame:

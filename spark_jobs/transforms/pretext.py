@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_jobs.transforms.features import fit_vocab, lookup_list
+from spark_jobs.transforms.indexing import position_index
 
 PRETEXT_FEATURE = "pretext_label"
 
@@ -40,5 +41,5 @@ def pretext_image_labels(items: DataFrame, vocab: DataFrame, max_labels: int) ->
 
 def clean_text_pairs(pairs: DataFrame) -> DataFrame:
     """Kept pairs (already trimmed and deduplicated by validation) with a stable pair_id."""
-    w = Window.orderBy("perspective", "anchor", "positive")
-    return pairs.select(F.row_number().over(w).cast("long").alias("pair_id"), "anchor", "positive", "perspective")
+    indexed = position_index(pairs, ["perspective", "anchor", "positive"], "pair_id")
+    return indexed.select("pair_id", "anchor", "positive", "perspective")

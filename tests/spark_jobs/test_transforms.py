@@ -142,3 +142,20 @@ def test_vocab_min_count_ordering_and_oov(spark):
     )
     rows = {r.k: (r.color_idx, r.tags_idx) for r in out.collect()}
     assert rows == {"k1": (1, [1, 2, 0]), "k2": (0, [0, 0, 0])}  # unknown -> 0; lists keep order, pad with 0
+
+
+def test_position_index_equals_row_number_without_a_single_partition(spark):
+    from pyspark.sql import Window
+
+    from spark_jobs.transforms.indexing import position_index
+
+    rows = [(f"f{i % 3}", f"v{i:05d}", (i * 7919) % 50) for i in range(3000)]
+    df = spark.createDataFrame(rows, "feature string, value string, count long").repartition(6)
+    order = [F.col("count").desc(), F.col("value").asc()]
+    got = position_index(df, order, "index", within="feature")
+    assert got.rdd.getNumPartitions() > 1
+    reference = df.withColumn("index", F.row_number().over(Window.partitionBy("feature").orderBy(*order)))
+    assert sorted(got.collect()) == sorted(reference.select(*got.columns).collect())
+    overall = position_index(df, ["value"], "pos")
+    assert sorted(r.pos for r in overall.collect()) == list(range(1, 3001))
+    assert {r.value: r.pos for r in overall.collect()}["v00000"] == 1
