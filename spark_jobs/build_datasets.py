@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from pyspark.sql import functions as F
 from spark_jobs import schema
 from spark_jobs.config import PrepConfig
 from spark_jobs.delta import read_delta, write_delta
+from spark_jobs.progress import Stages
 from spark_jobs.raw import read_raw
 from spark_jobs.transforms import examples as ex
 from spark_jobs.transforms import features as ft
@@ -34,23 +33,6 @@ from spark_jobs.transforms import pretext, validate
 from spark_jobs.transforms.indexing import position_index
 
 log = logging.getLogger("umair.prep")
-
-
-@dataclass
-class Stages:
-    """Wall time and rows per stage, for the printed summary and the benchmark."""
-
-    seconds: dict[str, float] = field(default_factory=dict)
-    rows: dict[str, int] = field(default_factory=dict)
-    _t: float = field(default_factory=time.time)
-
-    def done(self, name: str, rows: int | None = None) -> None:
-        now = time.time()
-        self.seconds[name] = round(now - self._t, 2)
-        if rows is not None:
-            self.rows[name] = rows
-        self._t = now
-        log.info("stage %-14s %7.1f s%s", name, self.seconds[name], f"  {rows:,} rows" if rows is not None else "")
 
 
 def _reject_counts(checked: validate.Checked) -> dict[str, int]:
@@ -99,7 +81,7 @@ def build(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepCon
     """Run the whole job; returns the run record (also appended to LAKE/runs)."""
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     started = datetime.now(UTC)
-    stages = Stages()
+    stages = Stages(log)
     fmt = config.raw_format
     sources = {name: read_raw(spark, raw, name, fmt) for name in schema.RAW}
     rows_in = {name: df.count() for name, df in sources.items() if df is not None}

@@ -67,7 +67,7 @@ def read_raw(spark: SparkSession, raw: str, name: str, fmt: str = "auto") -> Dat
     types = spark_schema(schema)
     if fmt == "parquet":
         try:
-            df = _read_parquet(spark, path)
+            df = read_parquet(spark, path)
         except AnalysisException as e:
             raise ValueError(f"raw dataset {name!r} at {path}: Spark cannot read it: {e}") from e
     elif fmt == "json":
@@ -97,7 +97,7 @@ def nanosecond_columns(path: str | Path) -> list[str]:
     return [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
 
 
-def _read_parquet(spark: SparkSession, path: str) -> DataFrame:
+def read_parquet(spark: SparkSession, path: str) -> DataFrame:
     """spark.read.parquet, with nanosecond timestamp columns (read as longs under
     spark.sql.legacy.parquet.nanosAsLong) turned into timestamps truncated to microseconds."""
     nanos = nanosecond_columns(path)

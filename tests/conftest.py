@@ -48,3 +48,15 @@ def tiny_lake(spark, tiny_site, tmp_path_factory) -> tuple[Path, dict]:
     raw, _ = tiny_site
     lake = tmp_path_factory.mktemp("lake")
     return lake, build(spark, str(raw), str(lake))
+
+
+@pytest.fixture(scope="session")
+def featurized(spark, tmp_path_factory) -> tuple[Path, dict, dict]:
+    """(LAKE, run record, facts) of `featurize` on the tables of tests/own_tables.py."""
+    from spark_jobs.featurize import featurize
+    from spark_jobs.featurize_config import FeaturizeConfig
+    from tests.own_tables import write_own_tables
+
+    facts = write_own_tables(tmp_path_factory.mktemp("own_tables"))
+    lake = tmp_path_factory.mktemp("own_lake")
+    return lake, featurize(spark, FeaturizeConfig.from_yaml(facts["config"]), str(lake)), facts

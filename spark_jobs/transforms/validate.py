@@ -41,7 +41,7 @@ def _duplicate(df: DataFrame, key: list[str], order: list[Column]) -> Column:
     return F.row_number().over(w) > 1
 
 
-def _split(df: DataFrame, source: str, reason: Column, columns: list[str]) -> Checked:
+def split_by_reason(df: DataFrame, source: str, reason: Column, columns: list[str]) -> Checked:
     flagged = df.withColumn(REASON, reason)
     kept = flagged.where(F.col(REASON).isNull()).select(*columns)
     rejected = flagged.where(F.col(REASON).isNotNull()).select(
@@ -59,7 +59,7 @@ def check_users(users: DataFrame) -> Checked:
     dup = F.when(~F.col("_null"), _duplicate(flagged, ["user_id"], [F.col("created_at").asc_nulls_last()])).otherwise(
         False
     )
-    return _split(flagged, "users", _first_reason([("null_id", F.col("_null")), ("duplicate", dup)]), cols)
+    return split_by_reason(flagged, "users", _first_reason([("null_id", F.col("_null")), ("duplicate", dup)]), cols)
 
 
 def check_illustrations(items: DataFrame) -> Checked:
@@ -69,7 +69,9 @@ def check_illustrations(items: DataFrame) -> Checked:
     dup = F.when(~F.col("_null"), _duplicate(flagged, ["illust_id"], [F.col("created_at").asc_nulls_last()])).otherwise(
         False
     )
-    return _split(flagged, "illustrations", _first_reason([("null_id", F.col("_null")), ("duplicate", dup)]), cols)
+    return split_by_reason(
+        flagged, "illustrations", _first_reason([("null_id", F.col("_null")), ("duplicate", dup)]), cols
+    )
 
 
 def check_interactions(events: DataFrame, users: DataFrame, items: DataFrame, start: str, end: str) -> Checked:
@@ -97,7 +99,7 @@ def check_interactions(events: DataFrame, users: DataFrame, items: DataFrame, st
     df = df.withColumn("_pre", first)
     w = Window.partitionBy(*cols).orderBy(F.lit(1))
     dup = F.col("_pre").isNull() & (F.row_number().over(w) > 1)
-    return _split(df, "interactions", F.coalesce(F.col("_pre"), F.when(dup, F.lit("duplicate"))), cols)
+    return split_by_reason(df, "interactions", F.coalesce(F.col("_pre"), F.when(dup, F.lit("duplicate"))), cols)
 
 
 def check_text_pairs(pairs: DataFrame) -> Checked:
@@ -113,4 +115,4 @@ def check_text_pairs(pairs: DataFrame) -> Checked:
     df = df.withColumn("_pre", pre)
     w = Window.partitionBy("anchor", "positive", "perspective").orderBy(F.lit(1))
     dup = F.col("_pre").isNull() & (F.row_number().over(w) > 1)
-    return _split(df, "text_pairs", F.coalesce(F.col("_pre"), F.when(dup, F.lit("duplicate"))), cols)
+    return split_by_reason(df, "text_pairs", F.coalesce(F.col("_pre"), F.when(dup, F.lit("duplicate"))), cols)

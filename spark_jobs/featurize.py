@@ -1,0 +1,516 @@
+"""Spark job: any interaction / CTR table (+ optional user and item tables) -> a trainable lake.
+
+    spark-submit spark_jobs/featurize.py --config TABLES.yaml --lake LAKE
+    umair featurize --config TABLES.yaml --lake LAKE
+
+Stages: read (Parquet, CSV, JSON lines or Delta; a file or a folder) -> parse (label, timestamp,
+numbers; rows that fail go to `rejects` with a reason) -> join the side tables (a key without a side
+row keeps OOV side features, counted) -> split (time, random or given) -> vocabularies and numeric
+statistics fitted on train only -> every feature indexed (values unseen in train -> 0, counted) ->
+one Delta commit per table -> LAKE/dataset.yaml, which `umair train --dataset` and `umair compare
+--dataset` read as it is.
+
+Writes LAKE/interactions_{train,valid,test}, LAKE/vocab (feature, value, index, count),
+LAKE/rejects (source, reason, record, run_id), LAKE/featurize_runs (one JSON record per run) and
+LAKE/dataset.yaml. Each table is replaced atomically: a failed run leaves the previous versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pyspark import StorageLevel
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from spark_jobs.delta import read_delta, write_delta
+from spark_jobs.featurize_config import SPLITS, ConfigError, Feature, FeaturizeConfig, Source
+from spark_jobs.progress import Stages
+from spark_jobs.raw import detect_format, read_parquet
+from spark_jobs.transforms import features as ft
+from spark_jobs.transforms.validate import Checked, split_by_reason
+
+log = logging.getLogger("umair.featurize")
+CORRUPT = "_corrupt_record"
+NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+
+
+# --- read -----------------------------------------------------------------------------------------
+def read_source(spark: SparkSession, source: Source, path: str, name: str) -> DataFrame:
+    """One table as Spark reads it: CSV columns as text (parsed later, so bad values become rejects,
+    not silent nulls), JSON with a corrupt-record column, Parquet / Delta with their own types."""
+    if not (Path(path).exists() or "://" in path):
+        raise FileNotFoundError(f"{name}: {path} does not exist")
+    fmt = source.format
+    if fmt == "auto":
+        fmt = "delta" if Path(path, "_delta_log").is_dir() else detect_format(path)
+    try:
+        if fmt == "delta":
+            df = read_delta(spark, path)
+        elif fmt == "parquet":
+            df = read_parquet(spark, path)
+        elif fmt == "json":
+            df = spark.read.options(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT, **source.options).json(path)
+        else:
+            options = {"header": not source.columns, "inferSchema": False, **source.options}
+            df = spark.read.options(
+                **{k: str(v).lower() if isinstance(v, bool) else v for k, v in options.items()}
+            ).csv(path)
+    except AnalysisException as e:
+        raise ValueError(f"{name}: Spark cannot read {path} as {fmt}: {e}") from e
+    if source.columns:
+        data_columns = [c for c in df.columns if c != CORRUPT]
+        if len(source.columns) != len(data_columns):
+            raise ValueError(f"{name}: `columns` names {len(source.columns)} columns, {path} has {len(data_columns)}")
+        df = df.toDF(*source.columns, *([CORRUPT] if CORRUPT in df.columns else []))
+    return df
+
+
+def _require(df: DataFrame, columns: set[str], name: str) -> None:
+    missing = sorted(c for c in columns if c and c not in df.columns)
+    if missing:
+        raise ValueError(f"{name}: no column(s) {missing}; it has {sorted(c for c in df.columns if c != CORRUPT)}")
+
+
+# --- parse and reject -----------------------------------------------------------------------------
+def _number(col: Column) -> Column:
+    """A finite double, or null (null, text that is not a number, NaN, inf)."""
+    text = col.cast("string")
+    number = F.when(text.rlike(NUMBER), text.cast("double"))
+    return F.when(F.isnan(number) | (F.abs(number) == float("inf")), None).otherwise(number)
+
+
+def _blank(col: Column) -> Column:
+    return col.isNull() | (F.trim(col.cast("string")) == "")
+
+
+def _timestamp(col: Column, unit: str) -> Column:
+    if unit:
+        scale = {"s": 1, "ms": 1e3, "us": 1e6}[unit]
+        return F.timestamp_micros((_number(col) * (1e6 / scale)).cast("long"))
+    return F.coalesce(col.cast("timestamp"), F.try_to_timestamp(col.cast("string")))
+
+
+def _first_reason(rules: list[tuple[str, Column]]) -> Column:
+    reason = F.lit(None).cast("string")
+    for text, broken in reversed(rules):
+        reason = F.when(broken, F.lit(text)).otherwise(reason)
+    return reason
+
+
+def parse_interactions(df: DataFrame, config: FeaturizeConfig) -> Checked:
+    """Kept rows + `_label` (0 / 1) + `_ts` (timestamp, when configured); rejected rows with the first
+    rule they break: unparseable record, missing / non-numeric / non-binary label, missing or bad
+    timestamp, a numeric feature column that holds something else than a finite number."""
+    columns = [c for c in df.columns if c != CORRUPT]
+    label = F.col(config.label.column)
+    value = _number(label)
+    rule = config.label.parsed()
+    rules: list[tuple[str, Column]] = []
+    if CORRUPT in df.columns:
+        rules.append(("unparseable record", F.col(CORRUPT).isNotNull()))
+    rules.append((f"missing label ({config.label.column})", _blank(label)))
+    rules.append((f"label not a number ({config.label.column})", value.isNull()))
+    if rule is None:
+        rules.append((f"label not 0 or 1 ({config.label.column})", ~value.isin(0.0, 1.0)))
+        binary = value.cast("int")
+    else:
+        op, threshold = rule
+        compare = {">=": value >= threshold, ">": value > threshold, "<=": value <= threshold, "<": value < threshold}
+        binary = compare.get(op, (value == threshold) if op == "==" else (value != threshold)).cast("int")
+    flagged = df.withColumn("_label", binary)
+    if config.timestamp:
+        ts = F.col(config.timestamp.column)
+        flagged = flagged.withColumn("_ts", _timestamp(ts, config.timestamp.unit))
+        rules.append((f"missing timestamp ({config.timestamp.column})", _blank(ts)))
+        rules.append((f"timestamp not parseable ({config.timestamp.column})", F.col("_ts").isNull()))
+    for f in config.features:
+        if f.kind == "numeric" and not f.expr and f.source in columns:
+            raw = F.col(f.source)
+            rules.append((f"not a finite number ({f.source})", ~_blank(raw) & _number(raw).isNull()))
+    kept_columns = columns + ["_label"] + (["_ts"] if config.timestamp else [])
+    return split_by_reason(flagged, "interactions", _first_reason(rules), kept_columns)
+
+
+def parse_side(df: DataFrame, source: Source, name: str) -> Checked:
+    """A side table: rows without a key, and every row but the first (by its record) of a repeated key, rejected."""
+    columns = [c for c in df.columns if c != CORRUPT]
+    key = F.col(source.key)
+    first = Window.partitionBy(source.key).orderBy(F.to_json(F.struct(*[F.col(c) for c in columns])))
+    rules = []
+    if CORRUPT in df.columns:
+        rules.append(("unparseable record", F.col(CORRUPT).isNotNull()))
+    rules += [
+        (f"missing key ({source.key})", _blank(key)),
+        (f"duplicate key ({source.key})", F.row_number().over(first) > 1),
+    ]
+    return split_by_reason(df, name, _first_reason(rules), columns)
+
+
+# --- split ----------------------------------------------------------------------------------------
+def assign_split(df: DataFrame, config: FeaturizeConfig, record_columns: list[str]) -> tuple[DataFrame, dict]:
+    """df + `_split` (train / valid / test); -> (df, what decided it)."""
+    split = config.split
+    if split.by == "given":
+        return df, {"by": "given"}
+    if split.by == "random":
+        record = F.to_json(F.struct(*[F.col(c) for c in record_columns]))
+        u = (F.abs(F.xxhash64(record, F.lit(split.seed))) % 1_000_000) / 1_000_000.0
+        which = F.when(u < split.test, "test").when(u < split.test + split.valid, "valid").otherwise("train")
+        return df.withColumn("_split", which), {
+            "by": "random",
+            "seed": split.seed,
+            "valid": split.valid,
+            "test": split.test,
+        }
+    if split.valid_start:
+        valid_start, test_start = split.valid_start, split.test_start
+    else:
+        seconds = df.select(F.unix_micros("_ts").alias("_us"))
+        cuts = seconds.approxQuantile("_us", [1 - split.test - split.valid, 1 - split.test], 1e-4)
+        valid_start, test_start = (datetime.fromtimestamp(c / 1e6, UTC).isoformat() for c in cuts)
+    ts = F.col("_ts")
+    which = (
+        F.when(ts >= F.lit(test_start).cast("timestamp"), "test")
+        .when(ts >= F.lit(valid_start).cast("timestamp"), "valid")
+        .otherwise("train")
+    )
+    return df.withColumn("_split", which), {"by": "time", "valid_start": valid_start, "test_start": test_start}
+
+
+# --- features -------------------------------------------------------------------------------------
+def raw_value(f: Feature, sep_pattern: str | None = None) -> Column:
+    """The feature's raw value: text for categorical kinds, array<string> for multi-valued, double
+    for numbers (bucket labels come later, once boundaries are known)."""
+    col = F.expr(f.expr) if f.expr else F.col(f.source)
+    if f.kind == "timestamp":
+        part = {"hour": F.hour, "weekday": F.dayofweek, "month": F.month, "year": F.year}[f.part]
+        return part(F.col("_ts")).cast("string")
+    if f.kind == "numeric":
+        return _number(col)
+    if f.kind == "multi_categorical":
+        items = F.split(col.cast("string"), sep_pattern or re.escape(f.sep)) if f.sep else col.cast("array<string>")
+        return F.filter(F.transform(items, lambda x: F.trim(x)), lambda x: x.isNotNull() & (x != ""))
+    text = F.trim(col.cast("string"))
+    return F.when(text != "", text)
+
+
+def bucket_label(value: Column, boundaries: list[float]) -> Column:
+    """'b<k>': the number of boundaries <= value (0 .. len(boundaries)); null stays null (OOV)."""
+    k = sum((F.when(value >= b, 1).otherwise(0) for b in boundaries), F.lit(0))
+    return F.when(value.isNotNull(), F.concat(F.lit("b"), k.cast("string")))
+
+
+def fit_numeric(train: DataFrame, config: FeaturizeConfig) -> dict[str, dict[str, Any]]:
+    """Per numeric feature, fitted on train: mean and sd (standardize) or boundaries (bucketize)."""
+    fitted: dict[str, dict[str, Any]] = {}
+    numeric = [f for f in config.features if f.kind == "numeric"]
+    standardize = [f for f in numeric if f.transform == "standardize"]
+    if standardize:
+        row = train.agg(
+            *[F.mean(f"_raw_{f.name}").alias(f"{f.name}_mean") for f in standardize],
+            *[F.stddev_pop(f"_raw_{f.name}").alias(f"{f.name}_sd") for f in standardize],
+        ).first()
+        for f in standardize:
+            mean, sd = row[f"{f.name}_mean"], row[f"{f.name}_sd"]
+            fitted[f.name] = {"mean": float(mean or 0.0), "sd": float(sd) if sd else 1.0}
+    for f in numeric:
+        if f.transform == "bucketize":
+            if f.boundaries:
+                edges = sorted(float(b) for b in f.boundaries)
+            else:
+                qs = [i / f.buckets for i in range(1, f.buckets)]
+                edges = sorted(set(train.approxQuantile(f"_raw_{f.name}", qs, 1e-3)))
+            fitted[f.name] = {"boundaries": edges}
+    return fitted
+
+
+def with_raw_values(df: DataFrame, config: FeaturizeConfig) -> DataFrame:
+    return df.select("*", *[raw_value(f).alias(f"_raw_{f.name}") for f in config.features])
+
+
+def with_buckets(df: DataFrame, config: FeaturizeConfig, numeric: dict[str, dict[str, Any]]) -> DataFrame:
+    for f in config.features:
+        if f.kind == "numeric" and f.transform == "bucketize":
+            df = df.withColumn(f"_raw_{f.name}", bucket_label(F.col(f"_raw_{f.name}"), numeric[f.name]["boundaries"]))
+    return df
+
+
+def fit_vocabulary(train: DataFrame, config: FeaturizeConfig) -> DataFrame:
+    """(feature, value, index, count) over the train split only; index 0 is OOV / padding."""
+    parts = []
+    for f in config.features:
+        if not f.categorical:
+            continue
+        raw = F.col(f"_raw_{f.name}")
+        value = F.explode(raw) if f.kind == "multi_categorical" else raw
+        parts.append(train.select(F.lit(f.name).alias("feature"), value.alias("value")))
+    if not parts:
+        return train.sparkSession.createDataFrame([], "feature string, value string, index long, count long")
+    values = parts[0]
+    for p in parts[1:]:
+        values = values.unionByName(p)
+    counts = values.where(F.col("value").isNotNull()).groupBy("feature", "value").agg(F.count("*").alias("count"))
+    by_feature = {f.name: f.min_count for f in config.features if f.min_count is not None}
+    return ft.fit_vocab(counts, config.min_count, by_feature)
+
+
+def index_features(
+    df: DataFrame, vocab: DataFrame, config: FeaturizeConfig, numeric: dict[str, dict[str, Any]]
+) -> DataFrame:
+    """Every feature as the model reads it: vocab index (int; 0 = OOV), a list of indices padded to
+    max_len, or a standardized float (missing -> 0, the training mean)."""
+    for f in config.features:
+        raw, out = f"_raw_{f.name}", f"_idx_{f.name}"
+        if f.kind == "multi_categorical":
+            df = ft.lookup_list(df, "_rid", vocab, f.name, raw, out, f.max_len)
+        elif f.categorical:
+            df = ft.lookup(df, vocab, f.name, raw, out)
+        else:
+            stats = numeric[f.name]
+            z = (F.col(raw) - F.lit(stats["mean"])) / F.lit(stats["sd"])
+            df = df.withColumn(out, F.coalesce(z, F.lit(0.0)).cast("float"))
+    return df
+
+
+def oov_counts(df: DataFrame, config: FeaturizeConfig) -> dict[str, int]:
+    """Per categorical feature: rows whose value was given but is not in the vocabulary (for a list:
+    rows none of whose values are)."""
+    checks = []
+    for f in config.features:
+        raw = F.col(f"_raw_{f.name}")
+        if f.kind == "multi_categorical":
+            unseen = (F.size(raw) > 0) & (F.aggregate(F.col(f"_idx_{f.name}"), F.lit(0), lambda a, x: a + x) == 0)
+        elif f.categorical:
+            unseen = raw.isNotNull() & (F.col(f"_idx_{f.name}") == 0)
+        else:
+            continue
+        checks.append(F.sum(F.when(unseen, 1).otherwise(0)).alias(f.name))
+    if not checks:
+        return {}
+    row = df.agg(*checks).first()
+    return {k: int(v or 0) for k, v in row.asDict().items()}
+
+
+# --- the job --------------------------------------------------------------------------------------
+def dataset_yaml(config: FeaturizeConfig, vocab_sizes: dict[str, int]) -> dict[str, Any]:
+    """What `umair train --dataset` reads: table names relative to the lake, vocab sizes by reference."""
+    features = []
+    for f in config.features:
+        if f.kind == "multi_categorical":
+            spec = {"name": f.name, "kind": "multi_categorical", "max_len": f.max_len}
+        elif f.categorical:
+            spec = {"name": f.name, "kind": "categorical"}
+        else:
+            spec = {"name": f.name, "kind": "numeric"}
+        if spec["kind"] != "numeric":
+            spec.update({"vocab": f.name} if vocab_sizes.get(f.name) else {"vocab_size": 2})  # empty: OOV only
+        features.append({**spec, "group": f.group})
+    out: dict[str, Any] = {
+        "tables": {s: f"interactions_{s}" for s in SPLITS},
+        "label": "label",
+        "vocab_table": "vocab",
+        "features": features,
+    }
+    if config.user_column:
+        out["user_column"] = "user_key"
+    return out
+
+
+def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[str, Any]:
+    """Run the whole job; returns the run record (also appended to LAKE/featurize_runs)."""
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    stages = Stages(log)
+    root = Path(config.root)
+
+    # read
+    paths = config.interactions.paths(root)
+    parts = []
+    for split, path in paths.items():
+        df = read_source(spark, config.interactions, path, f"interactions ({path})")
+        parts.append(df if split == "all" else df.withColumn("_split", F.lit(split)))
+    interactions = parts[0]
+    for p in parts[1:]:
+        interactions = interactions.unionByName(p, allowMissingColumns=True)
+    needed = {config.label.column, config.user_column} | ({config.timestamp.column} if config.timestamp else set())
+    sides: dict[str, tuple[Source, DataFrame]] = {}
+    for name in ("users", "items"):
+        source = getattr(config, name)
+        if source is not None:
+            sides[name] = (source, read_source(spark, source, source.paths(root)["all"], name))
+            _require(sides[name][1], {source.key}, name)
+            needed.add(source.key)
+    _require(interactions, needed, "interactions")
+    rows_in = {"interactions": interactions.count(), **{n: df.count() for n, (_, df) in sides.items()}}
+    stages.done("read", sum(rows_in.values()))
+
+    # parse, reject, join
+    checked = {"interactions": parse_interactions(interactions, config)}
+    for name, (source, df) in sides.items():
+        checked[name] = parse_side(df, source, name)
+    counts = {}
+    for name, c in checked.items():
+        c.kept.persist(StorageLevel.MEMORY_AND_DISK)
+        kept = c.kept.count()
+        reasons = {r["reason"]: r["count"] for r in c.rejected.groupBy("reason").count().collect()}
+        rejected = sum(reasons.values())
+        if rows_in[name] != kept + rejected:  # never expected: a bug, not bad data
+            raise RuntimeError(f"{name}: counts do not balance: {rows_in[name]} in != {kept} + {rejected}")
+        counts[name] = {
+            "in": rows_in[name],
+            "kept": kept,
+            "rejected": rejected,
+            "reasons": dict(sorted(reasons.items())),
+        }
+    stages.done("parse", sum(c["kept"] for c in counts.values()))
+
+    events = checked["interactions"].kept
+    record_columns = [c for c in events.columns if c not in ("_label", "_ts", "_split")]
+    missing_side: dict[str, int] = {}
+    for name, (source, _) in sides.items():
+        side = checked[name].kept
+        extra = [c for c in side.columns if c not in events.columns]
+        events = events.join(
+            side.select(source.key, *extra).withColumn(f"_has_{name}", F.lit(True)), source.key, "left"
+        )
+    events = events.withColumn("_rid", F.monotonically_increasing_id())
+    events, split_rule = assign_split(events, config, record_columns)
+    events = with_raw_values(events, config).persist(StorageLevel.MEMORY_AND_DISK)
+    for name in sides:
+        missing_side[name] = events.where(F.col(f"_has_{name}").isNull()).count()
+    stages.done("join+split", events.count())
+
+    # fit on train, index every split
+    train = events.where(F.col("_split") == "train")
+    numeric = fit_numeric(train, config)
+    events = with_buckets(events, config, numeric)
+    vocab_df = fit_vocabulary(events.where(F.col("_split") == "train"), config)
+    versions: dict[str, int] = {}
+    table_rows: dict[str, int] = {}
+
+    def save(name: str, df: DataFrame, mode: str = "overwrite") -> DataFrame:
+        path = str(Path(lake, name))
+        versions[name] = write_delta(df, path, mode, description=f"umair featurize run {run_id}")
+        written = read_delta(spark, path)
+        table_rows[name] = written.count()
+        return written
+
+    vocab = save("vocab", vocab_df).persist(StorageLevel.MEMORY_AND_DISK)
+    vocab_sizes = {
+        r["feature"]: int(r["size"]) for r in vocab.groupBy("feature").agg(F.max("index").alias("size")).collect()
+    }
+    stages.done("vocab", table_rows["vocab"])
+
+    indexed = index_features(events, vocab, config, numeric)
+    outputs = [F.col(f"_idx_{f.name}").alias(f.name) for f in config.features] + [F.col("_label").alias("label")]
+    if config.user_column:
+        outputs.append(F.col(config.user_column).cast("string").alias("user_key"))
+    if config.timestamp:
+        outputs.append(F.col("_ts").alias("ts"))
+    oov: dict[str, dict[str, int]] = {}
+    for split in SPLITS:
+        part = indexed.where(F.col("_split") == split)
+        oov[split] = oov_counts(part, config)
+        save(f"interactions_{split}", part.select(*outputs))
+    stages.done("index", sum(table_rows[f"interactions_{s}"] for s in SPLITS))
+    if sum(table_rows[f"interactions_{s}"] for s in SPLITS) != counts["interactions"]["kept"]:
+        raise RuntimeError("split rows do not add up to the kept interactions")
+
+    rejected = None
+    for c in checked.values():
+        rejected = c.rejected if rejected is None else rejected.unionByName(c.rejected)
+    save("rejects", rejected.withColumn("run_id", F.lit(run_id)))
+    dataset = dataset_yaml(config, vocab_sizes)
+    Path(lake, "dataset.yaml").write_text(
+        f"# written by umair featurize run {run_id}; umair train --dataset {Path(lake, 'dataset.yaml')}\n"
+        + yaml.safe_dump(dataset, sort_keys=False)
+    )
+    positives = {s: r["pos"] for s, r in _positive_rates(indexed).items()}
+    record = {
+        "run_id": run_id,
+        "lake": str(Path(lake).resolve()),
+        "counts": counts,
+        "missing_side_rows": missing_side,
+        "split": split_rule,
+        "splits": {s: {"rows": table_rows[f"interactions_{s}"], "positive_rate": positives.get(s)} for s in SPLITS},
+        "oov_rows": oov,
+        "vocab_sizes": vocab_sizes,
+        "numeric": numeric,
+        "tables": table_rows,
+        "versions": versions,
+        "stages": {"seconds": stages.seconds, "rows": stages.rows},
+        "config": config.to_dict(),
+    }
+    run_row = spark.createDataFrame(
+        [(run_id, datetime.now(UTC), json.dumps(record, default=str))],
+        "run_id string, finished_at timestamp, record string",
+    )
+    save("featurize_runs", run_row, mode="append")
+    record["versions"] = versions
+    for c in checked.values():
+        c.kept.unpersist()
+    events.unpersist()
+    return record
+
+
+def _positive_rates(indexed: DataFrame) -> dict[str, dict[str, float]]:
+    rows = indexed.groupBy("_split").agg(F.avg("_label").alias("pos")).collect()
+    return {r["_split"]: {"pos": float(r["pos"])} for r in rows}
+
+
+def print_record(r: dict[str, Any]) -> None:
+    print(f"featurize run {r['run_id']} -> {r['lake']}")
+    print(f"  {'source':<14}{'rows in':>12}{'kept':>12}{'rejected':>10}  reasons")
+    for name, c in r["counts"].items():
+        reasons = ", ".join(f"{k}={v}" for k, v in c["reasons"].items()) or "-"
+        print(f"  {name:<14}{c['in']:>12,}{c['kept']:>12,}{c['rejected']:>10,}  {reasons}")
+    for name, n in r["missing_side_rows"].items():
+        print(f"  interactions without a {name} row: {n:,} (their {name} features are OOV)")
+    print(f"  split: {r['split']}")
+    for s, st in r["splits"].items():
+        unseen = ", ".join(f"{k} {v:,}" for k, v in r["oov_rows"][s].items() if v) or "none"
+        print(
+            f"  interactions_{s:<6}{st['rows']:>10,} rows, positive rate {st['positive_rate'] or 0:.3f}; OOV rows: {unseen}"
+        )
+    print(
+        f"  vocabularies (values, index 0 = OOV): {', '.join(f'{k} {v:,}' for k, v in sorted(r['vocab_sizes'].items()))}"
+    )
+    print(f"  dataset: {r['lake']}/dataset.yaml  (umair train --lake {r['lake']} --dataset {r['lake']}/dataset.yaml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="Any interaction / CTR tables -> a trainable Delta lake + dataset.yaml (Spark)."
+    )
+    p.add_argument("--config", required=True, help="TABLES.yaml: tables, label, features, split")
+    p.add_argument("--lake", required=True, help="output folder; each table is a Delta table under it")
+    p.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else local[*])")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from spark_jobs.session import get_spark
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        config = FeaturizeConfig.from_yaml(args.config)
+    except ConfigError as e:
+        print(f"featurize: {e}", flush=True)
+        return 2
+    spark = get_spark("umair-featurize", args.master)
+    print_record(featurize(spark, config, args.lake))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
