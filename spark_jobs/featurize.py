@@ -138,7 +138,7 @@ def parse_interactions(df: DataFrame, config: FeaturizeConfig) -> Checked:
             raw = F.col(f.source)
             rules.append((f"not a finite number ({f.source})", ~_blank(raw) & _number(raw).isNull()))
     kept_columns = columns + ["_label"] + (["_ts"] if config.timestamp else [])
-    return split_by_reason(flagged, "interactions", _first_reason(rules), kept_columns)
+    return split_by_reason(flagged, "interactions", _first_reason(rules), kept_columns, df.columns)
 
 
 def parse_side(df: DataFrame, source: Source, name: str) -> Checked:
@@ -153,7 +153,7 @@ def parse_side(df: DataFrame, source: Source, name: str) -> Checked:
         (f"missing key ({source.key})", _blank(key)),
         (f"duplicate key ({source.key})", F.row_number().over(first) > 1),
     ]
-    return split_by_reason(df, name, _first_reason(rules), columns)
+    return split_by_reason(df, name, _first_reason(rules), columns, df.columns)
 
 
 # --- split ----------------------------------------------------------------------------------------

@@ -41,13 +41,16 @@ def _duplicate(df: DataFrame, key: list[str], order: list[Column]) -> Column:
     return F.row_number().over(w) > 1
 
 
-def split_by_reason(df: DataFrame, source: str, reason: Column, columns: list[str]) -> Checked:
+def split_by_reason(
+    df: DataFrame, source: str, reason: Column, columns: list[str], record_columns: list[str] | None = None
+) -> Checked:
+    """Kept rows (`columns`) and rejected rows (source, reason, `record_columns` as JSON; default `columns`)."""
     flagged = df.withColumn(REASON, reason)
     kept = flagged.where(F.col(REASON).isNull()).select(*columns)
     rejected = flagged.where(F.col(REASON).isNotNull()).select(
         F.lit(source).alias("source"),
         F.col(REASON).alias("reason"),
-        F.to_json(F.struct(*[F.col(c) for c in columns])).alias("record"),
+        F.to_json(F.struct(*[F.col(c) for c in record_columns or columns])).alias("record"),
     )
     return Checked(kept, rejected)
 

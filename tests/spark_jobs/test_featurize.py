@@ -1,0 +1,136 @@
+"""`featurize` on a user's own tables (tests/own_tables.py: CSV ratings, pandas Parquet users, JSON
+lines items, each with planted problems): kinds, join, split, vocabulary, OOV, rejects, re-runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from deltalake import DeltaTable
+
+from spark_jobs.featurize import featurize
+from spark_jobs.featurize_config import ConfigError, FeaturizeConfig
+from tests.own_tables import BAD_EVENTS, LATE_ITEM, N_EVENTS
+
+
+def _table(lake: Path, name: str):
+    return DeltaTable(str(lake / name)).to_pyarrow_table().to_pandas()
+
+
+def _vocab(lake: Path, feature: str) -> dict[str, int]:
+    v = _table(lake, "vocab")
+    v = v[v.feature == feature]
+    return dict(zip(v.value, v.index, strict=True))
+
+
+def test_rejects_have_reasons_and_counts_balance(featurized):
+    lake, record, _ = featurized
+    c = record["counts"]
+    assert c["interactions"]["reasons"] == {reason: 1 for reason in BAD_EVENTS}
+    assert c["interactions"]["kept"] == N_EVENTS
+    assert c["users"]["reasons"] == {"duplicate key (user_id)": 1, "missing key (user_id)": 1}
+    assert c["items"]["reasons"] == {"unparseable record": 1}
+    for counts in c.values():
+        assert counts["in"] == counts["kept"] + counts["rejected"]
+    rejects = _table(lake, "rejects")
+    assert rejects.groupby(["source", "reason"]).size().to_dict() == {
+        (source, reason): n for source, cs in c.items() for reason, n in cs["reasons"].items()
+    }
+    assert all(json.loads(r) for r in rejects.record)  # each rejected row kept as a record
+    assert sum(record["splits"][s]["rows"] for s in ("train", "valid", "test")) == N_EVENTS
+
+
+def test_time_split_has_no_leakage(featurized):
+    lake, record, _ = featurized
+    ts = {s: _table(lake, f"interactions_{s}").ts for s in ("train", "valid", "test")}
+    assert ts["train"].max() < ts["valid"].min() <= ts["valid"].max() < ts["test"].min()
+    assert len(set(ts["train"]) | set(ts["valid"]) | set(ts["test"])) == N_EVENTS  # each event in one split
+    assert 0.05 < record["splits"]["test"]["rows"] / N_EVENTS < 0.15
+
+
+def test_vocabulary_is_fitted_on_train_only_and_unseen_values_count_as_oov(featurized):
+    lake, record, facts = featurized
+    events = facts["events"]
+    train_ts = _table(lake, "interactions_train").ts.max().timestamp()
+    train_items = set(events[events.ts.astype(int) <= train_ts].item_id)
+    assert set(_vocab(lake, "item_id")) == train_items and LATE_ITEM not in train_items
+    test = _table(lake, "interactions_test")
+    late_rows = int((events.item_id == LATE_ITEM).sum())
+    assert (test.item_id == 0).sum() == late_rows == record["oov_rows"]["test"]["item_id"] > 0
+    assert set(_vocab(lake, "occupation")) == {"artist", "doctor", "student"} or "rare" not in _vocab(
+        lake, "occupation"
+    )
+
+
+def test_each_column_kind(featurized):
+    lake, record, facts = featurized
+    train = _table(lake, "interactions_train")
+    # categorical: 1..V, index 0 = OOV; label from the rule rating >= 4
+    assert train.user_id.between(0, len(_vocab(lake, "user_id"))).all()
+    events = facts["events"].set_index(facts["events"].ts.astype(int))
+    ratings = events.loc[[int(t.timestamp()) for t in train.ts], "rating"].astype(int).to_numpy()
+    assert (train.label.to_numpy() == (ratings >= 4)).all()
+    # multi-valued: padded to max_len, known genres first
+    genres = np.stack(train.genres.to_numpy())
+    assert genres.shape == (len(train), 3) and (genres[:, 0] > 0).all()
+    # numeric standardized with train statistics: mean 0, sd 1 over train
+    assert abs(train.price.mean()) < 1e-4 and abs(train.price.std(ddof=0) - 1) < 1e-3
+    # numeric bucketized: 4 buckets for 3 boundaries, as categorical indices
+    assert set(_vocab(lake, "age")) <= {"b0", "b1", "b2", "b3"} and train.age.max() <= 4
+    # timestamp part and an expression over a side column
+    assert set(_vocab(lake, "hour")) <= {str(h) for h in range(24)}
+    assert all(len(z) == 3 for z in _vocab(lake, "zip3"))
+
+
+def test_interactions_without_a_side_row_keep_oov_side_features(featurized):
+    lake, record, facts = featurized
+    rows = {s: _table(lake, f"interactions_{s}") for s in ("train", "valid", "test")}
+    missing = sum(int(r.user_key.isin(facts["users_without_row"]).sum()) for r in rows.values())
+    assert record["missing_side_rows"] == {"users": missing, "items": 0} and missing > 0
+    for r in rows.values():
+        orphans = r[r.user_key.isin(facts["users_without_row"])]
+        assert (orphans.gender == 0).all() and (orphans.occupation == 0).all() and (orphans.user_id > 0).any()
+
+
+def test_rerun_writes_the_same_content_at_new_versions(spark, featurized, tmp_path):
+    lake, record, facts = featurized
+    before = {s: _table(lake, f"interactions_{s}") for s in ("train", "test")}
+    again = featurize(spark, FeaturizeConfig.from_yaml(facts["config"]), str(lake))
+    for s in ("train", "test"):
+        after = _table(lake, f"interactions_{s}")
+        key = ["ts"]
+        assert after.sort_values(key).reset_index(drop=True).equals(before[s].sort_values(key).reset_index(drop=True))
+        assert again["versions"][f"interactions_{s}"] == record["versions"][f"interactions_{s}"] + 1
+
+
+def test_random_split_puts_every_row_in_one_split(spark, featurized, tmp_path):
+    _, _, facts = featurized
+    data = yaml.safe_load(Path(facts["config"]).read_text())
+    data["split"] = {"by": "random", "valid": 0.2, "test": 0.2, "seed": 5}
+    config = FeaturizeConfig.from_dict(data, Path(facts["config"]).parent)
+    record = featurize(spark, config, str(tmp_path / "lake"))
+    ts = [set(_table(tmp_path / "lake", f"interactions_{s}").ts) for s in ("train", "valid", "test")]
+    assert not (ts[0] & ts[1] or ts[0] & ts[2] or ts[1] & ts[2]) and len(ts[0] | ts[1] | ts[2]) == N_EVENTS
+    assert 0.1 < record["splits"]["test"]["rows"] / N_EVENTS < 0.3
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"split": {"by": "sideways"}}, "split.by"),
+        ({"label": {"column": "rating", "rule": "about 4"}}, "label.rule"),
+        ({"features": [{"name": "x", "kind": "categorical", "colour": "red"}]}, r"features\[0\]: unknown keys"),
+        ({"users": {"path": "users.parquet"}}, "users.key"),
+        ({"timestamp": None}, "timestamp"),
+    ],
+)
+def test_a_config_that_cannot_run_is_refused_before_spark(change, message, tmp_path):
+    from tests.own_tables import write_own_tables
+
+    facts = write_own_tables(tmp_path)
+    data = {**yaml.safe_load(Path(facts["config"]).read_text()), **change}
+    with pytest.raises(ConfigError, match=message):
+        FeaturizeConfig.from_dict(data, tmp_path)
