@@ -15,6 +15,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "spark_jobs.build_datasets",
         "raw landing zone -> Delta lake (validation, labels, split, vocab) with Spark",
     ),
+    "featurize": (
+        "spark_jobs.featurize",
+        "your own interaction / CTR tables -> indexed Delta splits + dataset.yaml for train / compare (Spark)",
+    ),
     "pretrain-image": (
         "ray_apps.encoders.pretrain_image",
         "pre-train the dual-output image encoder on image->tags (Ray Train)",

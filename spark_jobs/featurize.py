@@ -31,6 +31,7 @@ from pyspark import StorageLevel
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from spark_jobs.delta import read_delta, write_delta
 from spark_jobs.featurize_config import SPLITS, ConfigError, Feature, FeaturizeConfig, Source
@@ -93,11 +94,16 @@ def _blank(col: Column) -> Column:
     return col.isNull() | (F.trim(col.cast("string")) == "")
 
 
-def _timestamp(col: Column, unit: str) -> Column:
+def _timestamp(df: DataFrame, column: str, unit: str) -> Column:
+    """The event time: epoch numbers in `unit`, a timestamp column as it is, or text parsed (null when not a
+    time; `try_` functions, so Spark's ANSI mode does not fail the job on one bad row)."""
+    col = F.col(column)
     if unit:
         scale = {"s": 1, "ms": 1e3, "us": 1e6}[unit]
         return F.timestamp_micros((_number(col) * (1e6 / scale)).cast("long"))
-    return F.coalesce(col.cast("timestamp"), F.try_to_timestamp(col.cast("string")))
+    if dict(df.dtypes)[column] in ("timestamp", "timestamp_ntz", "date"):
+        return col.cast("timestamp")
+    return F.try_to_timestamp(col.cast("string"))
 
 
 def _first_reason(rules: list[tuple[str, Column]]) -> Column:
@@ -130,7 +136,7 @@ def parse_interactions(df: DataFrame, config: FeaturizeConfig) -> Checked:
     flagged = df.withColumn("_label", binary)
     if config.timestamp:
         ts = F.col(config.timestamp.column)
-        flagged = flagged.withColumn("_ts", _timestamp(ts, config.timestamp.unit))
+        flagged = flagged.withColumn("_ts", _timestamp(df, config.timestamp.column, config.timestamp.unit))
         rules.append((f"missing timestamp ({config.timestamp.column})", _blank(ts)))
         rules.append((f"timestamp not parseable ({config.timestamp.column})", F.col("_ts").isNull()))
     for f in config.features:
@@ -399,7 +405,8 @@ def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[s
 
     def save(name: str, df: DataFrame, mode: str = "overwrite") -> DataFrame:
         path = str(Path(lake, name))
-        versions[name] = write_delta(df, path, mode, description=f"umair featurize run {run_id}")
+        schema = to_arrow_schema(df.schema, timezone="UTC")  # also creates a table for an empty result
+        versions[name] = write_delta(df, path, mode, schema=schema, description=f"umair featurize run {run_id}")
         written = read_delta(spark, path)
         table_rows[name] = written.count()
         return written
@@ -428,7 +435,7 @@ def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[s
     rejected = None
     for c in checked.values():
         rejected = c.rejected if rejected is None else rejected.unionByName(c.rejected)
-    save("rejects", rejected.withColumn("run_id", F.lit(run_id)))
+    save("rejects", rejected.select(F.lit(run_id).alias("run_id"), "source", "reason", "record"))
     dataset = dataset_yaml(config, vocab_sizes)
     Path(lake, "dataset.yaml").write_text(
         f"# written by umair featurize run {run_id}; umair train --dataset {Path(lake, 'dataset.yaml')}\n"
@@ -493,6 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", required=True, help="TABLES.yaml: tables, label, features, split")
     p.add_argument("--lake", required=True, help="output folder; each table is a Delta table under it")
+    p.add_argument(
+        "--data", default=None, help="folder the YAML's relative paths are resolved against (default: the YAML's)"
+    )
     p.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else local[*])")
     return p
 
@@ -503,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
     try:
-        config = FeaturizeConfig.from_yaml(args.config)
+        config = FeaturizeConfig.from_yaml(args.config, args.data)
     except ConfigError as e:
         print(f"featurize: {e}", flush=True)
         return 2

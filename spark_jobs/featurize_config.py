@@ -218,10 +218,11 @@ class FeaturizeConfig:
         return config
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> FeaturizeConfig:
+    def from_yaml(cls, path: str | Path, data_root: str | Path | None = None) -> FeaturizeConfig:
+        """`data_root`: the folder relative paths are resolved against (default: the YAML's folder)."""
         data = yaml.safe_load(Path(path).read_text())
         try:
-            return cls.from_dict(data, Path(path).parent)
+            return cls.from_dict(data, data_root or Path(path).parent)
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from e
 
