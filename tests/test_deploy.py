@@ -102,3 +102,13 @@ def test_cli_lists_every_subcommand_and_each_has_help(capsys):
         assert done.value.code == 0
     with pytest.raises(SystemExit):
         main(["no-such-command"])
+
+
+def test_the_movielens_tables_example_is_a_valid_featurize_config(tmp_path):
+    from spark_jobs.featurize_config import FeaturizeConfig
+
+    config = FeaturizeConfig.from_yaml(DEPLOY / "configs/tables_movielens.yaml", tmp_path)
+    assert config.interactions.paths(Path(config.root)) == {"all": str(tmp_path / "u.data")}
+    assert config.label.parsed() == (">=", 4.0) and config.split.by == "time"
+    kinds = {f.name: (f.kind, f.group) for f in config.features}
+    assert kinds["genres"] == ("multi_categorical", "item") and kinds["user_id"] == ("categorical", "user")
