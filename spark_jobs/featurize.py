@@ -194,7 +194,7 @@ def assign_split(df: DataFrame, config: FeaturizeConfig, record_columns: list[st
 
 
 # --- features -------------------------------------------------------------------------------------
-def raw_value(f: Feature, sep_pattern: str | None = None) -> Column:
+def raw_value(f: Feature) -> Column:
     """The feature's raw value: text for categorical kinds, array<string> for multi-valued, double
     for numbers (bucket labels come later, once boundaries are known)."""
     col = F.expr(f.expr) if f.expr else F.col(f.source)
@@ -204,7 +204,7 @@ def raw_value(f: Feature, sep_pattern: str | None = None) -> Column:
     if f.kind == "numeric":
         return _number(col)
     if f.kind == "multi_categorical":
-        items = F.split(col.cast("string"), sep_pattern or re.escape(f.sep)) if f.sep else col.cast("array<string>")
+        items = F.split(col.cast("string"), re.escape(f.sep)) if f.sep else col.cast("array<string>")
         return F.filter(F.transform(items, lambda x: F.trim(x)), lambda x: x.isNotNull() & (x != ""))
     text = F.trim(col.cast("string"))
     return F.when(text != "", text)

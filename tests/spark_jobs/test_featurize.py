@@ -134,3 +134,26 @@ def test_a_config_that_cannot_run_is_refused_before_spark(change, message, tmp_p
     data = {**yaml.safe_load(Path(facts["config"]).read_text()), **change}
     with pytest.raises(ConfigError, match=message):
         FeaturizeConfig.from_dict(data, tmp_path)
+
+
+def test_given_splits_stay_as_given(spark, featurized, tmp_path):
+    import pandas as pd
+
+    _, _, facts = featurized
+    folder = Path(facts["config"]).parent
+    events = pd.read_csv(folder / "interactions.csv", dtype=str)
+    parts = {"train": events.iloc[:400], "valid": events.iloc[400:500], "test": events.iloc[500:]}
+    for split, frame in parts.items():
+        frame.to_csv(tmp_path / f"{split}.csv", index=False)
+    data = yaml.safe_load(Path(facts["config"]).read_text())
+    data["interactions"] = {"path": {s: str(tmp_path / f"{s}.csv") for s in parts}}
+    data["split"] = {"by": "given"}
+    record = featurize(spark, FeaturizeConfig.from_dict(data, folder), str(tmp_path / "lake"))
+    rejected = record["counts"]["interactions"]["rejected"]  # the planted bad rows sit at the end: test
+    assert [record["splits"][s]["rows"] for s in ("train", "valid", "test")] == [
+        400,
+        100,
+        len(parts["test"]) - rejected,
+    ]
+    train = _table(tmp_path / "lake", "interactions_train")
+    assert set(train.ts.astype("int64") // 10**6) == set(parts["train"].ts.astype(int))
