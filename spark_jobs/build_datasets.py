@@ -87,17 +87,21 @@ def build(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepCon
     rows_in = {name: df.count() for name, df in sources.items() if df is not None}
     stages.done("read", sum(rows_in.values()))
 
-    users = validate.check_users(sources["users"])
-    items = validate.check_illustrations(sources["illustrations"])
+    read = {name: validate.check_raw_rows(df, name) for name, df in sources.items() if df is not None}
+    users = validate.then(read["users"], validate.check_users(read["users"].kept, config.test_end))
+    items = validate.then(
+        read["illustrations"], validate.check_illustrations(read["illustrations"].kept, config.test_end)
+    )
     users.kept.persist(StorageLevel.MEMORY_AND_DISK)
     items.kept.persist(StorageLevel.MEMORY_AND_DISK)
     events = validate.check_interactions(
-        sources["interactions"], users.kept, items.kept, config.train_start, config.test_end
+        read["interactions"].kept, users.kept, items.kept, config.train_start, config.test_end
     )
+    events = validate.then(read["interactions"], events)
     events.kept.persist(StorageLevel.MEMORY_AND_DISK)
     checked = {"users": users, "illustrations": items, "interactions": events}
-    if sources["text_pairs"] is not None:
-        checked["text_pairs"] = validate.check_text_pairs(sources["text_pairs"])
+    if "text_pairs" in read:
+        checked["text_pairs"] = validate.then(read["text_pairs"], validate.check_text_pairs(read["text_pairs"].kept))
     counts = {name: _balance(name, rows_in[name], c.kept.count(), _reject_counts(c)) for name, c in checked.items()}
     stages.done("validate", rows_in["interactions"])
 

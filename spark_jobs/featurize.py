@@ -36,12 +36,11 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from spark_jobs.delta import read_delta, write_delta
 from spark_jobs.featurize_config import SPLITS, ConfigError, Feature, FeaturizeConfig, Source
 from spark_jobs.progress import Stages
-from spark_jobs.raw import detect_format, read_parquet
+from spark_jobs.raw import CORRUPT, detect_format, read_parquet
 from spark_jobs.transforms import features as ft
 from spark_jobs.transforms.validate import Checked, split_by_reason
 
 log = logging.getLogger("umair.featurize")
-CORRUPT = "_corrupt_record"
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 
 

@@ -3,21 +3,46 @@
 A dataset `name` is a folder RAW/<name>/ of data files, or one file RAW/<name>.<ext>
 (.parquet, .csv, .json, .jsonl, .ndjson). Parquet timestamps in nanoseconds (what pandas writes by
 default, and Spark cannot read as timestamps) are read as integers and converted to microseconds.
+
+Hostile or broken upstream files end one of two ways, before anything is written to the lake:
+- a bad file (unreadable, empty or truncated Parquet; a contract column missing from a file's
+  header, schema or every record; a nested or epoch-number column where the contract has a scalar
+  or a timestamp) stops the job with a `RawFileError` naming the file and the column;
+- a bad row gets a verdict in the `PROBLEM` column, which `validate.check_raw_rows` turns into a
+  reject (reason, and the row as read under `RAW_RECORD`): not_utf8 (bytes that were not UTF-8),
+  field_too_long (a text over MAX_FIELD_CHARS), malformed_record (a line the parser could not
+  read: truncated JSON, a CSV row with too few or too many fields), bad_value (a value that is not
+  of its column's type, NaN or infinite).
+CSV and JSON are read as text and cast here, so a wrong value becomes a reject, never a silent null.
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pyarrow as pa
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import ArrayType, DoubleType, FloatType, StringType, StructField, StructType
 
-from spark_jobs.schema import RAW, RAW_OPTIONAL, spark_schema
+from spark_jobs.schema import RAW, RAW_OPTIONAL, RAW_REQUIRED, spark_schema
 
 EXTENSIONS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
+CORRUPT = "_corrupt_record"  # Spark's column for a line its CSV / JSON parser could not read
+PROBLEM = "_raw_problem"  # the reader's verdict on a row: null, or a reject reason
+RAW_RECORD = "_raw_record"  # the row as read (text for CSV / JSON), kept for the rejects table
+MAX_FIELD_CHARS = 10_000  # longer texts (a 10 MB tag) are rejected, not carried into the lake
+
+
+class RawFileError(ValueError):
+    """A raw data file the job cannot use at all; raised before the lake is touched."""
+
+    def __init__(self, dataset: str, file: str | Path, column: str | None, problem: str) -> None:
+        self.dataset, self.file, self.column = dataset, str(file), column
+        where = f"column {column!r}: " if column else ""
+        super().__init__(f"raw dataset {dataset!r}, file {file}: {where}{problem}")
 
 
 def data_files(path: str | Path) -> list[Path]:
@@ -49,7 +74,8 @@ def detect_format(folder: str | Path) -> str:
 
 
 def read_raw(spark: SparkSession, raw: str, name: str, fmt: str = "auto") -> DataFrame | None:
-    """Dataset `name` with the contract's columns and types; None for a missing optional dataset.
+    """Dataset `name`: the contract's columns with its types, plus PROBLEM and RAW_RECORD (see the
+    module docstring); None for a missing optional dataset. Raises RawFileError for a bad file.
 
     CSV cannot hold lists: list columns (tags, interest_tags) are '|'-separated strings there.
     """
@@ -64,26 +90,157 @@ def read_raw(spark: SparkSession, raw: str, name: str, fmt: str = "auto") -> Dat
     path = str(located)
     fmt = detect_format(path) if fmt == "auto" else fmt
     schema = RAW[name]
-    types = spark_schema(schema)
+    lists = [f.name for f in schema if pa.types.is_list(f.type)]
     if fmt == "parquet":
+        check_parquet_files(name, data_files(path))
         try:
             df = read_parquet(spark, path)
         except AnalysisException as e:
             raise ValueError(f"raw dataset {name!r} at {path}: Spark cannot read it: {e}") from e
     elif fmt == "json":
-        df = spark.read.schema(spark_schema(schema)).json(path)
-    else:
-        lists = [f.name for f in schema if pa.types.is_list(f.type)]
-        text = StructType(
-            [StructField(f.name, StringType() if f.name in lists else f.dataType, True) for f in types.fields]
+        text = [StructField(c, ArrayType(StringType()) if c in lists else StringType()) for c in schema.names]
+        df = (
+            spark.read.schema(StructType([*text, StructField(CORRUPT, StringType())]))
+            .options(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT)
+            .json(path)
         )
-        df = spark.read.schema(text).option("header", True).csv(path)
+        check_json_files(name, df)
+    else:
+        header = check_csv_headers(name, data_files(path))
+        if header is None:  # only empty files
+            return None if name in RAW_OPTIONAL else _empty(spark, name)
+        text_schema = StructType([StructField(c, StringType()) for c in header] + [StructField(CORRUPT, StringType())])
+        options = {"header": "true", "enforceSchema": "false", "mode": "PERMISSIVE"}
+        df = spark.read.schema(text_schema).options(columnNameOfCorruptRecord=CORRUPT, **options).csv(path)
         for c in lists:
             df = df.withColumn(c, F.when(F.col(c).isNull(), None).otherwise(F.split(F.col(c), r"\|")))
-    missing = [c for c in schema.names if c not in df.columns]
-    if missing:
-        raise ValueError(f"raw dataset {name!r} ({fmt}) lacks columns {missing}")
-    return df.select(*[F.col(f.name).cast(f.dataType) for f in types.fields])
+    return with_verdicts(df, name)
+
+
+def with_verdicts(df: DataFrame, name: str) -> DataFrame:
+    """The contract's columns cast to their types, PROBLEM (first broken rule, or null) and RAW_RECORD."""
+    types = spark_schema(RAW[name])
+    read = [c for c in [*RAW[name].names, CORRUPT] if c in df.columns]
+    texts = [F.col(c) for c in read if _is_text(df.schema[c].dataType)]
+    lists = [c for c in RAW[name].names if isinstance(df.schema[c].dataType, ArrayType)]
+    cast = {f.name: F.col(f.name).try_cast(f.dataType) for f in types.fields}
+    rules: list[tuple[str, Column]] = []
+    if texts:
+        joined = F.concat_ws("", *texts)  # JSON keeps a line's invalid bytes; CSV decodes them to U+FFFD
+        rules.append(("not_utf8", ~F.is_valid_utf8(joined) | joined.contains("\ufffd")))
+        too_long = [
+            F.length(F.col(c)) > MAX_FIELD_CHARS
+            for c in RAW[name].names
+            if c not in lists and _is_text(df.schema[c].dataType)
+        ]
+        too_long += [F.exists(F.col(c), lambda x: F.length(x) > MAX_FIELD_CHARS) for c in lists]
+        if too_long:
+            rules.append(("field_too_long", _any(too_long)))
+    if CORRUPT in df.columns:
+        rules.append(("malformed_record", F.col(CORRUPT).isNotNull()))
+    bad = [F.col(c).isNotNull() & cast[c].isNull() for c in RAW[name].names]
+    bad += [
+        F.isnan(F.col(f.name)) | (F.abs(F.col(f.name)) == float("inf"))
+        for f in df.schema.fields
+        if f.name in RAW[name].names and isinstance(f.dataType, (DoubleType, FloatType))
+    ]
+    rules.append(("bad_value", _any(bad)))
+    verdict = F.lit(None).cast("string")
+    for reason, broken in reversed(rules):
+        verdict = F.when(broken, F.lit(reason)).otherwise(verdict)
+    return df.select(
+        *[cast[c].alias(c) for c in RAW[name].names],
+        verdict.alias(PROBLEM),
+        F.struct(*[F.col(c) for c in read]).alias(RAW_RECORD),
+    )
+
+
+def _is_text(data_type) -> bool:
+    return isinstance(data_type, StringType) or (
+        isinstance(data_type, ArrayType) and isinstance(data_type.elementType, StringType)
+    )
+
+
+def _any(conditions: list[Column]) -> Column:
+    out = F.lit(False)
+    for c in conditions:
+        out = out | F.coalesce(c, F.lit(False))
+    return out
+
+
+def _empty(spark: SparkSession, name: str) -> DataFrame:
+    text = StructType([StructField(c, StringType()) for c in RAW[name].names])
+    return with_verdicts(spark.createDataFrame([], text), name)
+
+
+# --- bad files: checked before Spark reads the rows -------------------------------------------------
+def _family(t: pa.DataType) -> str:
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_struct(t) or pa.types.is_map(t):
+        return "nested"
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return "time"
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "number"
+    return "scalar"  # strings, booleans, binary
+
+
+def check_parquet_files(name: str, files: list[Path]) -> None:
+    """Footers only: each file readable, every contract column present, of a kind that can be cast
+    per row, and of the same type in every file (Spark reads all files with one schema)."""
+    import pyarrow.parquet as pq
+
+    first: dict[str, tuple[pa.DataType, Path]] = {}
+    for file in files:
+        try:
+            found = pq.read_schema(file)
+        except (pa.ArrowInvalid, OSError) as e:
+            raise RawFileError(name, file, None, f"not a readable Parquet file (empty or truncated?): {e}") from e
+        for field in RAW[name]:
+            if field.name not in found.names:
+                raise RawFileError(name, file, field.name, f"missing; the file has {found.names}")
+            have_type = found.field(field.name).type
+            have, want = _family(have_type), _family(field.type)
+            if (have == "nested") != (want == "nested") or (want == "time" and have == "number"):
+                why = " (epoch numbers are ambiguous: write timestamps)" if want == "time" and have == "number" else ""
+                raise RawFileError(name, file, field.name, f"is {have_type}, the contract says {field.type}{why}")
+            seen, where = first.setdefault(field.name, (have_type, file))
+            if seen != have_type:
+                raise RawFileError(name, file, field.name, f"is {have_type} here but {seen} in {where}")
+
+
+def check_csv_headers(name: str, files: list[Path]) -> list[str] | None:
+    """The header every non-empty CSV file shares (None when all are empty); it must name every contract column."""
+    header: list[str] | None = None
+    for file in files:
+        with open(file, newline="", encoding="utf-8", errors="replace") as f:
+            first = next(csv.reader(f), None)
+        if first is None:
+            continue  # an empty file holds no rows
+        missing = [c for c in RAW[name].names if c not in first]
+        if missing:
+            raise RawFileError(name, file, missing[0], f"missing from the header {first}")
+        if header is not None and first != header:
+            raise RawFileError(name, file, None, f"header {first} differs from the other files' {header}")
+        header = first
+    return header
+
+
+def check_json_files(name: str, df: DataFrame) -> None:
+    """A required column that no parsed record of a file has: the file lacks it (one pass over the JSON)."""
+    parsed = F.col(CORRUPT).isNull()
+    counts = (
+        df.groupBy(F.input_file_name().alias("file"))
+        .agg(
+            F.count(F.when(parsed, 1)).alias("_parsed"),
+            *[F.count(F.when(parsed, F.col(c))).alias(c) for c in RAW_REQUIRED[name]],
+        )
+        .where(F.col("_parsed") > 0)
+        .collect()
+    )
+    for row in counts:
+        for c in RAW_REQUIRED[name]:
+            if row[c] == 0:
+                raise RawFileError(name, row["file"], c, f"absent from all {row['_parsed']} records")
 
 
 def nanosecond_columns(path: str | Path) -> list[str]:

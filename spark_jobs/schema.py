@@ -42,6 +42,13 @@ RAW: dict[str, pa.Schema] = {
     "text_pairs": pa.schema([("anchor", pa.string()), ("positive", pa.string()), ("perspective", pa.string())]),
 }
 RAW_OPTIONAL = {"text_pairs"}
+# Columns without which a row means nothing; a file none of whose records has one is a bad file.
+RAW_REQUIRED: dict[str, list[str]] = {
+    "interactions": ["user_id", "illust_id", "event", "ts"],
+    "users": ["user_id"],
+    "illustrations": ["illust_id"],
+    "text_pairs": ["anchor", "positive", "perspective"],
+}
 
 # Written by the sample-site generator only: ground truth kept aside, never a model input.
 ORACLE: dict[str, pa.Schema] = {

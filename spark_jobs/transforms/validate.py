@@ -55,26 +55,52 @@ def split_by_reason(
     return Checked(kept, rejected)
 
 
-def check_users(users: DataFrame) -> Checked:
-    """Reasons: null_id; duplicate (same user_id: the earliest created_at is kept)."""
+def check_raw_rows(df: DataFrame, source: str) -> Checked:
+    """The reader's verdicts (spark_jobs.raw.PROBLEM) as reasons: not_utf8, field_too_long,
+    malformed_record, bad_value. Rejects keep the row as it was read (RAW_RECORD), not as cast."""
+    from spark_jobs.raw import PROBLEM, RAW_RECORD
+
+    columns = [c for c in df.columns if c not in (PROBLEM, RAW_RECORD)]
+    raw_fields = df.schema[RAW_RECORD].dataType.names
+    checked = split_by_reason(df, source, F.col(PROBLEM), columns, [f"{RAW_RECORD}.{c}" for c in raw_fields])
+    # Arrow (and so the Delta writer) takes only valid UTF-8: invalid bytes in a record become U+FFFD
+    return Checked(checked.kept, checked.rejected.withColumn("record", F.make_valid_utf8("record")))
+
+
+def then(first: Checked, second: Checked) -> Checked:
+    """`second` checked the rows `first` kept: its kept rows, and the rejects of both."""
+    return Checked(second.kept, first.rejected.unionByName(second.rejected))
+
+
+def _future(end: str | None) -> Column:
+    """created_at at or after the log's end (e.g. year 9999): nothing in the log can involve it."""
+    return (
+        F.lit(False) if end is None else F.coalesce(F.col("created_at") >= F.lit(end).cast("timestamp"), F.lit(False))
+    )
+
+
+def check_users(users: DataFrame, end: str | None = None) -> Checked:
+    """Reasons: null_id; out_of_time_range (created at or after `end`); duplicate (same user_id: the
+    earliest created_at is kept)."""
     cols = users.columns
     flagged = users.withColumn("_null", _blank("user_id"))
     dup = F.when(~F.col("_null"), _duplicate(flagged, ["user_id"], [F.col("created_at").asc_nulls_last()])).otherwise(
         False
     )
-    return split_by_reason(flagged, "users", _first_reason([("null_id", F.col("_null")), ("duplicate", dup)]), cols)
+    rules = [("null_id", F.col("_null")), ("out_of_time_range", _future(end)), ("duplicate", dup)]
+    return split_by_reason(flagged, "users", _first_reason(rules), cols)
 
 
-def check_illustrations(items: DataFrame) -> Checked:
-    """Reasons: null_id; duplicate (same illust_id: the earliest created_at is kept)."""
+def check_illustrations(items: DataFrame, end: str | None = None) -> Checked:
+    """Reasons: null_id; out_of_time_range (created at or after `end`); duplicate (same illust_id:
+    the earliest created_at is kept)."""
     cols = items.columns
     flagged = items.withColumn("_null", _blank("illust_id"))
     dup = F.when(~F.col("_null"), _duplicate(flagged, ["illust_id"], [F.col("created_at").asc_nulls_last()])).otherwise(
         False
     )
-    return split_by_reason(
-        flagged, "illustrations", _first_reason([("null_id", F.col("_null")), ("duplicate", dup)]), cols
-    )
+    rules = [("null_id", F.col("_null")), ("out_of_time_range", _future(end)), ("duplicate", dup)]
+    return split_by_reason(flagged, "illustrations", _first_reason(rules), cols)
 
 
 def check_interactions(events: DataFrame, users: DataFrame, items: DataFrame, start: str, end: str) -> Checked:
