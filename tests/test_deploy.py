@@ -78,6 +78,17 @@ def test_serve_configs_import_the_builder_and_let_batches_fill():
     _check_cluster(service["spec"]["rayClusterConfig"], needs_gpu=False)
 
 
+def test_rayservice_takes_the_bearer_token_from_a_secret_on_every_node():
+    from ray_apps.serve.guard import TOKEN_ENV
+
+    cluster = yaml.safe_load((DEPLOY / "kuberay/rayservice.yaml").read_text())["spec"]["rayClusterConfig"]
+    groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+    for group in groups:
+        (container,) = group["template"]["spec"]["containers"]
+        (token,) = [e for e in container["env"] if e["name"] == TOKEN_ENV]
+        assert token["valueFrom"]["secretKeyRef"]["name"] == "umair-serve-token" and "value" not in token
+
+
 def test_dockerfile_copies_what_exists_and_configs_load():
     for line in (DEPLOY / "Dockerfile").read_text().splitlines():
         if line.startswith("COPY"):

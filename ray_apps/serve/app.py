@@ -1,6 +1,7 @@
 """Ray Serve: the ranking endpoint for product services.
 
     umair serve --run RUNS/umair_fps --lake LAKE [--port 8000]
+    umair serve --run RUNS/other --lake LAKE --address auto --swap   (move a live endpoint to another run)
     serve deploy deploy/serve_config.yaml          (import path ray_apps.serve.app:app_builder)
 
 HTTP JSON API (OpenAPI schema at /docs and /openapi.json):
@@ -11,46 +12,80 @@ HTTP JSON API (OpenAPI schema at /docs and /openapi.json):
                          of the user's recent bookmarks (ray_apps.serve.retrieval, built offline
                          into RUN/retrieval.npz), ranked by the model
   GET  /healthz       -> {"status": "ok"}
-  GET  /v1/model      -> model name, run, trained-at, metrics, feature versions, batching stats
+  GET  /v1/model      -> model name, run, trained-at, metrics, feature versions, swaps, replica, batching
 Cold start: unknown users and illustrations are scored with out-of-vocabulary inputs (known=false),
-never an error. Bad requests get 4xx with a message (422 validation, 413 body too large);
-overload answers 503 (bounded queue) instead of piling up.
+never an error. Bad requests get 4xx with a message (400 unparsable, 401 no token, 404 / 405,
+408 body too slow, 413 body too large, 422 validation); overload answers 503 (bounded queue)
+instead of piling up. With UMAIR_SERVE_TOKEN set in the replicas' environment every path but
+/healthz needs `Authorization: Bearer <token>` (ray_apps.serve.guard).
+Model swap: the run is the deployment's user_config, loaded by `Ranker.reconfigure`; each request
+finishes on the run it started with (ray_apps.serve.served_run).
 """
 
 import argparse
+import asyncio
 import json
+import os
 import time
+from collections import deque
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import AfterValidator, BaseModel, Field
 from ray import serve
 
+from ray_apps.serve.guard import TOKEN_ENV, RequestGuard
+from ray_apps.serve.served_run import ServedRun
 from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args, setting
 
+APP_NAME = "umair"
 MAX_CANDIDATES = 500
 MAX_BODY_BYTES = 64 * 1024
+BODY_TIMEOUT_S = 5.0  # the whole request body must arrive within this, else 408
 BATCH_SIZE = 16
 BATCH_WAIT_S = 0.001  # a lone request waits this long for company; under load the queue fills batches anyway
+EARLIEST_TS, LATEST_TS = datetime(1970, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 
 api = FastAPI(title="UMAIR-FPS ranking API", version="1")
 
 
+def _utf8(value: str) -> str:
+    """Ids are echoed in the answer, which is UTF-8: refuse lone surrogates (JSON '\\ud800')."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError("not encodable as UTF-8 (lone surrogate escape)") from e
+    return value
+
+
+def _plausible_time(value: datetime | None) -> datetime | None:
+    if value is not None and not EARLIEST_TS <= (value if value.tzinfo else value.replace(tzinfo=UTC)) < LATEST_TS:
+        raise ValueError(f"ts must lie in [{EARLIEST_TS.year}, {LATEST_TS.year})")
+    return value
+
+
+Id = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_utf8)]
+
+
 class RankRequest(BaseModel):
     model_config = {"extra": "forbid"}
-    user_id: str = Field(min_length=1, max_length=128)
-    illust_ids: list[str] = Field(min_length=1, max_length=MAX_CANDIDATES)
-    ts: datetime | None = Field(default=None, description="when the illustrations are shown (default: now)")
+    user_id: Id
+    illust_ids: list[Id] = Field(min_length=1, max_length=MAX_CANDIDATES)
+    ts: Annotated[datetime | None, AfterValidator(_plausible_time)] = Field(
+        default=None, description="when the illustrations are shown (default: now)"
+    )
 
 
 class RecommendRequest(BaseModel):
     model_config = {"extra": "forbid"}
-    user_id: str = Field(min_length=1, max_length=128)
+    user_id: Id
     k: int = Field(default=10, ge=1, le=100)
     exclude_seen: bool = True
 
@@ -67,93 +102,95 @@ class RankResponse(BaseModel):
     results: list[Scored]
 
 
-class BodyLimit:
-    """Pure ASGI middleware: 413 for a declared body over MAX_BODY_BYTES, 400 for a malformed length.
+class ServeTarget(BaseModel):
+    """The Ranker's user_config: the run it serves and the lake that run was trained on."""
 
-    (Starlette's @app.middleware("http") wraps every request in extra tasks and streams; this
-    costs nothing per request beyond a header lookup.)
-    """
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http":
-            size = dict(scope["headers"]).get(b"content-length")
-            error = None
-            if size is not None and not size.isdigit():
-                error = JSONResponse({"detail": "malformed content-length header"}, status_code=400)
-            elif size is not None and int(size) > MAX_BODY_BYTES:
-                error = JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
-            if error is not None:
-                await error(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    model_config = {"extra": "forbid"}
+    run: str
+    lake: str
 
 
-api.add_middleware(BodyLimit)
+api.add_middleware(RequestGuard, max_body_bytes=MAX_BODY_BYTES, body_timeout_s=BODY_TIMEOUT_S)
+
+
+@api.exception_handler(RequestValidationError)
+async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+    """422 with where and what, without echoing the input: FastAPI's default handler returns each
+    bad value, which fails to encode for NaN / infinity / lone surrogates (a 500) and sends a 60 KB
+    string straight back. ASCII-escaped, so any key the client sent encodes."""
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+    return Response(json.dumps({"detail": errors}, default=str), status_code=422, media_type="application/json")
 
 
 @serve.deployment(max_ongoing_requests=32, max_queued_requests=64, ray_actor_options={"num_cpus": 1})
 @serve.ingress(api)
 class Ranker:
-    """One replica: the trained model, its item vectors and the feature tables, loaded once."""
+    """One replica. Its user_config (a ServeTarget) names the run it serves; `reconfigure` loads it.
 
-    def __init__(self, run: str, lake: str) -> None:
-        from ray_apps.artifacts import load_ranker, ranker_trained_at
-        from ray_apps.encoders.item_features import encoder_versions, lake_item_vectors, load_item_vectors
-        from ray_apps.lake import read_table
-        from ray_apps.serve.features import FeatureStore
-        from ray_apps.serve.retrieval import INDEX_FILE, RetrievalIndex
+    A new user_config (`serve deploy` with other args, a RayService edit) swaps the run in place
+    while requests keep flowing; `umair serve --swap` rolls a new version out instead.
+    """
 
+    def __init__(self) -> None:
         torch.set_num_threads(1)
-        self.run, self.lake = Path(run), Path(lake)
-        self.model, self.spec, _ = load_ranker(run)
-        if self.model.lookups:
-            items = lake_item_vectors(lake, read_table(self.lake / "items", ["item_idx"]).num_rows)
-            for name, (v, p) in (load_item_vectors(items) if items else {}).items():
-                self.model.load_pretrained(name, torch.from_numpy(v), torch.from_numpy(p))
-        max_lens = {f.name: f.max_len for f in self.spec.of_kind("multi_categorical")}
-        self.store = FeatureStore(lake, self.spec.input_columns(), max_lens)
-        self.retrieval = RetrievalIndex.load(self.run / INDEX_FILE)
-        self.metrics = (
-            json.loads((self.run / "metrics.json").read_text()) if (self.run / "metrics.json").exists() else {}
-        )
-        self.config = json.loads((self.run / "config.json").read_text()) if (self.run / "config.json").exists() else {}
-        self.feature_versions = encoder_versions(lake)
-        self.trained_at = datetime.fromtimestamp(ranker_trained_at(run)).isoformat()
-        self.batch_sizes: list[int] = []
+        self.served: ServedRun | None = None
+        self.swaps = 0
+        self.process = {"pid": os.getpid(), "started_at": datetime.now().isoformat(timespec="seconds")}
+        self.batches = 0
+        self.max_batch_size = 0
+        self.recent_batch_sizes: deque[int] = deque(maxlen=50)
+
+    async def reconfigure(self, user_config: dict) -> None:
+        """Load the run named by `user_config` off the event loop, then swap to it in one assignment:
+        requests in flight finish on the run they started with."""
+        target = ServeTarget(**user_config)
+        loaded = await asyncio.to_thread(ServedRun.load, target.run, target.lake)
+        self.swaps += self.served is not None
+        self.served = loaded
+
+    def _current(self) -> ServedRun:
+        if self.served is None:  # Serve calls reconfigure before routing requests; guard all the same
+            raise HTTPException(503, "no run loaded yet")
+        return self.served
 
     @serve.batch(max_batch_size=BATCH_SIZE, batch_wait_timeout_s=BATCH_WAIT_S)
-    async def _score(self, requests: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
-        """Concatenate the candidates of concurrent requests into one forward pass."""
-        self.batch_sizes.append(len(requests))
-        sizes = [len(next(iter(r.values()))) for r in requests]
-        batch = {k: torch.from_numpy(np.concatenate([r[k] for r in requests])) for k in requests[0]}
-        with torch.inference_mode():
-            probs = torch.sigmoid(self.model(batch)).numpy()
-        return list(np.split(probs, np.cumsum(sizes)[:-1]))
+    async def _score(self, requests: list[tuple[ServedRun, dict[str, np.ndarray]]]) -> list[np.ndarray]:
+        """Concatenate the candidates of concurrent requests into one forward pass per run (two runs
+        only while a swap is under way)."""
+        self.batches += 1
+        self.max_batch_size = max(self.max_batch_size, len(requests))
+        self.recent_batch_sizes.append(len(requests))
+        out: list[np.ndarray] = [np.empty(0)] * len(requests)
+        for served in {id(s): s for s, _ in requests}.values():
+            members = [i for i, (s, _) in enumerate(requests) if s is served]
+            features = [requests[i][1] for i in members]
+            sizes = [len(next(iter(f.values()))) for f in features]
+            probs = served.score({k: np.concatenate([f[k] for f in features]) for k in features[0]})
+            for i, p in zip(members, np.split(probs, np.cumsum(sizes)[:-1])):
+                out[i] = p
+        return out
 
     async def _rank(
-        self, user_id: str, illust_ids: list[str], ts: datetime | None, k: int | None = None
+        self, served: ServedRun, user_id: str, illust_ids: list[str], ts: datetime | None, k: int | None = None
     ) -> JSONResponse:
         """Score, sort and answer with the RankResponse shape (built as plain JSON: the declared
         response_model documents it; skipping its re-validation keeps the request path short)."""
-        features, known = self.store.features(user_id, illust_ids, ts)
-        scores = (await self._score(features)).tolist()
+        features, known = served.store.features(user_id, illust_ids, ts)
+        scores = (await self._score((served, features))).tolist()
         order = sorted(range(len(illust_ids)), key=lambda i: -scores[i])[:k]
         results = [{"illust_id": illust_ids[i], "score": scores[i], "known": known[i]} for i in order]
-        return JSONResponse({"user_id": user_id, "known_user": self.store.known_user(user_id), "results": results})
+        return JSONResponse({"user_id": user_id, "known_user": served.store.known_user(user_id), "results": results})
 
     @api.post("/v1/rank", response_model=RankResponse)
     async def rank(self, body: RankRequest) -> JSONResponse:
-        return await self._rank(body.user_id, list(dict.fromkeys(body.illust_ids)), body.ts)
+        return await self._rank(self._current(), body.user_id, list(dict.fromkeys(body.illust_ids)), body.ts)
 
     @api.post("/v1/recommend", response_model=RankResponse)
     async def recommend(self, body: RecommendRequest) -> JSONResponse:
-        candidates = self.retrieval.candidates(body.user_id, body.exclude_seen)
-        ids = [self.store.illust_by_idx[i] for i in candidates if i in self.store.illust_by_idx]
-        return await self._rank(body.user_id, ids, None, body.k)
+        served = self._current()
+        candidates = served.retrieval.candidates(body.user_id, body.exclude_seen)
+        ids = [served.store.illust_by_idx[i] for i in candidates if i in served.store.illust_by_idx]
+        return await self._rank(served, body.user_id, ids, None, body.k)
 
     @api.get("/healthz")
     async def healthz(self) -> dict:
@@ -162,17 +199,13 @@ class Ranker:
     @api.get("/v1/model")
     async def model_info(self) -> dict:
         return {
-            "model": self.config.get("model"),
-            "variant": self.config.get("variant"),
-            "run": self.run.name,
-            "trained_at": self.trained_at,
-            "metrics": {k: self.metrics.get(k) for k in ("auc", "logloss", "gauc", "parameters")},
-            "feature_versions": self.feature_versions,
-            "parameters": self.model.num_parameters(),
+            **self._current().describe(),
+            "swaps": self.swaps,
+            "replica": self.process,
             "batching": {
-                "batches": len(self.batch_sizes),
-                "max_batch_size": max(self.batch_sizes, default=0),
-                "recent_batch_sizes": self.batch_sizes[-50:],
+                "batches": self.batches,
+                "max_batch_size": self.max_batch_size,
+                "recent_batch_sizes": list(self.recent_batch_sizes),
             },
         }
 
@@ -184,18 +217,24 @@ class AppArgs(BaseModel):
 
 def app_builder(args: dict) -> serve.Application:
     """Typed builder for `serve run` / `serve deploy` (args: run, lake). Builds the run's retrieval
-    index first if it is missing or stale (offline: replicas only load it)."""
+    index first if it is missing or stale (offline: replicas only load it) and checks that the run
+    loads, so a wrong path fails the deploy here instead of in a replica."""
+    from ray_apps.artifacts import load_ranker
     from ray_apps.serve.retrieval import ensure_index
 
     a = AppArgs(**args)
     run, lake = str(Path(a.run).resolve()), str(Path(a.lake).resolve())
+    load_ranker(run)
     ensure_index(run, lake)
-    return Ranker.bind(run, lake)  # type: ignore[attr-defined]  # @serve.deployment adds .bind
+    target = ServeTarget(run=run, lake=lake).model_dump()
+    return Ranker.options(user_config=target).bind()  # type: ignore[attr-defined]  # @serve.deployment adds them
 
 
-def start(
-    run: str, lake: str, port: int = 8000, address: str | None = None, blocking: bool = False, access_log: bool = False
-) -> str:
+def _deploy(run: str, lake: str, logs: dict) -> None:
+    serve.run(app_builder({"run": run, "lake": lake}), name=APP_NAME, route_prefix="/", logging_config=logs)
+
+
+def start(run: str, lake: str, port: int = 8000, address: str | None = None, access_log: bool = False) -> str:
     """Start Serve on 127.0.0.1:port with the ranker app; -> its base URL.
 
     Per-request access-log lines are off unless `access_log`: on a small machine writing and
@@ -207,10 +246,18 @@ def start(
     quiet_libraries()  # Ray Serve's logger exists once serve is imported
     logs = {"enable_access_log": access_log}
     serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config=logs)  # the proxy's own access log too
-    serve.run(
-        app_builder({"run": run, "lake": lake}), name="umair", route_prefix="/", blocking=blocking, logging_config=logs
-    )
+    _deploy(run, lake, logs)
     return f"http://127.0.0.1:{port}"
+
+
+def swap(run: str, lake: str, address: str | None = None, access_log: bool = False) -> None:
+    """Move the running endpoint to another run without dropping a request: Serve starts a replica
+    on the new run, routes to it once it is ready and drains the old one. Returns when it answers."""
+    from ray_apps.runtime import init_ray, quiet_libraries
+
+    init_ray(address)
+    quiet_libraries()
+    _deploy(run, lake, {"enable_access_log": access_log})
 
 
 @dataclass
@@ -219,6 +266,9 @@ class ServeOptions:
     lake: str = setting(help="the lake the run was trained on (feature tables, item vectors)")
     port: int = setting(8000, "HTTP port on 127.0.0.1")
     access_log: bool = setting(False, "log one line per request (off by default: it costs CPU per request)")
+    swap: bool = setting(
+        False, "move the endpoint already serving on the Ray cluster at --address to this run (drops nothing), exit"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     setup_console()
     o = config_from_args(ServeOptions, a, "serve")
+    if o.swap:
+        swap(o.run, o.lake, a.address, access_log=o.access_log)
+        print(f"The endpoint now serves {o.run} (GET /v1/model shows the run).")
+        return 0
     url = start(o.run, o.lake, o.port, a.address, access_log=o.access_log)
     rank = '{"user_id": "1000001", "illust_ids": ["80000010", "80000020"]}'
     json_header = "-H 'content-type: application/json'"
@@ -244,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         f"  curl -s -X POST {url}/v1/rank {json_header} -d '{rank}'\n"
         f"""  curl -s -X POST {url}/v1/recommend {json_header} -d '{{"user_id": "1000001", "k": 5}}'"""
     )
+    if os.environ.get(TOKEN_ENV):
+        print(f"{TOKEN_ENV} is set: add -H 'authorization: Bearer ${TOKEN_ENV}' (all but /healthz need it).")
     try:
         while True:
             time.sleep(3600)

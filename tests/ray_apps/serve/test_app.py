@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -9,21 +11,6 @@ import pytest
 import requests
 import torch
 from deltalake import DeltaTable
-
-PORT = 8765
-
-
-@pytest.fixture(scope="module")
-def url(tiny_runs, tiny_lake):
-    from ray import serve
-
-    from ray_apps.serve.app import start
-
-    runs, records = tiny_runs
-    lake, _ = tiny_lake
-    base = start(str(Path(runs, records["umair_fps"]["run"])), str(lake), port=PORT)
-    yield base
-    serve.shutdown()
 
 
 def test_health_and_model_info(url):
@@ -33,29 +20,45 @@ def test_health_and_model_info(url):
     assert "/v1/rank" in requests.get(f"{url}/openapi.json", timeout=30).json()["paths"]
 
 
-def test_rank_scores_equal_offline_predictions(url, tiny_runs, tiny_lake):
+def offline_scores(run_dir: Path, lake: Path, rows) -> list[float]:
+    """Click probabilities the run's model gives the lake's interaction `rows` (pandas), one by one."""
     from ray_apps.artifacts import load_ranker
     from ray_apps.encoders.item_features import load_item_vectors
     from ray_apps.ranker.data import DatasetConfig, ToArrays
 
+    model, spec, _ = load_ranker(run_dir)
+    if model.lookups:
+        for name, (v, p) in load_item_vectors(DatasetConfig.for_lake(lake).item_features).items():
+            model.load_pretrained(name, torch.from_numpy(v), torch.from_numpy(p))
+    arrays = ToArrays(spec, "user_id")(rows)
+    inputs = {k: torch.from_numpy(v) for k, v in arrays.items() if k in spec.input_columns()}
+    with torch.inference_mode():
+        return [float(torch.sigmoid(model({k: v[i : i + 1] for k, v in inputs.items()}))[0]) for i in range(len(rows))]
+
+
+def served_scores(url: str, rows) -> list[float]:
+    """The endpoint's score for each of the interaction `rows`, one request each."""
+    return [
+        requests.post(
+            f"{url}/v1/rank",
+            json={"user_id": row.user_id, "illust_ids": [row.illust_id], "ts": row.ts.isoformat()},
+            timeout=30,
+        ).json()["results"][0]["score"]
+        for row in rows.itertuples()
+    ]
+
+
+def some_test_rows(lake: Path, n: int = 6):
+    test = DeltaTable(str(lake / "interactions_test")).to_pyarrow_table().to_pandas()
+    return test[test.user_id == test.user_id.value_counts().index[0]].head(n)
+
+
+def test_rank_scores_equal_offline_predictions(url, tiny_runs, tiny_lake):
     runs, records = tiny_runs
     lake, _ = tiny_lake
-    model, spec, _ = load_ranker(Path(runs, records["umair_fps"]["run"]))
-    for name, (v, p) in load_item_vectors(DatasetConfig.for_lake(lake).item_features).items():
-        model.load_pretrained(name, torch.from_numpy(v), torch.from_numpy(p))
-    test = DeltaTable(str(lake / "interactions_test")).to_pyarrow_table().to_pandas()
-    user = test.user_id.value_counts().index[0]
-    rows = test[test.user_id == user].head(6)
-    arrays = ToArrays(spec, "user_id")(rows)
-    for i, (_, row) in enumerate(rows.iterrows()):
-        one = {k: torch.from_numpy(v[i : i + 1]) for k, v in arrays.items() if k in spec.input_columns()}
-        offline = float(torch.sigmoid(model(one))[0])
-        got = requests.post(
-            f"{url}/v1/rank",
-            json={"user_id": user, "illust_ids": [row.illust_id], "ts": row.ts.isoformat()},
-            timeout=30,
-        ).json()
-        assert got["results"][0]["score"] == pytest.approx(offline, abs=1e-5)
+    rows = some_test_rows(lake)
+    offline = offline_scores(Path(runs, records["umair_fps"]["run"]), lake, rows)
+    assert served_scores(url, rows) == pytest.approx(offline, abs=1e-5)
 
 
 def test_rank_sorts_and_recommend_returns_k_unseen(url, tiny_lake):
@@ -116,3 +119,72 @@ def test_concurrent_requests_are_batched(url):
     assert codes == [200] * 48
     info = requests.get(f"{url}/v1/model", timeout=30).json()["batching"]
     assert info["batches"] - before < 48 and max(info["recent_batch_sizes"]) > 1
+
+
+def test_bearer_token_guards_all_but_health_when_set(url, tiny_runs, tiny_lake):
+    """A second app whose replica has UMAIR_SERVE_TOKEN in its environment (as from a Kubernetes Secret)."""
+    from ray import serve
+
+    from ray_apps.serve.app import Ranker, ServeTarget
+    from ray_apps.serve.guard import TOKEN_ENV
+
+    runs, records = tiny_runs
+    lake, _ = tiny_lake
+    target = ServeTarget(run=str(Path(runs, records["umair_fps"]["run"]).resolve()), lake=str(lake.resolve()))
+    options = {"num_cpus": 0, "runtime_env": {"env_vars": {TOKEN_ENV: "s3cret"}}}
+    serve.run(
+        Ranker.options(ray_actor_options=options, user_config=target.model_dump()).bind(),
+        name="secured",
+        route_prefix="/secured",
+    )
+    try:
+        body = {"user_id": "1000001", "illust_ids": ["80000001"]}
+        for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "s3cret"}):
+            r = requests.post(f"{url}/secured/v1/rank", json=body, headers=headers, timeout=30)
+            assert r.status_code == 401 and r.json()["detail"] and r.headers["www-authenticate"] == "Bearer"
+        assert requests.get(f"{url}/secured/v1/model", timeout=30).status_code == 401
+        assert requests.get(f"{url}/secured/healthz", timeout=30).json() == {"status": "ok"}  # probes pass
+        ok = requests.post(f"{url}/secured/v1/rank", json=body, headers={"authorization": "Bearer s3cret"}, timeout=30)
+        assert ok.status_code == 200 and len(ok.json()["results"]) == 1
+        assert requests.post(f"{url}/v1/rank", json=body, timeout=30).status_code == 200  # unset: open (demo)
+    finally:
+        serve.delete("secured")
+
+
+def test_swap_to_another_run_drops_no_request(url, tiny_runs, tiny_lake):
+    """Clients keep ranking while the endpoint moves from UMAIR-FPS to DCN-V2: every request is
+    answered 200, and afterwards the answers are DCN-V2's offline predictions."""
+    from ray_apps.serve.app import swap
+
+    runs, records = tiny_runs
+    lake, _ = tiny_lake
+    old, new = (Path(runs, records[m]["run"]) for m in ("umair_fps", "dcn_v2"))
+    rows = some_test_rows(lake, 4)
+    assert offline_scores(new, lake, rows) != pytest.approx(offline_scores(old, lake, rows), abs=1e-4)
+    body = {"user_id": "1000001", "illust_ids": [str(80000000 + i) for i in range(20)]}
+    stop, statuses = threading.Event(), []
+
+    def client() -> None:
+        while not stop.is_set():
+            statuses.append(requests.post(f"{url}/v1/rank", json=body, timeout=60).status_code)
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        during = len(statuses)
+        swap(str(new), str(lake))
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    try:
+        assert len(statuses) > during > 0 and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+        info = requests.get(f"{url}/v1/model", timeout=30).json()
+        assert info["model"] == "dcn_v2" and info["run"] == new.name
+        assert served_scores(url, rows) == pytest.approx(offline_scores(new, lake, rows), abs=1e-5)
+    finally:
+        swap(str(old), str(lake))
+    assert requests.get(f"{url}/v1/model", timeout=30).json()["run"] == old.name

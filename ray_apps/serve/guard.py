@@ -1,0 +1,109 @@
+"""Pure ASGI middleware in front of the ranking API (no Ray here): who may call, and how much they may send.
+
+- Bearer token: when the environment variable UMAIR_SERVE_TOKEN is set in the replica's process
+  (a Kubernetes Secret in the RayService; unset for the local demo), every path but /healthz needs
+  `Authorization: Bearer <token>`; otherwise 401.
+- Body size: a declared `content-length` over the limit is answered 413 before a byte is read;
+  an undeclared (chunked) body is read up to the limit, then 413.
+- Body time: the whole body must arrive within `body_timeout_s` of the request's start, else 408,
+  so a client that stalls half-way holds a slot of the replica for seconds, not for ever.
+
+The body is buffered (it is small by then) and replayed to the app. Pure ASGI: Starlette's
+@app.middleware("http") wraps every request in extra tasks and streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+
+from fastapi.responses import JSONResponse
+
+TOKEN_ENV = "UMAIR_SERVE_TOKEN"
+OPEN_PATHS = frozenset({"/healthz"})  # liveness / readiness probes carry no token
+
+
+class RequestGuard:
+    def __init__(self, app, max_body_bytes: int, body_timeout_s: float, token_env: str = TOKEN_ENV) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
+        token = os.environ.get(token_env, "")
+        self.expected_authorization = f"Bearer {token}".encode() if token else None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        error = self._refuse_caller(scope, headers) or self._refuse_declared_length(headers)
+        if error is None and (b"content-length" in headers or b"transfer-encoding" in headers):
+            body, error = await self._read_body(receive)
+            if body is None:
+                return  # the client went away: nobody to answer
+            receive = _replay(body, receive)
+        if error is not None:
+            await error(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _refuse_caller(self, scope, headers: dict[bytes, bytes]) -> JSONResponse | None:
+        if self.expected_authorization is None or _app_path(scope) in OPEN_PATHS:
+            return None
+        if hmac.compare_digest(headers.get(b"authorization", b""), self.expected_authorization):
+            return None
+        return JSONResponse(
+            {"detail": "missing or wrong bearer token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+
+    def _refuse_declared_length(self, headers: dict[bytes, bytes]) -> JSONResponse | None:
+        size = headers.get(b"content-length")
+        if size is not None and not size.isdigit():
+            return JSONResponse({"detail": "malformed content-length header"}, status_code=400)
+        if size is not None and int(size) > self.max_body_bytes:
+            return JSONResponse({"detail": f"request body over {self.max_body_bytes} bytes"}, status_code=413)
+        return None
+
+    async def _read_body(self, receive) -> tuple[bytes | None, JSONResponse | None]:
+        """(body, None), (b"", 408 / 413 response), or (None, None) when the client disconnected."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout_s
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+            except TimeoutError:
+                detail = f"request body not received within {self.body_timeout_s:g} s"
+                return b"", JSONResponse({"detail": detail}, status_code=408, headers={"Connection": "close"})
+            if message["type"] == "http.disconnect":
+                return None, None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                detail = f"request body over {self.max_body_bytes} bytes"
+                return b"", JSONResponse({"detail": detail}, status_code=413, headers={"Connection": "close"})
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks), None
+
+
+def _app_path(scope) -> str:
+    """The path below the app's route prefix (Serve passes the prefix as root_path)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _replay(body: bytes, receive):
+    """A receive() that hands the buffered body over once, then defers to the real one (disconnects)."""
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

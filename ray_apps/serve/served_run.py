@@ -1,0 +1,81 @@
+"""One trained run as a replica serves it: model, feature store, retrieval index, facts (no Ray here).
+
+A replica holds exactly one `ServedRun` at a time and swaps it for another in one assignment
+(`Ranker.reconfigure`); each request keeps the `ServedRun` it started with, so a swap never
+mixes one run's feature indices with another run's model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class ServedRun:
+    run: Path
+    lake: Path
+    model: Any  # umair_models CTRModel in eval mode
+    store: Any  # ray_apps.serve.features.FeatureStore
+    retrieval: Any  # ray_apps.serve.retrieval.RetrievalIndex
+    metrics: dict
+    config: dict
+    feature_versions: dict
+    trained_at: str
+    loaded_at: str = field(default_factory=lambda: datetime.now().isoformat(timespec="seconds"))
+
+    @classmethod
+    def load(cls, run: str | Path, lake: str | Path) -> ServedRun:
+        """Read RUN (model.safetensors, metrics, config, retrieval.npz) and LAKE's feature tables."""
+        from ray_apps.artifacts import load_ranker, ranker_trained_at
+        from ray_apps.encoders.item_features import encoder_versions, lake_item_vectors, load_item_vectors
+        from ray_apps.lake import read_table
+        from ray_apps.serve.features import FeatureStore
+        from ray_apps.serve.retrieval import INDEX_FILE, RetrievalIndex
+
+        run, lake = Path(run), Path(lake)
+        model, spec, _ = load_ranker(run)
+        if model.lookups:
+            items = lake_item_vectors(lake, read_table(lake / "items", ["item_idx"]).num_rows)
+            for name, (v, p) in (load_item_vectors(items) if items else {}).items():
+                model.load_pretrained(name, torch.from_numpy(v), torch.from_numpy(p))
+        max_lens = {f.name: f.max_len for f in spec.of_kind("multi_categorical")}
+        return cls(
+            run=run,
+            lake=lake,
+            model=model,
+            store=FeatureStore(lake, spec.input_columns(), max_lens),
+            retrieval=RetrievalIndex.load(run / INDEX_FILE),
+            metrics=_json_or_empty(run / "metrics.json"),
+            config=_json_or_empty(run / "config.json"),
+            feature_versions=encoder_versions(lake),
+            trained_at=datetime.fromtimestamp(ranker_trained_at(run)).isoformat(),
+        )
+
+    def score(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """Click probabilities [N] for model inputs (int64 [N] or [N, L] per field)."""
+        with torch.inference_mode():
+            return torch.sigmoid(self.model({k: torch.from_numpy(v) for k, v in batch.items()})).numpy()
+
+    def describe(self) -> dict:
+        """What `/v1/model` reports about the run."""
+        return {
+            "model": self.config.get("model"),
+            "variant": self.config.get("variant"),
+            "run": self.run.name,
+            "trained_at": self.trained_at,
+            "loaded_at": self.loaded_at,
+            "metrics": {k: self.metrics.get(k) for k in ("auc", "logloss", "gauc", "parameters")},
+            "feature_versions": self.feature_versions,
+            "parameters": self.model.num_parameters(),
+        }
+
+
+def _json_or_empty(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
