@@ -40,6 +40,17 @@ def percentiles(ms: list[float]) -> dict:
     }
 
 
+def timeline(sent: list, t0: float, step: float = 0.5) -> list[str]:
+    """Per `step` seconds from the swap call (-2 s to +8 s): requests sent, their statuses, worst latency."""
+    rows = []
+    for k in range(int(-2 / step), int(8 / step)):
+        bucket = [a for t, a in sent if k * step <= t - t0 < (k + 1) * step]
+        if bucket:
+            worst = max(a.seconds for a in bucket) * 1000
+            rows.append(f"{k * step:+.1f}s: {dict(Counter(a.status for a in bucket))} max {worst:.0f} ms")
+    return rows
+
+
 def main() -> int:
     from ray import serve
 
@@ -103,6 +114,7 @@ def main() -> int:
         "seconds_until_new_run_answers": round(marks["new_run_answers"] - marks["swap_called"], 2),
         "seconds_until_swap_returned": round(marks["swap_returned"] - marks["swap_called"], 2),
         "served_after": requests.get(f"{base}/v1/model", timeout=30).json()["run"],
+        "timeline": timeline(sent, marks["swap_called"]),
     }
     save_result(result, a.out)
     serve.shutdown()

@@ -56,24 +56,27 @@ def test_raycluster_has_cpu_and_gpu_groups():
     _check_cluster(cluster, needs_gpu=True)
 
 
-def test_serve_configs_import_the_builder_and_let_batches_fill():
+def test_serve_configs_import_the_app_carry_the_run_as_user_config_and_let_batches_fill():
+    from ray import serve
     from ray.serve.schema import ServeDeploySchema
 
-    from ray_apps.serve.app import BATCH_SIZE
+    from ray_apps.serve.app import BATCH_SIZE, ServeTarget, serve_config
 
     service = yaml.safe_load((DEPLOY / "kuberay/rayservice.yaml").read_text())
     for config in (
         yaml.safe_load((DEPLOY / "serve_config.yaml").read_text()),
         yaml.safe_load(service["spec"]["serveConfigV2"]),
+        serve_config("runs/umair_fps", "lake"),  # what `umair serve` applies
     ):
         ServeDeploySchema.model_validate(config)  # what `serve deploy` itself checks
         app = config["applications"][0]
         module, attr = app["import_path"].split(":")
-        assert callable(getattr(importlib.import_module(module), attr))
-        assert set(app["args"]) == {"run", "lake"}
+        assert isinstance(getattr(importlib.import_module(module), attr), serve.Application)
         deployment = app["deployments"][0]
-        assert deployment["name"] == "Ranker" and deployment["max_ongoing_requests"] >= BATCH_SIZE
-        auto = deployment["autoscaling_config"]
+        assert deployment["name"] == "Ranker" and "args" not in app
+        ServeTarget(**deployment["user_config"])  # the run and lake: swapped in place when changed
+        assert deployment.get("max_ongoing_requests", BATCH_SIZE) >= BATCH_SIZE
+        auto = deployment.get("autoscaling_config", {"min_replicas": 1, "max_replicas": 1})
         assert auto["min_replicas"] <= auto["max_replicas"]
     _check_cluster(service["spec"]["rayClusterConfig"], needs_gpu=False)
 

@@ -2,7 +2,7 @@
 
     umair serve --run RUNS/umair_fps --lake LAKE [--port 8000]
     umair serve --run RUNS/other --lake LAKE --address auto --swap   (move a live endpoint to another run)
-    serve deploy deploy/serve_config.yaml          (import path ray_apps.serve.app:app_builder)
+    serve deploy deploy/serve_config.yaml          (import path ray_apps.serve.app:ranker, run in user_config)
 
 HTTP JSON API (OpenAPI schema at /docs and /openapi.json):
   POST /v1/rank       {"user_id": "1000001", "illust_ids": ["80000001", ...], "ts": optional ISO time}
@@ -25,6 +25,7 @@ finishes on the run it started with (ray_apps.serve.served_run).
 import argparse
 import asyncio
 import json
+import logging
 import os
 import time
 from collections import deque
@@ -135,6 +136,7 @@ class Ranker:
         torch.set_num_threads(1)
         self.served: ServedRun | None = None
         self.swaps = 0
+        self.swap_error: str | None = None
         self.process = {"pid": os.getpid(), "started_at": datetime.now().isoformat(timespec="seconds")}
         self.batches = 0
         self.max_batch_size = 0
@@ -142,11 +144,24 @@ class Ranker:
 
     async def reconfigure(self, user_config: dict) -> None:
         """Load the run named by `user_config` off the event loop, then swap to it in one assignment:
-        requests in flight finish on the run they started with."""
+        requests in flight finish on the run they started with. A run that fails to load leaves the
+        current one serving (the error is in /v1/model as `swap_error`); only a replica with no run
+        yet fails."""
         target = ServeTarget(**user_config)
-        loaded = await asyncio.to_thread(ServedRun.load, target.run, target.lake)
+        try:
+            loaded = await asyncio.to_thread(ServedRun.load, target.run, target.lake)
+        except Exception as e:
+            if self.served is None:
+                raise
+            self.swap_error = f"{target.run}: {type(e).__name__}: {e}"
+            logging.getLogger("ray.serve").error("swap to %s failed; still serving %s", target.run, self.served.run)
+            return
         self.swaps += self.served is not None
-        self.served = loaded
+        self.served, self.swap_error = loaded, None
+
+    async def serving(self) -> dict:
+        """For `swap` (through a deployment handle): the run this replica serves and the last swap error."""
+        return {"run": str(self.served.run) if self.served else None, "swap_error": self.swap_error}
 
     def _current(self) -> ServedRun:
         if self.served is None:  # Serve calls reconfigure before routing requests; guard all the same
@@ -201,6 +216,7 @@ class Ranker:
         return {
             **self._current().describe(),
             "swaps": self.swaps,
+            "swap_error": self.swap_error,
             "replica": self.process,
             "batching": {
                 "batches": self.batches,
@@ -210,28 +226,69 @@ class Ranker:
         }
 
 
+ranker = Ranker.bind()  # type: ignore[attr-defined]  # import path for Serve configs: the run is its user_config
+
+
+def serve_config(run: str, lake: str, access_log: bool = False) -> dict:
+    """The Serve config `umair serve` applies (the shape of deploy/serve_config.yaml): the run is the
+    Ranker's user_config, so applying it again with another run swaps in place."""
+    target = ServeTarget(run=str(Path(run).resolve()), lake=str(Path(lake).resolve()))
+    app = {
+        "name": APP_NAME,
+        "route_prefix": "/",
+        "import_path": "ray_apps.serve.app:ranker",
+        "logging_config": {"enable_access_log": access_log},
+        "deployments": [{"name": "Ranker", "user_config": target.model_dump()}],
+    }
+    return {"applications": [app]}
+
+
 class AppArgs(BaseModel):
     run: str
     lake: str
 
 
 def app_builder(args: dict) -> serve.Application:
-    """Typed builder for `serve run` / `serve deploy` (args: run, lake). Builds the run's retrieval
-    index first if it is missing or stale (offline: replicas only load it) and checks that the run
-    loads, so a wrong path fails the deploy here instead of in a replica."""
+    """Typed builder for Serve configs that pass the run as `args` (run, lake). A change of args is
+    a new version (Serve replaces the replicas); prefer `ray_apps.serve.app:ranker` with the run in
+    the Ranker's user_config, which swaps in place."""
+    a = AppArgs(**args)
+    target = ServeTarget(run=str(Path(a.run).resolve()), lake=str(Path(a.lake).resolve()))
+    return Ranker.options(user_config=target.model_dump()).bind()  # type: ignore[attr-defined]
+
+
+def _deploy(run: str, lake: str, access_log: bool, timeout_s: float = 300) -> None:
+    """Apply serve_config(run, lake) as `serve deploy` would, and wait until every replica serves `run`.
+
+    The run is checked here first (model loads, retrieval index built), so a wrong path fails in
+    this process with the file's name, not in a replica.
+    """
+    from ray.serve.context import _get_global_client  # what `serve deploy` / `serve run CONFIG` use
+    from ray.serve.schema import ApplicationStatus, ServeDeploySchema
+
     from ray_apps.artifacts import load_ranker
     from ray_apps.serve.retrieval import ensure_index
 
-    a = AppArgs(**args)
-    run, lake = str(Path(a.run).resolve()), str(Path(a.lake).resolve())
     load_ranker(run)
     ensure_index(run, lake)
-    target = ServeTarget(run=run, lake=lake).model_dump()
-    return Ranker.options(user_config=target).bind()  # type: ignore[attr-defined]  # @serve.deployment adds them
-
-
-def _deploy(run: str, lake: str, logs: dict) -> None:
-    serve.run(app_builder({"run": run, "lake": lake}), name=APP_NAME, route_prefix="/", logging_config=logs)
+    config = serve_config(run, lake, access_log)
+    client = _get_global_client()
+    if client is None:
+        raise RuntimeError("Serve is not running on this Ray cluster (start the endpoint first)")
+    client.deploy_apps(ServeDeploySchema.model_validate(config))
+    wanted = config["applications"][0]["deployments"][0]["user_config"]["run"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = serve.status().applications.get(APP_NAME)
+        if status is not None and status.status == ApplicationStatus.RUNNING:
+            handle = serve.get_app_handle(APP_NAME)
+            answers = [handle.serving.remote().result() for _ in range(4)]  # a sample of the replicas
+            if all(a["run"] == wanted for a in answers):
+                return
+            if any(a["swap_error"] and wanted in a["swap_error"] for a in answers):
+                raise RuntimeError(next(a["swap_error"] for a in answers if a["swap_error"]))
+        time.sleep(0.2)
+    raise TimeoutError(f"the endpoint did not serve {wanted} within {timeout_s:g} s (see `serve status`)")
 
 
 def start(run: str, lake: str, port: int = 8000, address: str | None = None, access_log: bool = False) -> str:
@@ -246,18 +303,19 @@ def start(run: str, lake: str, port: int = 8000, address: str | None = None, acc
     quiet_libraries()  # Ray Serve's logger exists once serve is imported
     logs = {"enable_access_log": access_log}
     serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config=logs)  # the proxy's own access log too
-    _deploy(run, lake, logs)
+    _deploy(run, lake, access_log)
     return f"http://127.0.0.1:{port}"
 
 
 def swap(run: str, lake: str, address: str | None = None, access_log: bool = False) -> None:
-    """Move the running endpoint to another run without dropping a request: Serve starts a replica
-    on the new run, routes to it once it is ready and drains the old one. Returns when it answers."""
+    """Move the running endpoint to another run without dropping a request: the new run becomes the
+    Ranker's user_config, each replica loads it beside the old one and swaps (Ranker.reconfigure).
+    Returns when every replica serves it."""
     from ray_apps.runtime import init_ray, quiet_libraries
 
     init_ray(address)
     quiet_libraries()
-    _deploy(run, lake, {"enable_access_log": access_log})
+    _deploy(run, lake, access_log)
 
 
 @dataclass

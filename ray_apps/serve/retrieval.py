@@ -12,6 +12,7 @@ versions of the lake's tables; replicas only `RetrievalIndex.load` it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,7 +86,7 @@ class RetrievalIndex:
         }
         if self.space is not None:
             arrays["space"] = self.space
-        tmp = Path(path).with_suffix(".tmp.npz")
+        tmp = Path(path).with_suffix(f".{os.getpid()}.tmp.npz")  # replicas building at once do not collide
         np.savez(tmp, **arrays)  # type: ignore[arg-type]
         tmp.replace(path)  # a replica never reads a half-written index
 

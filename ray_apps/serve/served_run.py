@@ -32,15 +32,17 @@ class ServedRun:
 
     @classmethod
     def load(cls, run: str | Path, lake: str | Path) -> ServedRun:
-        """Read RUN (model.safetensors, metrics, config, retrieval.npz) and LAKE's feature tables."""
+        """Read RUN (model.safetensors, metrics, config, retrieval.npz: built first when missing or
+        stale) and LAKE's feature tables."""
         from ray_apps.artifacts import load_ranker, ranker_trained_at
         from ray_apps.encoders.item_features import encoder_versions, lake_item_vectors, load_item_vectors
         from ray_apps.lake import read_table
         from ray_apps.serve.features import FeatureStore
-        from ray_apps.serve.retrieval import INDEX_FILE, RetrievalIndex
+        from ray_apps.serve.retrieval import RetrievalIndex, ensure_index
 
         run, lake = Path(run), Path(lake)
         model, spec, _ = load_ranker(run)
+        index = ensure_index(run, lake)
         if model.lookups:
             items = lake_item_vectors(lake, read_table(lake / "items", ["item_idx"]).num_rows)
             for name, (v, p) in (load_item_vectors(items) if items else {}).items():
@@ -51,7 +53,7 @@ class ServedRun:
             lake=lake,
             model=model,
             store=FeatureStore(lake, spec.input_columns(), max_lens),
-            retrieval=RetrievalIndex.load(run / INDEX_FILE),
+            retrieval=RetrievalIndex.load(index),
             metrics=_json_or_empty(run / "metrics.json"),
             config=_json_or_empty(run / "config.json"),
             feature_versions=encoder_versions(lake),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -152,9 +154,11 @@ def test_bearer_token_guards_all_but_health_when_set(url, tiny_runs, tiny_lake):
 
 
 def test_swap_to_another_run_drops_no_request(url, tiny_runs, tiny_lake):
-    """Clients keep ranking while the endpoint moves from UMAIR-FPS to DCN-V2: every request is
-    answered 200, and afterwards the answers are DCN-V2's offline predictions."""
+    """Open-loop traffic (30 requests/s, as product services send it) while the endpoint moves from
+    UMAIR-FPS to DCN-V2: every request is answered 200, and afterwards the answers are DCN-V2's
+    offline predictions. (Replacing the replica instead leaves seconds without one: 503s.)"""
     from ray_apps.serve.app import swap
+    from tests.hostile_http import good_rank_requests, paced
 
     runs, records = tiny_runs
     lake, _ = tiny_lake
@@ -162,29 +166,30 @@ def test_swap_to_another_run_drops_no_request(url, tiny_runs, tiny_lake):
     rows = some_test_rows(lake, 4)
     assert offline_scores(new, lake, rows) != pytest.approx(offline_scores(old, lake, rows), abs=1e-4)
     body = {"user_id": "1000001", "illust_ids": [str(80000000 + i) for i in range(20)]}
-    stop, statuses = threading.Event(), []
-
-    def client() -> None:
-        while not stop.is_set():
-            statuses.append(requests.post(f"{url}/v1/rank", json=body, timeout=60).status_code)
-
-    threads = [threading.Thread(target=client) for _ in range(4)]
-    for t in threads:
-        t.start()
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    swapper = threading.Timer(1.5, swap, args=(str(new), str(lake)))
+    swapper.start()
+    answers = asyncio.run(paced(host, port, good_rank_requests(240, body), rate=30, timeout_s=60))
+    swapper.join()
     try:
-        time.sleep(0.5)
-        during = len(statuses)
-        swap(str(new), str(lake))
-        time.sleep(0.5)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    try:
-        assert len(statuses) > during > 0 and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+        statuses = Counter(a.status for a in answers)
+        assert statuses == {200: 240}, statuses
         info = requests.get(f"{url}/v1/model", timeout=30).json()
-        assert info["model"] == "dcn_v2" and info["run"] == new.name
+        assert info["model"] == "dcn_v2" and info["run"] == new.name and info["swaps"] >= 1
         assert served_scores(url, rows) == pytest.approx(offline_scores(new, lake, rows), abs=1e-5)
     finally:
         swap(str(old), str(lake))
     assert requests.get(f"{url}/v1/model", timeout=30).json()["run"] == old.name
+
+
+def test_a_run_that_fails_to_load_is_refused_and_the_endpoint_keeps_serving(url, tiny_runs, tmp_path, tiny_lake):
+    from ray_apps.artifacts import UnsafeArtifactError
+    from ray_apps.serve.app import swap
+
+    runs, records = tiny_runs
+    lake, _ = tiny_lake
+    (tmp_path / "model.pt").write_bytes(b"not a model")  # no model.safetensors: an old or foreign run
+    with pytest.raises((FileNotFoundError, UnsafeArtifactError), match="model"):
+        swap(str(tmp_path), str(lake))
+    info = requests.get(f"{url}/v1/model", timeout=30).json()
+    assert info["run"] == records["umair_fps"]["run"] and info["swap_error"] is None
