@@ -32,11 +32,22 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import StringType
 
 from spark_jobs.delta import read_delta, write_delta
 from spark_jobs.featurize_config import SPLITS, ConfigError, Feature, FeaturizeConfig, Source
 from spark_jobs.progress import Stages
-from spark_jobs.raw import CORRUPT, detect_format, read_parquet
+from spark_jobs.raw import (
+    CORRUPT,
+    MAX_FIELD_CHARS,
+    data_files,
+    detect_format,
+    is_text,
+    not_utf8,
+    parquet_schema,
+    read_parquet,
+    too_long,
+)
 from spark_jobs.transforms import features as ft
 from spark_jobs.transforms.validate import Checked, split_by_reason
 
@@ -57,6 +68,8 @@ def read_source(spark: SparkSession, source: Source, path: str, name: str) -> Da
         if fmt == "delta":
             df = read_delta(spark, path)
         elif fmt == "parquet":
+            for file in data_files(path) if "://" not in path else []:
+                parquet_schema(name, file)  # an empty or truncated file: RawFileError naming it
             df = read_parquet(spark, path)
         elif fmt == "json":
             df = spark.read.options(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT, **source.options).json(path)
@@ -105,6 +118,20 @@ def _timestamp(df: DataFrame, column: str, unit: str) -> Column:
     return F.try_to_timestamp(col.cast("string"))
 
 
+def _text_rules(df: DataFrame) -> list[tuple[str, Column]]:
+    """Bytes that were not UTF-8 anywhere in the row; a text (or list element) over MAX_FIELD_CHARS."""
+    texts = [c for c in df.columns if is_text(df.schema[c].dataType)]
+    if not texts:
+        return []
+    rules = [("not UTF-8", not_utf8(*[F.col(c) for c in texts]))]
+    for c in texts:
+        if c == CORRUPT:
+            continue  # an unparseable line is that, whatever its length
+        is_list = not isinstance(df.schema[c].dataType, StringType)
+        rules.append((f"text over {MAX_FIELD_CHARS} characters ({c})", too_long(F.col(c), is_list)))
+    return rules
+
+
 def _first_reason(rules: list[tuple[str, Column]]) -> Column:
     reason = F.lit(None).cast("string")
     for text, broken in reversed(rules):
@@ -121,6 +148,7 @@ def parse_interactions(df: DataFrame, config: FeaturizeConfig) -> Checked:
     value = _number(label)
     rule = config.label.parsed()
     rules: list[tuple[str, Column]] = []
+    rules += _text_rules(df)
     if CORRUPT in df.columns:
         rules.append(("unparseable record", F.col(CORRUPT).isNotNull()))
     rules.append((f"missing label ({config.label.column})", _blank(label)))
@@ -151,7 +179,7 @@ def parse_side(df: DataFrame, source: Source, name: str) -> Checked:
     columns = [c for c in df.columns if c != CORRUPT]
     key = F.col(source.key)
     first = Window.partitionBy(source.key).orderBy(F.to_json(F.struct(*[F.col(c) for c in columns])))
-    rules = []
+    rules = _text_rules(df)
     if CORRUPT in df.columns:
         rules.append(("unparseable record", F.col(CORRUPT).isNotNull()))
     rules += [

@@ -121,21 +121,15 @@ def with_verdicts(df: DataFrame, name: str) -> DataFrame:
     """The contract's columns cast to their types, PROBLEM (first broken rule, or null) and RAW_RECORD."""
     types = spark_schema(RAW[name])
     read = [c for c in [*RAW[name].names, CORRUPT] if c in df.columns]
-    texts = [F.col(c) for c in read if _is_text(df.schema[c].dataType)]
+    texts = [F.col(c) for c in read if is_text(df.schema[c].dataType)]
     lists = [c for c in RAW[name].names if isinstance(df.schema[c].dataType, ArrayType)]
     cast = {f.name: F.col(f.name).try_cast(f.dataType) for f in types.fields}
     rules: list[tuple[str, Column]] = []
     if texts:
-        joined = F.concat_ws("", *texts)  # JSON keeps a line's invalid bytes; CSV decodes them to U+FFFD
-        rules.append(("not_utf8", ~F.is_valid_utf8(joined) | joined.contains("\ufffd")))
-        too_long = [
-            F.length(F.col(c)) > MAX_FIELD_CHARS
-            for c in RAW[name].names
-            if c not in lists and _is_text(df.schema[c].dataType)
-        ]
-        too_long += [F.exists(F.col(c), lambda x: F.length(x) > MAX_FIELD_CHARS) for c in lists]
-        if too_long:
-            rules.append(("field_too_long", _any(too_long)))
+        rules.append(("not_utf8", not_utf8(*texts)))
+        text_columns = [c for c in RAW[name].names if is_text(df.schema[c].dataType)]
+        if text_columns:
+            rules.append(("field_too_long", _any([too_long(F.col(c), c in lists) for c in text_columns])))
     if CORRUPT in df.columns:
         rules.append(("malformed_record", F.col(CORRUPT).isNotNull()))
     bad = [F.col(c).isNotNull() & cast[c].isNull() for c in RAW[name].names]
@@ -155,7 +149,21 @@ def with_verdicts(df: DataFrame, name: str) -> DataFrame:
     )
 
 
-def _is_text(data_type) -> bool:
+def not_utf8(*texts: Column) -> Column:
+    """True where any of the text columns (strings or string lists) held bytes that are not UTF-8:
+    JSON keeps a line's invalid bytes, CSV decodes them to U+FFFD."""
+    joined = F.concat_ws("", *texts)
+    return ~F.is_valid_utf8(joined) | joined.contains("\ufffd")
+
+
+def too_long(column: Column, is_list: bool) -> Column:
+    """True where the text (or any element of the string list) is over MAX_FIELD_CHARS."""
+    if is_list:
+        return F.coalesce(F.exists(column, lambda x: F.length(x) > MAX_FIELD_CHARS), F.lit(False))
+    return F.coalesce(F.length(column) > MAX_FIELD_CHARS, F.lit(False))
+
+
+def is_text(data_type) -> bool:
     return isinstance(data_type, StringType) or (
         isinstance(data_type, ArrayType) and isinstance(data_type.elementType, StringType)
     )
@@ -187,14 +195,10 @@ def _family(t: pa.DataType) -> str:
 def check_parquet_files(name: str, files: list[Path]) -> None:
     """Footers only: each file readable, every contract column present, of a kind that can be cast
     per row, and of the same type in every file (Spark reads all files with one schema)."""
-    import pyarrow.parquet as pq
 
     first: dict[str, tuple[pa.DataType, Path]] = {}
     for file in files:
-        try:
-            found = pq.read_schema(file)
-        except (pa.ArrowInvalid, OSError) as e:
-            raise RawFileError(name, file, None, f"not a readable Parquet file (empty or truncated?): {e}") from e
+        found = parquet_schema(name, file)
         for field in RAW[name]:
             if field.name not in found.names:
                 raise RawFileError(name, file, field.name, f"missing; the file has {found.names}")
@@ -206,6 +210,16 @@ def check_parquet_files(name: str, files: list[Path]) -> None:
             seen, where = first.setdefault(field.name, (have_type, file))
             if seen != have_type:
                 raise RawFileError(name, file, field.name, f"is {have_type} here but {seen} in {where}")
+
+
+def parquet_schema(name: str, file: Path) -> pa.Schema:
+    """The file's schema from its footer; RawFileError when it has none (empty, truncated, not Parquet)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_schema(file)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise RawFileError(name, file, None, f"not a readable Parquet file (empty or truncated?): {e}") from e
 
 
 def check_csv_headers(name: str, files: list[Path]) -> list[str] | None:

@@ -20,7 +20,10 @@ BAD_EVENTS = {  # planted rows -> the reject reason featurize must give them
     "missing label (rating)": {"rating": ""},
     "timestamp not parseable (ts)": {"ts": "yesterday"},
     "not a finite number (price)": {"price": "NaN"},
+    "not UTF-8": {"item_id": "i1" + "@NOT-UTF8@"},  # replaced by Latin-1 bytes once written
+    "text over 10000 characters (item_id)": {"item_id": "i" * 10_001},
 }
+NOT_UTF8 = (b"@NOT-UTF8@", b"\xe9t\xe9")
 
 
 def write_own_tables(folder: Path) -> dict:
@@ -68,6 +71,8 @@ def write_own_tables(folder: Path) -> dict:
     )
     bad = pd.DataFrame([{**events.iloc[i].to_dict(), **change} for i, change in enumerate(BAD_EVENTS.values())])
     pd.concat([events, bad], ignore_index=True).to_csv(folder / "interactions.csv", index=False)
+    csv_bytes = (folder / "interactions.csv").read_bytes()
+    (folder / "interactions.csv").write_bytes(csv_bytes.replace(*NOT_UTF8))
 
     tables = {
         "interactions": {"path": "interactions.csv"},

@@ -4,6 +4,7 @@ lines items, each with planted problems): kinds, join, split, vocabulary, OOV, r
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -141,10 +142,10 @@ def test_given_splits_stay_as_given(spark, featurized, tmp_path):
 
     _, _, facts = featurized
     folder = Path(facts["config"]).parent
-    events = pd.read_csv(folder / "interactions.csv", dtype=str)
+    events = pd.read_csv(folder / "interactions.csv", dtype=str, encoding="latin-1")  # keeps the planted bytes
     parts = {"train": events.iloc[:400], "valid": events.iloc[400:500], "test": events.iloc[500:]}
     for split, frame in parts.items():
-        frame.to_csv(tmp_path / f"{split}.csv", index=False)
+        frame.to_csv(tmp_path / f"{split}.csv", index=False, encoding="latin-1")
     data = yaml.safe_load(Path(facts["config"]).read_text())
     data["interactions"] = {"path": {s: str(tmp_path / f"{s}.csv") for s in parts}}
     data["split"] = {"by": "given"}
@@ -157,3 +158,17 @@ def test_given_splits_stay_as_given(spark, featurized, tmp_path):
     ]
     train = _table(tmp_path / "lake", "interactions_train")
     assert set(train.ts.astype("int64") // 10**6) == set(parts["train"].ts.astype(int))
+
+
+def test_a_truncated_parquet_table_is_named_and_nothing_is_written(spark, featurized, tmp_path):
+    from spark_jobs.raw import RawFileError
+
+    _, _, facts = featurized
+    folder = tmp_path / "tables"
+    shutil.copytree(Path(facts["config"]).parent, folder)
+    users = folder / "users.parquet"
+    users.write_bytes(users.read_bytes()[:-50])
+    with pytest.raises(RawFileError, match="not a readable Parquet file") as error:
+        featurize(spark, FeaturizeConfig.from_yaml(folder / "tables.yaml"), str(tmp_path / "lake"))
+    assert error.value.file == str(users)
+    assert not (tmp_path / "lake").exists() or not any((tmp_path / "lake").iterdir())
