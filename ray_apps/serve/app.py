@@ -128,8 +128,8 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
 class Ranker:
     """One replica. Its user_config (a ServeTarget) names the run it serves; `reconfigure` loads it.
 
-    A new user_config (`serve deploy` with other args, a RayService edit) swaps the run in place
-    while requests keep flowing; `umair serve --swap` rolls a new version out instead.
+    A new user_config (`umair serve --swap`, `serve deploy` with another user_config.run, a
+    RayService edit) swaps the run in place while requests keep flowing.
     """
 
     def __init__(self) -> None:
