@@ -1,5 +1,5 @@
 # The two set-up commands of the README (demo, test), plus the quick checks. Each creates .venv when missing.
-.PHONY: demo test test-fast lint format typecheck venv
+.PHONY: demo test test-fast test-cluster lint format typecheck venv
 
 venv:
 	@bash scripts/bootstrap.sh
@@ -12,6 +12,9 @@ test: venv                  # everything, what CI runs (after lint and typecheck
 
 test-fast: venv             # tests that start neither Spark nor Ray (under 3 minutes)
 	.venv/bin/python -m pytest -m "not slow" $(ARGS)
+
+test-cluster: venv          # only the tests that start a multi-node Ray or standalone Spark cluster (CI runs them in `test`)
+	.venv/bin/python -m pytest -m cluster $(ARGS)
 
 lint: venv                  # ruff: lint rules, import order, formatting (check only)
 	.venv/bin/ruff check .

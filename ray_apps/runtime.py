@@ -17,7 +17,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -202,6 +202,16 @@ class TrainerSpec:
     keep_checkpoints: int = 2
     concurrent_runs: int = 1  # runs sharing the cluster at once (their CPUs and threads are divided)
     ordered: bool = False  # feed the workers' shards in a fixed block order (repeatable runs for one seed)
+    extra_resources: dict[str, float] = field(default_factory=dict)  # custom resources per worker (node pinning)
+    placement: str = "PACK"  # Ray placement strategy of the workers' bundles (STRICT_SPREAD: one node each)
+
+    def resources_per_worker(self) -> dict[str, float] | None:
+        """What each worker asks Ray for: `worker_resources`' CPU share (None = Ray's default of one CPU,
+        and one GPU with use_gpu) plus the custom `extra_resources`."""
+        base = worker_resources(self.num_workers, self.use_gpu, self.concurrent_runs)
+        if not self.extra_resources:
+            return base
+        return {**(base or {"CPU": 1.0, **({"GPU": 1.0} if self.use_gpu else {})}), **self.extra_resources}
 
 
 def _ingest_options(ordered: bool) -> Any:
@@ -242,7 +252,8 @@ def fit_trainer(
         scaling_config=ScalingConfig(
             num_workers=spec.num_workers,
             use_gpu=spec.use_gpu,
-            resources_per_worker=worker_resources(spec.num_workers, spec.use_gpu, spec.concurrent_runs),
+            resources_per_worker=spec.resources_per_worker(),
+            placement_strategy=spec.placement,
         ),
         run_config=RunConfig(
             name=spec.name,
@@ -251,7 +262,13 @@ def fit_trainer(
             checkpoint_config=CheckpointConfig(num_to_keep=spec.keep_checkpoints),
         ),
         datasets=datasets,
-        dataset_config=ray.train.DataConfig(datasets_to_split=split, execution_options=_ingest_options(spec.ordered)),
+        # An ordered run's shards must not depend on where its workers landed (Ray's default hands blocks to
+        # the worker on their node): the same seed then trains the same model on one node or many.
+        dataset_config=ray.train.DataConfig(
+            datasets_to_split=split,
+            execution_options=_ingest_options(spec.ordered),
+            enable_shard_locality=not spec.ordered,
+        ),
     )
     with train_run_storage(spec.storage, spec.name, record), ProgressEcho(progress):
         return trainer.fit()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ class FilesWritten(WriterCommitMessage):
 
     actions: list[dict] = field(default_factory=list)
     rows: int = 0
+    writer: str = ""  # host:pid of the Python worker that wrote them (lineage: which executors wrote a commit)
 
 
 def _schema_to_option(schema: pa.Schema | None) -> str:
@@ -108,7 +110,7 @@ class DeltaWriter(DataSourceArrowWriter):
             file_visitor=visit,
             max_rows_per_file=2_000_000,
         )
-        return FilesWritten(written, table.num_rows)
+        return FilesWritten(written, table.num_rows, f"{socket.gethostname()}:{os.getpid()}")
 
     def commit(self, messages: list[FilesWritten | None]) -> None:
         from deltalake import DeltaTable, Schema
@@ -117,7 +119,10 @@ class DeltaWriter(DataSourceArrowWriter):
         actions = [AddAction(data_change=True, **a) for m in messages if m for a in m.actions]
         rows = sum(m.rows for m in messages if m)
         schema = self.schema if self.schema is not None else self._written_schema(actions)
-        props = CommitProperties(custom_metadata={"umair.rows": rows, "umair.description": self.description})
+        writers = sorted({m.writer for m in messages if m and m.writer})
+        props = CommitProperties(
+            custom_metadata={"umair.rows": rows, "umair.description": self.description, "umair.writers": writers}
+        )
         if not DeltaTable.is_deltatable(self.path):
             create_table_with_add_actions(
                 self.path,

@@ -36,6 +36,10 @@ class EmbedConfig:
     actors: int = setting(1, "encoder actor pool size (one GPU each with --use-gpu)")
     batch_size: int = setting(64, "items per encoder batch")
     use_gpu: bool = setting(False, "one GPU per encoder actor")
+    actor_resources: dict[str, float] = setting(
+        {},
+        "custom Ray resources each encoder actor also needs, e.g. '{gpu_pool: 1}': actors go to nodes that have them",
+    )
     image_size: int = setting(0, "images are resized to SIZE x SIZE (0: the size the image encoder was trained at)")
 
 
@@ -99,6 +103,7 @@ def build_dataset(config: EmbedConfig):
         compute=ray.data.ActorPoolStrategy(size=config.actors),
         num_gpus=1 if config.use_gpu else 0,
         num_cpus=1,
+        resources=dict(config.actor_resources) or None,
     )
 
 

@@ -138,6 +138,8 @@ RUNTIME_KEYS = (
     "log_every_s",
     "inject_failure_marker",
     "eval_batch_size",
+    "worker_resources",
+    "placement",
 )
 CACHE_LIMIT_BYTES = 2 * 2**30  # splits up to this size (as arrays) are cached for all runs by default
 

@@ -8,6 +8,8 @@ from typing import Any
 from ray_apps.settings import setting
 from umair_models.models.registry import MODELS
 
+PLACEMENTS = ("PACK", "SPREAD", "STRICT_SPREAD")  # Ray placement-group strategies for a run's workers
+
 
 def parse_overrides(items: list[str] | dict[str, Any]) -> dict[str, Any]:
     """["KEY=VALUE", ...] (YAML values) -> {KEY: value}; a dict (from a --config file) passes through."""
@@ -41,6 +43,14 @@ class TrainConfig:
     lr: float = setting(1e-3, "Adam learning rate")
     num_workers: int = setting(1, "Ray Train workers (DDP)")
     use_gpu: bool = setting(False, "one GPU per worker")
+    worker_resources: dict[str, float] = setting(
+        {}, "custom Ray resources each worker also needs, e.g. '{trainer: 1}': the workers go to nodes that have them"
+    )
+    placement: str = setting(
+        "PACK",
+        "how Ray places the workers: PACK (as few nodes as possible), SPREAD, STRICT_SPREAD (each on its own node)",
+        choices=PLACEMENTS,
+    )
     seed: int = setting(0, "seed of the model's initialisation and of the shuffles")
     early_stop: bool = setting(
         False,

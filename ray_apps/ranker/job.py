@@ -19,7 +19,7 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ray_apps.artifacts import write_json
 from ray_apps.encoders.item_features import load_item_vectors
@@ -80,9 +80,14 @@ def run(
         config.use_gpu,
         config.max_failures,
         concurrent_runs=concurrent_runs,
-        ordered=config.in_memory,  # held shards: one seed, one order, the same run
+        ordered=config.in_memory,
+        extra_resources=config.worker_resources,
+        placement=config.placement,  # held shards: one seed, one order, the same run
     )
-    result = fit_trainer(train_loop_per_worker, cfg, spec, splits, recorded, run_dir / "progress.log")
+    # Held in memory, each worker takes its rows of the whole ordered split (loop.epoch_batches), so Ray Train
+    # shards only the evaluation splits.
+    sharded: Literal["all"] | list[str] = [str(s) for s in splits if s != "train"] if config.in_memory else "all"
+    result = fit_trainer(train_loop_per_worker, cfg, spec, splits, recorded, run_dir / "progress.log", sharded)
     metrics = json.loads((run_dir / "test_metrics.json").read_text())
     record = {
         "run": name,

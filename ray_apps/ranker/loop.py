@@ -115,14 +115,20 @@ def train_epoch(
     return stats
 
 
-def epoch_batches(shard: Any, config: Any, epoch: int, in_memory: dict[str, torch.Tensor]) -> Iterator[Batch]:
+def epoch_batches(
+    shard: Any, config: Any, epoch: int, in_memory: dict[str, torch.Tensor], rank: int = 0, world: int = 1
+) -> Iterator[Batch]:
     """One epoch of training batches {column: [B, ...]} from this worker's shard.
 
     Streaming (default): Ray Data reads the shard anew each epoch, shuffling in a local buffer.
-    config.in_memory: the first call pulls the whole shard into `in_memory` as tensors (one pass,
-    large batches); every epoch then draws a fresh global permutation (seed + epoch) and slices
-    it. For shards that fit in a worker's memory this skips Ray Data's per-batch work (collation,
-    the shuffle buffer, prefetch threads), which on a small CPU machine competes with training.
+    config.in_memory: `shard` is the whole split in the table's order (not split by Ray Train); the
+    first call keeps rows rank, rank + world, ... of it in `in_memory` as tensors (one pass, large
+    batches; every worker the same number of rows, the remainder dropped, as Ray's equal split
+    does). Each worker's rows thus depend on the seed alone, not on which node holds which block:
+    the same run on one node or several. Every epoch then draws a fresh permutation (seed + epoch)
+    and slices it. For shards that fit in a worker's memory this skips Ray Data's per-batch work
+    (collation, the shuffle buffer, prefetch threads), which on a small CPU machine competes with
+    training.
     """
     if not config.in_memory:
         yield from shard.iter_torch_batches(
@@ -134,10 +140,14 @@ def epoch_batches(shard: Any, config: Any, epoch: int, in_memory: dict[str, torc
         return
     if not in_memory:
         parts: dict[str, list[torch.Tensor]] = {}
+        seen = 0
         for batch in shard.iter_torch_batches(batch_size=65536, prefetch_batches=1):
+            first = (rank - seen) % world  # the batch's first row that belongs to this worker
+            seen += len(batch["label"])
             for k, v in batch.items():
-                parts.setdefault(k, []).append(v)
-        in_memory.update({k: torch.cat(v) for k, v in parts.items()})
+                parts.setdefault(k, []).append(v[first::world])
+        held = {k: torch.cat(v) for k, v in parts.items()}
+        in_memory.update({k: v[: seen // world] for k, v in held.items()})
     n = len(in_memory["label"]) if in_memory else 0
     order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + epoch))
     for start in range(0, n, config.batch_size):
@@ -188,6 +198,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
     plateau = Plateau(config.monitor, config.patience)
     scheduler = lr_schedule(optimizer, plateau.mode, config.lr_decay, config.lr_floor)
     start_epoch, skip, history, epochs, best = 0, 0, [], [], None
+    resumed_from: dict[str, int] | None = None  # where this attempt picked up after a failure
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as d:
@@ -199,9 +210,10 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
         start_epoch, skip, history, epochs, best = (
             state["epoch"], state["step"], state["history"], state["epochs"], state["best"]
         )  # fmt: skip
+        resumed_from = {"epoch": start_epoch, "step": skip}
     device = ray.train.torch.get_device()
     ddp = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"broadcast_buffers": False})
-    rank = ray.train.get_context().get_world_rank()
+    rank, world = ray.train.get_context().get_world_rank(), ray.train.get_context().get_world_size()
     progress = Path(cfg["progress"]) if rank == 0 else None
 
     def report(epoch: int, step: int, metrics: dict[str, Any]) -> None:
@@ -241,7 +253,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
             ddp,
             model.regularization,
             optimizer,
-            tail.watch(epoch_batches(train_shard, config, epoch, in_memory)),
+            tail.watch(epoch_batches(train_shard, config, epoch, in_memory, rank, world)),
             device,
             skip,
             on_step,
@@ -302,6 +314,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
     else:
         recalibrate_batch_norm(model, tail.batches, device)
     every = gather(totals)
+    nodes = gather(ray.get_runtime_context().get_node_id())
     test, predictions = merged_evaluation(ddp, ray.train.get_dataset_shard("test"), config.eval_batch_size, device)
     if rank != 0:
         ray.train.report({"done": 1})
@@ -321,6 +334,8 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
         "data_wait_seconds": max(t["data_wait"] for t in every),
         "first_batch_seconds": max(t["first_batch"] for t in every),
         "workers": len(every),
+        "worker_nodes": len(set(nodes)),
+        "resumed_from": resumed_from,
         "epochs_trained": len(epochs),
         "best_epoch": plateau.best_epoch if best is not None else len(epochs),
         "stopped_early": bool(validate and plateau.stop),

@@ -13,7 +13,7 @@ from deltalake import DeltaTable, write_deltalake
 from ray_apps.ranker.compare import PlannedRun, RunsFolderBusy, compare, load_tuned, plan, runs_folder_lock
 from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.report import write_report
-from tests.ray_apps.conftest import SMALL_MODEL
+from tests.conftest import SMALL_MODEL
 
 BUDGET = TrainConfig(overrides=SMALL_MODEL, batch_size=256, early_stop=True, epochs=2)
 

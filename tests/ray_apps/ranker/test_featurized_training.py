@@ -10,7 +10,7 @@ from deltalake import DeltaTable
 from ray_apps.ranker.compare import compare
 from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.data import DatasetConfig
-from tests.ray_apps.conftest import SMALL_MODEL
+from tests.conftest import SMALL_MODEL
 
 
 def test_featurized_lake_trains_a_baseline_and_umair_fps(featurized, ray_local, tmp_path):

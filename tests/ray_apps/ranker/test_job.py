@@ -14,7 +14,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.data import DatasetConfig
 from ray_apps.ranker.job import run
-from tests.ray_apps.conftest import SMALL_MODEL
+from tests.conftest import SMALL_MODEL
 
 
 def test_two_workers_train_umair_and_a_baseline_and_write_metrics(tiny_runs, tiny_lake):

@@ -14,7 +14,7 @@ from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.data import DatasetConfig, split_arrays
 from ray_apps.ranker.job import run
 from ray_apps.ranker.loop import evaluate
-from tests.ray_apps.conftest import SMALL_MODEL
+from tests.conftest import SMALL_MODEL
 
 
 def _test_batches(lake: Path):

@@ -1,0 +1,166 @@
+"""A real multi-node Ray cluster on one machine: `ray start --head` plus `ray start --address` nodes,
+each its own process tree with its own ports, CPUs and a custom resource (so placement can be forced),
+token auth on; jobs go in through `ray job submit` as a platform team's would."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _node_ports(worker_ports: int) -> list[str]:
+    """Every port a node would otherwise take from Ray's defaults, picked free: another Ray instance on
+    the machine (the test session's own, the other nodes) already holds the defaults. Worker ports:
+    100 from `worker_ports`, below Linux's ephemeral range so no port picked here falls inside."""
+    return [
+        f"--node-manager-port={free_port()}",
+        f"--object-manager-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--dashboard-agent-grpc-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
+        f"--min-worker-port={worker_ports}",
+        f"--max-worker-port={worker_ports + 99}",
+    ]
+
+
+class RayCluster:
+    """cluster = RayCluster(); cluster.start_head(resources={"head": 100}); cluster.add_node("node2", ...);
+    cluster.submit([...]); cluster.kill_node("node2"); cluster.shutdown()"""
+
+    def __init__(self) -> None:
+        self.env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+        self.env.pop("RAY_ADDRESS", None)
+        self.temp = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+        self.nodes: dict[str, subprocess.Popen] = {}
+        self.gcs = ""
+        self.dashboard = ""
+        self._worker_ports = 20000 + random.randrange(0, 100) * 100  # each node then takes the next 100
+
+    def _start(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = open(Path(self.temp, f"{name}.log"), "w")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [str(BIN / "ray"), "start", "--block", "--disable-usage-stats", *args, *_node_ports(self._worker_ports)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=self.env,
+            cwd=REPO,
+        )
+        self.nodes[name] = proc
+        self._worker_ports += 100
+        return proc
+
+    def start_head(self, num_cpus: int = 2, resources: dict[str, float] | None = None) -> str:
+        """The head node (GCS, dashboard, job agent); -> the dashboard address jobs are submitted to."""
+        port, dash = free_port(), free_port()
+        self._start(
+            "head",
+            [
+                "--head",
+                f"--port={port}",
+                f"--num-cpus={num_cpus}",
+                f"--resources={json.dumps(resources or {})}",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={dash}",
+                "--include-dashboard=true",
+                f"--temp-dir={self.temp}",
+                f"--ray-client-server-port={free_port()}",
+                "--object-store-memory=1000000000",
+            ],
+        )
+        self.gcs, self.dashboard = f"127.0.0.1:{port}", f"http://127.0.0.1:{dash}"
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                if requests.get(f"{self.dashboard}/api/version", timeout=2).status_code < 500:  # 401 = up, auth on
+                    return self.dashboard
+            except requests.RequestException:
+                pass
+            time.sleep(1)
+        log = Path(self.temp, "head.log").read_text()[-3000:]
+        self.shutdown()
+        raise RuntimeError(f"the Ray head did not come up:\n{log}")
+
+    def add_node(self, name: str, num_cpus: int = 2, resources: dict[str, float] | None = None) -> None:
+        """A second (third, ...) node joining the head; returns once the cluster counts it."""
+        self._start(
+            name,
+            [
+                f"--address={self.gcs}",
+                f"--num-cpus={num_cpus}",
+                f"--resources={json.dumps(resources or {})}",
+                "--object-store-memory=1000000000",
+            ],
+        )
+        self.wait_for_nodes(len(self.nodes))
+
+    def alive_nodes(self) -> int:
+        code = "import ray; ray.init(); print(sum(n['Alive'] for n in ray.nodes()))"
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**self.env, "RAY_ADDRESS": self.gcs},
+        )
+        return int(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else -1
+
+    def wait_for_nodes(self, count: int, timeout_s: float = 120) -> None:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if self.alive_nodes() == count:
+                return
+            time.sleep(2)
+        raise RuntimeError(f"the cluster did not reach {count} alive nodes (logs in {self.temp})")
+
+    def pid(self, name: str) -> int:
+        return self.nodes[name].pid
+
+    def submit(self, args: list[str], timeout_s: float = 600) -> subprocess.CompletedProcess:
+        """`ray job submit --address DASHBOARD -- python ARGS...`, waiting for the job; retried while the
+        dashboard is up but its job agent is not yet."""
+        cmd = [str(BIN / "ray"), "job", "submit", "--address", self.dashboard, "--", sys.executable, *args]
+        for _ in range(30):
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd=REPO, env=self.env)
+            if "No available agent to submit job" not in done.stdout + done.stderr:
+                return done
+            time.sleep(5)
+        return done
+
+    def kill_node(self, name: str) -> None:
+        """The node's whole process tree (raylet, workers) killed at once: a machine that died."""
+        proc = self.nodes.pop(name)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+
+    def shutdown(self) -> None:
+        for name in list(self.nodes)[::-1]:
+            proc = self.nodes.pop(name)
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=60)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(proc.pid, signal.SIGKILL)
+        shutil.rmtree(self.temp, ignore_errors=True)

@@ -1,0 +1,233 @@
+"""The Ray apps on a two-node Ray cluster (one machine, two `ray start` process trees, only the
+filesystem shared), submitted with `ray job submit` as a platform team does: each stage's work is
+pinned to the second node with a custom resource or spread over both, and its results are compared
+with the single-node runs of the same seed. Then faults: a training worker killed on the second
+node, and the second node stopped under a serving endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from deltalake import DeltaTable
+
+from tests.clusters.processes import TitleSampler, find
+from tests.clusters.ray_cluster import BIN, REPO, RayCluster, free_port
+from tests.conftest import SMALL_MODEL
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+
+# The single-node run of tests/ray_apps/conftest.py::tiny_runs, as flags: same model, budget and seed.
+DCN_V2_FLAGS = ["--model", "dcn_v2", "--set", f"dnn_hidden={SMALL_MODEL['dnn_hidden']}", "--batch-size", "256"]
+DCN_V2_FLAGS += ["--num-workers", "2", "--epochs", "2", "--in-memory"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = RayCluster()
+    c.start_head(num_cpus=2, resources={"head": 100})
+    c.add_node("node2", num_cpus=2, resources={"node2": 100})
+    yield c
+    c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def lake(tiny_lake, tiny_features, tmp_path_factory) -> Path:
+    """A copy of the tiny lake with its item features (the cluster's jobs write runs and tables into it)."""
+    copy = tmp_path_factory.mktemp("cluster") / "lake"
+    shutil.copytree(tiny_lake[0], copy)
+    return copy
+
+
+def _sampler(cluster: RayCluster) -> TitleSampler:
+    return TitleSampler({"head": cluster.pid("head"), "node2": cluster.pid("node2")})
+
+
+def _ok(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return done.stdout
+
+
+def _vectors(lake: Path, version: int | None = None) -> dict[str, np.ndarray]:
+    table = DeltaTable(str(lake / "item_features"), version=version).to_pandas().sort_values("item_idx")
+    return {c: np.stack([np.frombuffer(b, "<f2") for b in table[c]]) for c in ("e_sem", "e_sty", "e_tsem")}
+
+
+def test_embed_runs_its_encoder_actor_on_the_node_that_has_the_resource(cluster, lake, tiny_models):
+    models, _, _ = tiny_models
+    before = _vectors(lake)  # written by the single-node embed of the same encoders
+    with _sampler(cluster) as seen:
+        args = ["-m", "ray_apps.encoders.embed", "--lake", str(lake), "--models", str(models)]
+        _ok(cluster.submit([*args, "--actor-resources", "{node2: 1}"]))
+    assert seen.on("node2", "ItemEncoder") and not seen.on("head", "ItemEncoder"), seen.titles
+    after = _vectors(lake)
+    for name, values in before.items():
+        np.testing.assert_allclose(after[name].astype(np.float32), values.astype(np.float32), atol=2e-3)
+
+
+def test_ddp_training_streamed_across_both_nodes_matches_the_single_node_run(cluster, lake, tiny_runs):
+    runs = lake.parent / "runs"
+    _, single = tiny_runs
+    flags = ["--set", f"dnn_hidden={SMALL_MODEL['dnn_hidden']}", "--batch-size", "256", "--num-workers", "2"]
+    with _sampler(cluster) as seen:
+        out = _ok(
+            cluster.submit(
+                [
+                    "-m",
+                    "ray_apps.ranker.job",
+                    "--lake",
+                    str(lake),
+                    "--runs",
+                    str(runs),
+                    "--model",
+                    "umair_fps",
+                    *flags,
+                    "--epochs",
+                    "2",
+                    "--placement",
+                    "STRICT_SPREAD",
+                ]
+            )
+        )
+    assert seen.on("head", "RayTrainWorker") and seen.on("node2", "RayTrainWorker"), seen.titles
+    record = json.loads((runs / "umair_fps" / "metrics.json").read_text())
+    reference = single["umair_fps"]
+    assert record["worker_nodes"] == 2 and reference["worker_nodes"] == 1
+    # Every training row once per epoch across the two nodes' shards; every test row scored once.
+    assert record["train_samples"] == reference["train_samples"] and record["examples"] == reference["examples"]
+    # Streaming shuffles differ between runs (Ray Data's block order, local buffers): within run-to-run noise.
+    assert abs(record["auc"] - reference["auc"]) < 0.03, (record["auc"], reference["auc"])
+    assert "test AUC" in out
+
+
+def _train_dcn_v2(cluster: RayCluster, lake: Path, name: str, *extra: str) -> subprocess.CompletedProcess:
+    args = ["-m", "ray_apps.ranker.job", "--lake", str(lake), "--runs", str(lake.parent / "runs")]
+    return cluster.submit([*args, *DCN_V2_FLAGS, "--placement", "STRICT_SPREAD", "--run-name", name, *extra])
+
+
+def test_in_memory_shards_on_two_nodes_give_the_single_node_result(cluster, lake, tiny_runs):
+    _ok(_train_dcn_v2(cluster, lake, "dcn_v2_2nodes"))
+    record = json.loads((lake.parent / "runs" / "dcn_v2_2nodes" / "metrics.json").read_text())
+    reference = tiny_runs[1]["dcn_v2"]
+    assert record["worker_nodes"] == 2 and record["train_samples"] == reference["train_samples"]
+    assert record["auc"] == pytest.approx(reference["auc"], abs=0.002)
+    assert record["logloss"] == pytest.approx(reference["logloss"], abs=0.002)
+
+
+def test_a_training_worker_killed_on_the_second_node_resumes_from_its_checkpoint(cluster, lake):
+    """The same run twice, the second with the second node's training worker SIGKILLed once, right after
+    its first checkpoint (12 epochs of small batches: the tiny lake trains in seconds otherwise)."""
+    budget = ["--epochs", "12", "--batch-size", "128", "--checkpoint-every", "50", "--max-failures", "1"]
+    t = time.time()
+    _ok(_train_dcn_v2(cluster, lake, "dcn_v2_whole", *budget))
+    whole_s = time.time() - t
+    name = "dcn_v2_killed"
+    storage = lake.parent / "runs" / "ray_runs" / name
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def kill_once() -> None:
+        workers: list[int] = []
+        while not stop.is_set() and not killed:
+            workers = workers or find(cluster.pid("node2"), "RayTrainWorker")
+            if workers and storage.exists() and any(p.name.startswith("checkpoint") for p in storage.iterdir()):
+                os.kill(workers[0], signal.SIGKILL)
+                killed.append(workers[0])
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_once, daemon=True)
+    killer.start()
+    t = time.time()
+    _ok(_train_dcn_v2(cluster, lake, name, *budget))
+    killed_s = time.time() - t
+    stop.set()
+    killer.join()
+    assert killed, "no training worker was found on the second node to kill"
+    runs = lake.parent / "runs"
+    record = json.loads((runs / name / "metrics.json").read_text())
+    whole = json.loads((runs / "dcn_v2_whole" / "metrics.json").read_text())
+    assert record["resumed_from"] is not None, "the run did not resume from a checkpoint"
+    assert whole["resumed_from"] is None and record["worker_nodes"] == 2
+    assert abs(record["auc"] - whole["auc"]) < 0.002, (record["auc"], whole["auc"])
+    print(
+        f"[cluster] worker killed: resumed from {record['resumed_from']}, AUC {record['auc']:.5f} vs "
+        f"{whole['auc']:.5f} uninterrupted; job {killed_s:.1f} s vs {whole_s:.1f} s uninterrupted"
+    )
+
+
+def test_compare_with_cached_splits_trains_on_both_nodes(cluster, lake):
+    runs = lake.parent / "compare_runs"
+    args = ["-m", "ray_apps.ranker.compare", "--lake", str(lake), "--runs", str(runs)]
+    args += ["--models", "dcn,dcn_v2", "--variants", "none", "--controls", "none", "--cache-splits"]
+    args += ["--num-workers", "2", "--placement", "STRICT_SPREAD", "--batch-size", "256"]
+    with _sampler(cluster) as seen:
+        out = _ok(cluster.submit(args))
+    assert seen.on("head", "RayTrainWorker") and seen.on("node2", "RayTrainWorker")
+    for model in ("dcn", "dcn_v2"):
+        record = json.loads((runs / model / "metrics.json").read_text())
+        assert record["worker_nodes"] == 2 and 0.5 < record["auc"] < 1
+    assert "cached" in out.lower()
+
+
+def _rank(url: str) -> requests.Response:
+    body = {"user_id": "1000001", "illust_ids": ["80000010", "80000020", "80000030"]}
+    return requests.post(f"{url}/v1/rank", json=body, timeout=15)
+
+
+def test_serve_replica_on_the_second_node_answers_and_losing_that_node_never_hangs(cluster, lake, tmp_path):
+    port = free_port()
+    config = tmp_path / "serve.yaml"
+    write = [sys.executable, "-m", "ray_apps.serve.app", "--run", str(lake.parent / "runs" / "dcn_v2_2nodes")]
+    write += ["--lake", str(lake), "--port", str(port), "--replicas", "2", "--replicas-per-node", "1"]
+    write += ["--proxy-location", "HeadOnly", "--write-config", str(config)]
+    subprocess.run(write, check=True, cwd=REPO, capture_output=True, timeout=300)
+    deploy = [str(BIN / "serve"), "deploy", str(config), "--address", cluster.dashboard]
+    done = subprocess.run(deploy, capture_output=True, text=True, cwd=REPO, env=cluster.env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        try:
+            if _rank(url).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    replicas = {node: find(cluster.pid(node), "ServeReplica") for node in ("head", "node2")}
+    assert all(len(pids) == 1 for pids in replicas.values()), replicas
+    answers = [_rank(url) for _ in range(20)]
+    assert all(a.status_code == 200 for a in answers)
+    assert len({json.dumps(a.json()["results"]) for a in answers}) == 1  # both replicas: the same run, same scores
+
+    statuses: list[int | str] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            try:
+                statuses.append(_rank(url).status_code)
+            except requests.RequestException as e:  # a timeout here is a hang
+                statuses.append(type(e).__name__)
+            time.sleep(0.05)
+
+    sender = threading.Thread(target=traffic, daemon=True)
+    sender.start()
+    time.sleep(2)
+    before = len(statuses)
+    cluster.kill_node("node2")
+    time.sleep(20)
+    stop.set()
+    sender.join(timeout=60)
+    after = statuses[before:]
+    assert after and all(s in (200, 503) for s in after), sorted({str(s) for s in after})
+    assert after[-1] == 200 and after.count(200) > len(after) // 2  # the head's replica kept serving

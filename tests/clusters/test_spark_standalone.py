@@ -1,0 +1,73 @@
+"""`deploy/spark/submit.sh` against a Spark standalone cluster (a Master and two Workers on loopback):
+`generate_site` and `build_datasets` produce the same raw files and the same Delta tables, at the same
+versions, as the local[*] run of the same seed, and the executors, not the driver, wrote the data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+
+from tests.clusters.processes import TitleSampler
+from tests.clusters.spark_cluster import SparkStandalone
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+
+
+@pytest.fixture(scope="module")
+def standalone():
+    cluster = SparkStandalone(workers=2, cores=1, memory="2g")
+    yield cluster
+    cluster.stop()
+
+
+def _run(cluster: SparkStandalone, job: str, args: list[str]) -> TitleSampler:
+    """Submit JOB and wait; -> the processes seen under each worker and under the driver meanwhile."""
+    proc = cluster.submit(job, args)
+    roots = {f"worker{i}": pid for i, pid in enumerate(cluster.worker_pids())} | {"driver": proc.pid}
+    with TitleSampler(roots, interval_s=0.2) as seen:
+        out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-5000:]
+    return seen
+
+
+def _rows(table: Path, root: Path) -> list[str]:
+    """The table's live rows as sorted JSON lines, paths made relative to the landing zone / lake root,
+    the run id (a fresh UUID per run) left out."""
+    frame = DeltaTable(str(table)).to_pyarrow_table().to_pylist()
+    lines = []
+    for row in frame:
+        row.pop("run_id", None)
+        for key in ("started_at", "finished_at", "config", "versions"):  # the runs record: when and where
+            row.pop(key, None)
+        text = json.dumps(row, sort_keys=True, default=str).replace(str(root), "ROOT")
+        lines.append(text)
+    return sorted(lines)
+
+
+def _writer_pids(table: Path) -> set[int]:
+    (commit,) = DeltaTable(str(table)).history(1)
+    return {int(w.rsplit(":", 1)[1]) for w in commit.get("umair.writers", [])}
+
+
+def test_generate_and_prep_on_a_standalone_cluster_equal_the_local_run(standalone, tiny_site, tiny_lake, tmp_path):
+    local_raw, manifest = tiny_site
+    local_lake, _ = tiny_lake
+    raw, lake = tmp_path / "raw", tmp_path / "lake"
+    _run(standalone, "generate_site", ["--size", "tiny", "--seed", "7", "--out", str(raw)])
+    assert json.loads((raw / "_manifest.json").read_text()) == manifest
+    seen = _run(standalone, "build_datasets", ["--raw", str(raw), "--lake", str(lake)])
+
+    tables = sorted(p.name for p in local_lake.iterdir() if (p / "_delta_log").is_dir())
+    local_prep = [t for t in tables if t not in ("item_features", "experiments")]  # written by later Ray stages
+    assert sorted(p.name for p in lake.iterdir() if (p / "_delta_log").is_dir()) == local_prep
+    executors = set().union(*(seen.pids(name) for name in seen.seen if name.startswith("worker")))
+    assert executors and not executors & seen.pids("driver")
+    for name in local_prep:
+        assert DeltaTable(str(lake / name)).version() == DeltaTable(str(local_lake / name)).version(), name
+        assert _rows(lake / name, raw) == _rows(local_lake / name, local_raw), name
+        writers = _writer_pids(lake / name)
+        if DeltaTable(str(lake / name)).to_pyarrow_table().num_rows:
+            assert writers and writers <= executors, (name, writers)  # Python workers under the Workers' JVMs
