@@ -32,7 +32,7 @@ class FilesWritten(WriterCommitMessage):
 
     actions: list[dict] = field(default_factory=list)
     rows: int = 0
-    writer: str = ""  # host:pid of the Python worker that wrote them (lineage: which executors wrote a commit)
+    writer: str = ""  # "host:pid:parent pid" of the Python worker that wrote them (lineage: which executor wrote)
 
 
 def _schema_to_option(schema: pa.Schema | None) -> str:
@@ -110,7 +110,7 @@ class DeltaWriter(DataSourceArrowWriter):
             file_visitor=visit,
             max_rows_per_file=2_000_000,
         )
-        return FilesWritten(written, table.num_rows, f"{socket.gethostname()}:{os.getpid()}")
+        return FilesWritten(written, table.num_rows, f"{socket.gethostname()}:{os.getpid()}:{os.getppid()}")
 
     def commit(self, messages: list[FilesWritten | None]) -> None:
         from deltalake import DeltaTable, Schema

@@ -31,11 +31,27 @@ ALWAYS = {
 }
 
 
+def submitted_master() -> str | None:
+    """spark-submit's --master when spark-submit launched this process, else None.
+
+    spark-submit starts the driver JVM first and hands its gateway port to Python; the settings it
+    was given live in that JVM. A SparkConf made before connecting to it is an empty Python dict
+    (`contains("spark.master")` is False even under `spark-submit --master spark://...`), which
+    made every submitted job run in local mode on the driver.
+    """
+    if not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        return None
+    from pyspark import SparkContext
+
+    SparkContext._ensure_initialized()  # connects to spark-submit's JVM (it is already running)
+    return SparkConf().get("spark.master", None)
+
+
 def get_spark(app_name: str, master: str | None = None, conf: dict[str, str] | None = None) -> SparkSession:
     """Return the active session or build one. `master` defaults to spark-submit's, else local[*]."""
     builder = SparkSession.builder.appName(app_name)
     options = dict(ALWAYS)
-    if master or not SparkConf().contains("spark.master"):
+    if master or not submitted_master():
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         builder = builder.master(master or "local[*]")

@@ -22,7 +22,15 @@ class SparkStandalone:
 
     def __init__(self, workers: int = 2, cores: int = 1, memory: str = "2g") -> None:
         self.temp = Path(tempfile.mkdtemp(prefix="spark-standalone-"))
-        self.env = {**os.environ, "SPARK_LOG_DIR": str(self.temp), "SPARK_LOCAL_IP": "127.0.0.1"}
+        import pyspark
+
+        self.env = {
+            **os.environ,
+            "SPARK_HOME": str(Path(pyspark.__file__).parent),  # the pip install is the distribution
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "SPARK_LOG_DIR": str(self.temp),
+            "SPARK_LOCAL_IP": "127.0.0.1",
+        }
         self.processes: dict[str, subprocess.Popen] = {}
         port, ui = free_port(), free_port()
         self._start(

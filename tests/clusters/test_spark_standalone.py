@@ -47,7 +47,9 @@ def _rows(table: Path, root: Path) -> list[str]:
     return sorted(lines)
 
 
-def _writer_pids(table: Path) -> set[int]:
+def _writer_parents(table: Path) -> set[int]:
+    """The parent processes (PySpark's worker daemons) of the Python workers that wrote the table's last
+    commit; the writers themselves may live only for their task, too briefly to be sampled."""
     (commit,) = DeltaTable(str(table)).history(1)
     return {int(w.rsplit(":", 1)[1]) for w in commit.get("umair.writers", [])}
 
@@ -57,7 +59,10 @@ def test_generate_and_prep_on_a_standalone_cluster_equal_the_local_run(standalon
     local_lake, _ = tiny_lake
     raw, lake = tmp_path / "raw", tmp_path / "lake"
     _run(standalone, "generate_site", ["--size", "tiny", "--seed", "7", "--out", str(raw)])
-    assert json.loads((raw / "_manifest.json").read_text()) == manifest
+    made = json.loads((raw / "_manifest.json").read_text())
+    assert {k: v for k, v in made.items() if k not in ("out", "seconds")} == {
+        k: v for k, v in manifest.items() if k not in ("out", "seconds")
+    }
     seen = _run(standalone, "build_datasets", ["--raw", str(raw), "--lake", str(lake)])
 
     tables = sorted(p.name for p in local_lake.iterdir() if (p / "_delta_log").is_dir())
@@ -68,6 +73,6 @@ def test_generate_and_prep_on_a_standalone_cluster_equal_the_local_run(standalon
     for name in local_prep:
         assert DeltaTable(str(lake / name)).version() == DeltaTable(str(local_lake / name)).version(), name
         assert _rows(lake / name, raw) == _rows(local_lake / name, local_raw), name
-        writers = _writer_pids(lake / name)
+        writers = _writer_parents(lake / name)
         if DeltaTable(str(lake / name)).to_pyarrow_table().num_rows:
-            assert writers and writers <= executors, (name, writers)  # Python workers under the Workers' JVMs
+            assert writers and writers <= executors, (name, writers)  # daemons under the Workers' executors
