@@ -2,7 +2,7 @@
 # spark-submit wrapper for the data teams: packages spark_jobs as a zip for the executors and runs
 # one job on a cluster (YARN / Kubernetes / standalone: whatever --master says).
 #
-#   deploy/spark/submit.sh build_datasets --raw s3a://bucket/raw --lake /shared/lake [--config deploy/configs/prep.yaml]
+#   deploy/spark/submit.sh build_datasets --raw /shared/raw --lake /shared/lake [--config deploy/configs/prep.yaml]
 #   deploy/spark/submit.sh generate_site --size paper --out /shared/raw --no-images
 #
 # Environment: SPARK_MASTER (default local[*]), SPARK_SUBMIT (default: the venv's spark-submit),
