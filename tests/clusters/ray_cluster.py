@@ -135,6 +135,32 @@ class RayCluster:
             time.sleep(2)
         raise RuntimeError(f"the cluster did not reach {count} alive nodes (logs in {self.temp})")
 
+    def actor_nodes(self, class_contains: str) -> dict[str, int]:
+        """{node name: how many actors whose class name contains `class_contains` ran there}, alive or
+        finished, from Ray's own record of every actor (the GCS, through the state API): where a job's
+        work ran, however briefly. A node's name is the custom resource it was started with."""
+        code = f"""
+import json, ray
+from ray.util.state import list_actors
+ray.init(logging_level="ERROR")
+names = {{n["NodeID"]: [r for r in n["Resources"] if r in {list(self.nodes)!r}] for n in ray.nodes()}}
+out = {{}}
+for actor in list_actors(limit=10000, detail=True, raise_on_missing_output=False):
+    if {class_contains!r} in actor.class_name:
+        for name in names.get(actor.node_id) or ["?"]:
+            out[name] = out.get(name, 0) + 1
+print(json.dumps(out))
+"""
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**self.env, "RAY_ADDRESS": self.gcs},
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
     def pid(self, name: str) -> int:
         return self.nodes[name].pid
 
