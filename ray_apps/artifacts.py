@@ -19,12 +19,16 @@ with `torch.load(weights_only=True)` (tensors and plain containers only; anythin
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from ray_apps import storage
 
 FORMAT_VERSION = 1
 RANKER_FILE = "model.safetensors"  # + model.json
@@ -39,22 +43,27 @@ class UnsafeArtifactError(ValueError):
 
 
 def write_json(path: str | Path, data: Any) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(data, indent=2, default=str))
+    """A JSON file at a local path or an object-store URI."""
+    storage.write_text(path, json.dumps(data, indent=2, default=str))
 
 
-def _record_path(weights: Path) -> Path:
-    return weights.with_suffix(".json")
+def read_json(path: str | Path) -> Any:
+    return json.loads(storage.read_text(path))
 
 
-def save_weights(path: str | Path, tensors: dict[str, torch.Tensor], record: dict[str, Any]) -> Path:
-    """Write `path` (safetensors: {name: tensor}) and its record `path`.json ({"format", ...} + record)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _record_path(weights: str | Path) -> str:
+    return str(weights).removesuffix(".safetensors") + ".json"
+
+
+def save_weights(path: str | Path, tensors: dict[str, torch.Tensor], record: dict[str, Any]) -> str:
+    """Write `path` (safetensors: {name: tensor}) and its record `path`.json ({"format", ...} + record);
+    `path` may be an object-store URI."""
     # Contiguous CPU copies: safetensors refuses views and tensors that share storage.
-    save_file({k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}, str(path))
+    storage.write_bytes(
+        path, save_safetensors({k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()})
+    )
     write_json(_record_path(path), {"format_version": FORMAT_VERSION, **record})
-    return path
+    return str(path)
 
 
 def load_weights(path: str | Path, kind: str, device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -63,18 +72,19 @@ def load_weights(path: str | Path, kind: str, device: str = "cpu") -> tuple[dict
     Refuses (UnsafeArtifactError, naming the file) a missing file, a folder with only a pickle where the
     weights should be, a file that is not safetensors, and a record of another format or version.
     """
-    path = Path(path)
-    if not path.exists():
-        pickles = sorted(p.name for p in path.parent.glob("*") if p.suffix in PICKLE_SUFFIXES)
+    if not storage.exists(path):
+        folder = Path(storage.parent(path))
+        local = not storage.is_remote(path) and folder.is_dir()
+        pickles = sorted(p.name for p in folder.glob("*") if p.suffix in PICKLE_SUFFIXES) if local else []
         hint = f"; found {', '.join(pickles)}: pickles are never loaded (they can run code), retrain" if pickles else ""
         raise UnsafeArtifactError(f"{path}: no such artifact{hint}")
     try:
-        tensors = load_file(str(path), device=device)
+        tensors = {k: v.to(device) for k, v in load_safetensors(storage.read_bytes(path)).items()}
     except (SafetensorError, OSError, ValueError) as e:
         raise UnsafeArtifactError(f"{path}: not a safetensors file ({e}); nothing in it was run") from e
     record_path = _record_path(path)
     try:
-        record = json.loads(record_path.read_text())
+        record = read_json(record_path)
     except (OSError, ValueError) as e:
         raise UnsafeArtifactError(f"{record_path}: missing or not JSON ({e})") from e
     if record.get("format") != kind or record.get("format_version") != FORMAT_VERSION:
@@ -108,7 +118,7 @@ def save_ranker(
 ) -> None:
     """RUNS/<run>/model.safetensors (the learned state; item vectors are loaded from the lake) + model.json."""
     record = {"format": "umair-ranker", "model_name": model_name, "variant": variant, "spec": spec, "config": config}
-    save_weights(Path(run_dir, RANKER_FILE), model.trainable_state(), record)
+    save_weights(storage.join(run_dir, RANKER_FILE), model.trainable_state(), record)
 
 
 def load_ranker(run_dir: str | Path, device: str = "cpu") -> tuple[Any, Any, dict[str, Any]]:
@@ -116,7 +126,7 @@ def load_ranker(run_dir: str | Path, device: str = "cpu") -> tuple[Any, Any, dic
     from umair_models.features import FeatureSpec
     from umair_models.models.registry import MODELS
 
-    state, record = load_weights(Path(run_dir, RANKER_FILE), "umair-ranker", device)
+    state, record = load_weights(storage.join(run_dir, RANKER_FILE), "umair-ranker", device)
     spec = FeatureSpec.from_dict(record["spec"])
     cls = MODELS[record["model_name"]]
     model = cls(spec, cls.config_class.from_dict(record["config"]))
@@ -125,47 +135,64 @@ def load_ranker(run_dir: str | Path, device: str = "cpu") -> tuple[Any, Any, dic
 
 
 def ranker_trained_at(run_dir: str | Path) -> float:
-    return Path(run_dir, RANKER_FILE).stat().st_mtime
+    return storage.modified_at(storage.join(run_dir, RANKER_FILE))
 
 
 # --- image encoder ---------------------------------------------------------------------------------
-def save_image_encoder(models: str | Path, config: dict, state_dict: dict, version: str) -> Path:
-    out = Path(models, IMAGE_ENCODER_DIR)
+def save_image_encoder(models: str | Path, config: dict, state_dict: dict, version: str) -> str:
+    out = storage.join(models, IMAGE_ENCODER_DIR)
     save_weights(
-        out / IMAGE_ENCODER_FILE, state_dict, {"format": "umair-image-encoder", "config": config, "version": version}
+        storage.join(out, IMAGE_ENCODER_FILE),
+        state_dict,
+        {"format": "umair-image-encoder", "config": config, "version": version},
     )
     return out
 
 
 def image_encoder_config(models: str | Path) -> dict[str, Any]:
-    return load_weights(Path(models, IMAGE_ENCODER_DIR, IMAGE_ENCODER_FILE), "umair-image-encoder")[1]["config"]
+    return read_json(_record_path(storage.join(models, IMAGE_ENCODER_DIR, IMAGE_ENCODER_FILE)))["config"]
 
 
 def load_image_encoder(models: str | Path, device: str = "cpu") -> tuple[Any, str]:
     """(DualOutputResNet in eval mode, version) from MODELS/image_encoder/."""
     from umair_models.encoders.image import DualOutputResNet, ImageEncoderConfig
 
-    state, record = load_weights(Path(models, IMAGE_ENCODER_DIR, IMAGE_ENCODER_FILE), "umair-image-encoder", device)
+    state, record = load_weights(
+        storage.join(models, IMAGE_ENCODER_DIR, IMAGE_ENCODER_FILE), "umair-image-encoder", device
+    )
     model = DualOutputResNet(ImageEncoderConfig(**record["config"]))
     model.load_state_dict(state, strict=False)
     return model.eval().to(device), record["version"]
 
 
 # --- text encoder ----------------------------------------------------------------------------------
-def save_text_encoder(models: str | Path, model: Any, version: str) -> Path:
-    out = Path(models, TEXT_ENCODER_DIR)
-    model.save(str(out))
-    (out / "VERSION").write_text(version)
+def save_folder(model: Any, location: str, extra_files: dict[str, str] | None = None) -> None:
+    """A model that saves itself to a local folder (`model.save(folder)`, as sentence-transformers does)
+    at `location`, through a local folder and an upload when `location` is on object storage."""
+    if not storage.is_remote(location):
+        model.save(location)
+        for name, text in (extra_files or {}).items():
+            Path(location, name).write_text(text)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        save_folder(model, folder, extra_files)
+        storage.upload_dir(folder, location)
+
+
+def save_text_encoder(models: str | Path, model: Any, version: str) -> str:
+    out = storage.join(models, TEXT_ENCODER_DIR)
+    save_folder(model, out, {"VERSION": version})
     return out
 
 
 def load_text_encoder(models: str | Path, device: str = "cpu") -> tuple[Any, str]:
-    """(SentenceTransformer, version) from MODELS/text_encoder/."""
+    """(SentenceTransformer, version) from MODELS/text_encoder/ (from this node's copy when MODELS is remote)."""
     from umair_models.encoders.text import load_text_encoder as load_folder
 
-    folder = Path(models, TEXT_ENCODER_DIR)
-    if not folder.exists():
-        raise FileNotFoundError(f"{folder}: no text encoder; run `umair finetune-text` first")
+    location = storage.join(models, TEXT_ENCODER_DIR)
+    if not storage.exists(location):
+        raise FileNotFoundError(f"{location}: no text encoder; run `umair finetune-text` first")
+    folder = storage.local_copy(location)
     pickles = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.suffix in PICKLE_SUFFIXES)
     if pickles:
         raise UnsafeArtifactError(

@@ -10,6 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ray_apps import storage
+
 
 def read_table(path: str | Path, columns: list[str] | None = None) -> pa.Table:
     """A Delta table's current version as Arrow (small tables: vocab, items, item_features)."""
@@ -28,7 +30,7 @@ def table_rows(path: str | Path) -> int | None:
 
 def vocab_sizes(lake: str | Path) -> dict[str, int]:
     """feature -> number of values V in the lake's vocab (indices 1..V)."""
-    vocab = read_table(Path(lake, "vocab"), ["feature", "index"]).to_pandas()
+    vocab = read_table(storage.join(lake, "vocab"), ["feature", "index"]).to_pandas()
     return {k: int(v) for k, v in vocab.groupby("feature")["index"].max().items()}
 
 
@@ -51,8 +53,8 @@ class LakeFacts:
 
 def lake_facts(lake: str | Path) -> LakeFacts:
     """The lake's run record (LAKE/runs, newest row) as LakeFacts; a clear error without one."""
-    path = Path(lake, "runs")
-    if not (path / "_delta_log").exists():
+    path = storage.join(lake, "runs")
+    if not storage.is_delta_table(path):
         raise FileNotFoundError(f"{path}: no preprocessing run record; build the lake with `umair prep` first")
     runs = read_table(path, ["finished_at", "config", "time_ranges"]).to_pylist()
     newest = max(runs, key=lambda r: r["finished_at"])

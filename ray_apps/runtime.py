@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ray_apps.artifacts import write_json
+from ray_apps import storage
+from ray_apps.artifacts import read_json, write_json
 
 log = logging.getLogger("umair")
 LOG_DIR_ENV = "UMAIR_LOG_DIR"
@@ -176,15 +176,15 @@ def train_run_storage(storage_path: str | Path, name: str, config: dict[str, Any
     with another config (a --force re-run, a changed budget), must start from scratch instead: its
     folder is cleared. Yields whether the run resumes; marks the run finished when the body returns.
     """
-    root = Path(storage_path, name)
-    record = root / "umair_run.json"
+    root = storage.join(storage_path, name)
+    record = storage.join(root, "umair_run.json")
     wanted = json.loads(json.dumps(config, default=str))
-    saved = json.loads(record.read_text()) if record.exists() else None
+    saved = read_json(record) if storage.exists(record) else None
     resumes = bool(saved and not saved["finished"] and saved["config"] == wanted)
     if resumes:
         log.info("%s: resuming the unfinished run from its last checkpoint in %s", name, root)
-    elif root.exists():
-        shutil.rmtree(root)
+    else:
+        storage.delete_dir(root)
     write_json(record, {"config": wanted, "finished": False})
     yield resumes
     write_json(record, {"config": wanted, "finished": True})
@@ -195,7 +195,7 @@ class TrainerSpec:
     """What every Ray Train run of ours sets: its name and storage, workers, failures survived, checkpoints kept."""
 
     name: str
-    storage: Path  # RunConfig.storage_path: checkpoints go to STORAGE/NAME
+    storage: str | Path  # RunConfig.storage_path (a local path or a URI): checkpoints go to STORAGE/NAME
     num_workers: int = 1
     use_gpu: bool = False
     max_failures: int = 1
@@ -257,7 +257,7 @@ def fit_trainer(
         ),
         run_config=RunConfig(
             name=spec.name,
-            storage_path=str(Path(spec.storage).resolve()),
+            storage_path=storage.absolute(spec.storage),
             failure_config=FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=spec.keep_checkpoints),
         ),
@@ -281,6 +281,12 @@ def final_checkpoint(result: Any) -> Any:
             f"the Ray Train run in {result.path} finished without a checkpoint: {result.error or 'no error reported'}"
         )
     return result.checkpoint
+
+
+def progress_file(folder: str | Path, name: str) -> Path:
+    """Where a run's progress lines go: FOLDER/NAME, or the log folder when FOLDER is on object storage
+    (the driver tails the file, so it must be a file on disk)."""
+    return Path(storage.absolute(folder), name) if not storage.is_remote(folder) else log_dir() / name
 
 
 def progress_line(path: str | Path | None, line: str) -> None:

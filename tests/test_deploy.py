@@ -38,7 +38,9 @@ def _check_cluster(cluster: dict, needs_gpu: bool) -> None:
         assert gpus > 0, "the app asks for GPUs but no group provides one"
 
 
-@pytest.mark.parametrize("path", sorted(DEPLOY.glob("kuberay/rayjob-*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(DEPLOY.glob("kuberay/**/rayjob-*.yaml")), ids=lambda p: str(p.relative_to(DEPLOY))
+)
 def test_rayjob_entrypoints_exist_and_parse(path):
     job = yaml.safe_load(path.read_text())
     assert job["kind"] == "RayJob"
@@ -62,11 +64,13 @@ def test_serve_configs_import_the_app_carry_the_run_as_user_config_and_let_batch
 
     from ray_apps.serve.app import BATCH_SIZE, ServeTarget, serve_config
 
-    service = yaml.safe_load((DEPLOY / "kuberay/rayservice.yaml").read_text())
+    services = [yaml.safe_load(p.read_text()) for p in DEPLOY.glob("kuberay/**/rayservice.yaml")]
+    assert len(services) == 2  # the shared-volume one and the object-store one
     for config in (
         yaml.safe_load((DEPLOY / "serve_config.yaml").read_text()),
-        yaml.safe_load(service["spec"]["serveConfigV2"]),
+        *[yaml.safe_load(service["spec"]["serveConfigV2"]) for service in services],
         serve_config("runs/umair_fps", "lake"),  # what `umair serve` applies
+        serve_config("s3://bucket/runs/umair_fps", "s3://bucket/lake"),
     ):
         ServeDeploySchema.model_validate(config)  # what `serve deploy` itself checks
         app = config["applications"][0]
@@ -78,18 +82,44 @@ def test_serve_configs_import_the_app_carry_the_run_as_user_config_and_let_batch
         assert deployment.get("max_ongoing_requests", BATCH_SIZE) >= BATCH_SIZE
         auto = deployment.get("autoscaling_config", {"min_replicas": 1, "max_replicas": 1})
         assert auto["min_replicas"] <= auto["max_replicas"]
-    _check_cluster(service["spec"]["rayClusterConfig"], needs_gpu=False)
+    for service in services:
+        _check_cluster(service["spec"]["rayClusterConfig"], needs_gpu=False)
 
 
-def test_rayservice_takes_the_bearer_token_from_a_secret_on_every_node():
+@pytest.mark.parametrize(
+    "path", sorted(DEPLOY.glob("kuberay/**/rayservice.yaml")), ids=lambda p: str(p.relative_to(DEPLOY))
+)
+def test_rayservice_takes_the_bearer_token_from_a_secret_on_every_node(path):
     from ray_apps.serve.guard import TOKEN_ENV
 
-    cluster = yaml.safe_load((DEPLOY / "kuberay/rayservice.yaml").read_text())["spec"]["rayClusterConfig"]
-    groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
-    for group in groups:
-        (container,) = group["template"]["spec"]["containers"]
+    cluster = yaml.safe_load(path.read_text())["spec"]["rayClusterConfig"]
+    for group in _groups(cluster):
+        (container,) = _containers(group["template"])
         (token,) = [e for e in container["env"] if e["name"] == TOKEN_ENV]
         assert token["valueFrom"]["secretKeyRef"]["name"] == "umair-serve-token" and "value" not in token
+
+
+def _locations(manifest: dict) -> list[str]:
+    """Every lake / runs / models / run location a manifest hands the apps."""
+    if manifest["kind"] == "RayJob":
+        argv = shlex.split(manifest["spec"]["entrypoint"])
+        return [argv[i + 1] for i, a in enumerate(argv) if a in ("--lake", "--runs", "--models", "--out", "--run")]
+    target = yaml.safe_load(manifest["spec"]["serveConfigV2"])["applications"][0]["deployments"][0]["user_config"]
+    return [target["run"], target["lake"]]
+
+
+@pytest.mark.parametrize("path", sorted(DEPLOY.glob("kuberay/object-store/*.yaml")), ids=lambda p: p.name)
+def test_object_store_manifests_use_uris_and_credentials_from_a_secret_and_mount_no_volume(path):
+    manifest = yaml.safe_load(path.read_text())
+    locations = _locations(manifest)
+    assert locations and all(loc.startswith("s3://") for loc in locations), locations
+    cluster = manifest["spec"].get("rayClusterSpec") or manifest["spec"]["rayClusterConfig"]
+    for group in _groups(cluster):
+        assert "volumes" not in group["template"]["spec"]
+        for container in _containers(group["template"]):
+            assert "volumeMounts" not in container
+            assert {"secretRef": {"name": "umair-object-store"}} in container["envFrom"]
+    assert len(list(DEPLOY.glob("kuberay/object-store/*.yaml"))) == 3  # embed, train, serve
 
 
 def test_dockerfile_copies_what_exists_and_configs_load():

@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from ray_apps import storage
 from ray_apps.artifacts import image_encoder_config, load_image_encoder, load_text_encoder
 from ray_apps.encoders.images import DecodeImages
 from ray_apps.encoders.item_features import COLUMNS, TABLE, to_blob
@@ -31,8 +31,8 @@ from umair_models.encoders.image import normalize_images
 
 @dataclass
 class EmbedConfig:
-    lake: str = setting(help="lake root (reads items, writes item_features)")
-    models: str = setting(help="folder with image_encoder/ and text_encoder/")
+    lake: str = setting(help="lake root, a path or a URI (reads items, writes item_features)")
+    models: str = setting(help="folder with image_encoder/ and text_encoder/, a path or a URI")
     actors: int = setting(1, "encoder actor pool size (one GPU each with --use-gpu)")
     batch_size: int = setting(64, "items per encoder batch")
     use_gpu: bool = setting(False, "one GPU per encoder actor")
@@ -88,14 +88,16 @@ def build_dataset(config: EmbedConfig):
     import ray.data
 
     size = config.image_size or int(image_encoder_config(config.models)["image_size"])
-    items = ray.data.read_delta(str(Path(config.lake, "items")), columns=["item_idx", "illust_id", "image_uri", "tags"])
+    items = ray.data.read_delta(
+        storage.join(config.lake, "items"), columns=["item_idx", "illust_id", "image_uri", "tags"]
+    )
     # num_cpus differs from the actor stage's on purpose: Ray then keeps decoding in its own CPU tasks
     # instead of fusing it into the encoder actors.
     decoded = items.map_batches(DecodeImages(size), batch_size=config.batch_size, num_cpus=0.5)
     return decoded.map_batches(
         ItemEncoder,
         fn_constructor_kwargs={
-            "models": config.models,
+            "models": storage.absolute(config.models),
             "use_gpu": config.use_gpu,
             "threads": torch_threads(config.actors, config.use_gpu),
         },
@@ -112,8 +114,8 @@ def run(config: EmbedConfig, address: str | None = None) -> dict:
 
     init_ray(address)
     t = time.time()
-    out = str(Path(config.lake, TABLE))
-    log.info("embedding every item of %s with the encoders in %s", Path(config.lake, "items"), config.models)
+    out = storage.join(storage.absolute(config.lake), TABLE)
+    log.info("embedding every item of %s with the encoders in %s", storage.join(config.lake, "items"), config.models)
     build_dataset(config).select_columns(COLUMNS).write_delta(out, mode="overwrite")
     table = DeltaTable(out)
     features = table.to_pyarrow_table(columns=["ok", "error"]).to_pandas()

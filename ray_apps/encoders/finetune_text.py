@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from ray_apps.artifacts import save_text_encoder, write_json
+from ray_apps import storage
+from ray_apps.artifacts import save_folder, save_text_encoder, write_json
 from ray_apps.lake import read_table
 from ray_apps.runtime import (
     TrainerSpec,
@@ -27,6 +28,7 @@ from ray_apps.runtime import (
     fit_trainer,
     init_ray,
     log,
+    progress_file,
     progress_line,
     setup_console,
 )
@@ -80,7 +82,7 @@ def train_loop(cfg: dict) -> None:
     import ray.train.torch
 
     torch.set_num_threads(cfg.get("torch_threads", 1))
-    model = load_text_encoder(cfg["base"])
+    model = load_text_encoder(str(storage.local_copy(cfg["base"])))  # this node's copy when on object storage
     ckpt, start = ray.train.get_checkpoint(), 0
     if ckpt:
         with ckpt.as_directory() as d:
@@ -127,33 +129,43 @@ def run(config: FinetuneConfig, address: str | None = None) -> dict:
     import ray.data
 
     config.base = config.base or default_base_model()
-    pairs_table = Path(config.lake, "text_pairs")
-    if not (pairs_table / "_delta_log").is_dir() or not read_table(pairs_table, ["anchor"]).num_rows:
+    pairs_table = storage.join(config.lake, "text_pairs")
+    if not storage.is_delta_table(pairs_table) or not read_table(pairs_table, ["anchor"]).num_rows:
         return hand_on_base(config)
     init_ray(address)
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     pairs = read_table(pairs_table)
     train_rows, test_rows = held_out(pairs)
-    base = load_text_encoder(config.base)
+    base = load_text_encoder(str(storage.local_copy(config.base)))
     before = evaluate(base, test_rows)
     log.info("held-out before fine-tuning: %s", before["all"])
-    item_texts = [tags_text(t) for t in read_table(Path(config.lake, "items"), ["tags"])["tags"].to_pylist()]
+    item_texts = [tags_text(t) for t in read_table(storage.join(config.lake, "items"), ["tags"])["tags"].to_pylist()]
     vocabulary = {"unk_share_before": unknown_token_share(base.tokenizer, item_texts), "added_tokens": 0}
     if config.extend_vocabulary:
         catalogue = item_texts + pairs["anchor"].to_pylist() + pairs["positive"].to_pylist()
         vocabulary["added_tokens"] = len(extend_vocabulary(base, catalogue))
-        config.base = str(Path(config.out, "text_encoder_base").resolve())  # the workers start from the extended base
-        base.save(config.base)
+        config.base = storage.join(storage.absolute(config.out), "text_encoder_base")  # the workers start from it
+        save_folder(base, config.base)
     vocabulary["unk_share_after"] = unknown_token_share(base.tokenizer, item_texts)
     log.info("text encoder vocabulary: %s", vocabulary)
-    storage = Path(config.out, "ray_runs").resolve()
+    checkpoints = storage.join(config.out, "ray_runs")
     spec = TrainerSpec(
-        "finetune-text-encoder", storage, config.num_workers, config.use_gpu, config.max_failures, keep_checkpoints=1
+        "finetune-text-encoder",
+        checkpoints,
+        config.num_workers,
+        config.use_gpu,
+        config.max_failures,
+        keep_checkpoints=1,
     )
     datasets = {"train": ray.data.from_items(train_rows).random_shuffle(seed=config.seed)}
     result = fit_trainer(
-        train_loop, asdict(config), spec, datasets, asdict(config), storage / f"{spec.name}.progress.log"
+        train_loop,
+        asdict(config),
+        spec,
+        datasets,
+        asdict(config),
+        progress_file(checkpoints, f"{spec.name}.progress.log"),
     )
     checkpoint = final_checkpoint(result)
     with checkpoint.as_directory() as d:
@@ -171,7 +183,7 @@ def run(config: FinetuneConfig, address: str | None = None) -> dict:
         "vocabulary": vocabulary,
         "config": asdict(config),
     }
-    write_json(out / "metrics.json", summary)
+    write_json(storage.join(out, "metrics.json"), summary)
     return summary
 
 
@@ -179,7 +191,7 @@ def hand_on_base(config: FinetuneConfig) -> dict:
     """No text pairs in the lake (they are optional in the raw contract): the base encoder is written
     unchanged as MODELS/text_encoder/, so `embed` runs; metrics.json says so."""
     version = f"base-{Path(config.base).name}-no-pairs"
-    out = save_text_encoder(config.out, load_text_encoder(config.base), version)
+    out = save_text_encoder(config.out, load_text_encoder(str(storage.local_copy(config.base))), version)
     summary = {
         "version": version,
         "base": config.base,
@@ -187,7 +199,7 @@ def hand_on_base(config: FinetuneConfig) -> dict:
         "note": "no text_pairs in the lake: the base encoder is handed on unchanged (not fine-tuned)",
         "config": asdict(config),
     }
-    write_json(out / "metrics.json", summary)
+    write_json(storage.join(out, "metrics.json"), summary)
     print(f"[finetune-text] {summary['note']}", flush=True)
     return summary
 
@@ -203,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_console()
     config = config_from_args(FinetuneConfig, a, "finetune_text")
     s = run(config, a.address)
-    print(f"text encoder {s['version']} -> {Path(config.out, 'text_encoder')}")
+    print(f"text encoder {s['version']} -> {storage.join(config.out, 'text_encoder')}")
     if "after" not in s:  # no text pairs: the base handed on, nothing measured
         return 0
     for k in s["after"]:

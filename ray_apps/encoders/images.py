@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ray_apps import storage
+
 
 def load_image(uri: str | None, size: int) -> tuple[np.ndarray, str]:
     """-> (pixels [size, size, 3] uint8, error). A missing or broken image gives zeros and a reason."""
@@ -15,7 +17,7 @@ def load_image(uri: str | None, size: int) -> tuple[np.ndarray, str]:
     if uri is None or uri == "":
         return blank, "missing_image"
     try:
-        data = Path(uri.removeprefix("file://")).read_bytes()
+        data = storage.read_bytes(uri) if storage.is_remote(uri) else Path(uri.removeprefix("file://")).read_bytes()
         with Image.open(io.BytesIO(data)) as img:
             rgb = img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
             return np.asarray(rgb, np.uint8), ""

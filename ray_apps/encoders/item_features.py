@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ray_apps import storage
 from ray_apps.lake import read_table
 
 COLUMNS = ["item_idx", "illust_id", "e_sem", "e_sty", "e_tsem", "ok", "error", "image_encoder", "text_encoder"]
@@ -48,17 +49,17 @@ def from_blobs(blobs: list[bytes | None], dim: int) -> np.ndarray:
 
 def lake_item_vectors(lake: str | Path, num_items: int) -> ItemVectors | None:
     """Our lake's item_features as ItemVectors (widths from its first row); None before `embed` ran."""
-    path = Path(lake, TABLE)
-    if not (path / "_delta_log").exists():
+    path = storage.join(lake, TABLE)
+    if not storage.is_delta_table(path):
         return None
     first = read_table(path, list(MODALITIES)).slice(0, 1).to_pylist()[0]
-    return ItemVectors(str(path), "item_idx", num_items, {m: len(first[m]) // 2 for m in MODALITIES}, "ok")
+    return ItemVectors(path, "item_idx", num_items, {m: len(first[m]) // 2 for m in MODALITIES}, "ok")
 
 
 def encoder_versions(lake: str | Path) -> dict[str, str]:
     """{image_encoder, text_encoder} versions that built the lake's item_features ({} before `embed`)."""
-    path = Path(lake, TABLE)
-    if not (path / "_delta_log").exists():
+    path = storage.join(lake, TABLE)
+    if not storage.is_delta_table(path):
         return {}
     rows = read_table(path, ["image_encoder", "text_encoder"]).slice(0, 1).to_pylist()
     return rows[0] if rows else {}

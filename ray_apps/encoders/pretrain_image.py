@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ray_apps import storage
 from ray_apps.artifacts import load_checkpoint_state, save_checkpoint_state, save_image_encoder, write_json
 from ray_apps.encoders.images import DecodeImages
 from ray_apps.lake import vocab_sizes
@@ -29,6 +30,7 @@ from ray_apps.runtime import (
     fit_trainer,
     init_ray,
     log,
+    progress_file,
     progress_line,
     setup_console,
 )
@@ -168,7 +170,7 @@ def run(config: PretrainConfig, address: str | None = None) -> dict:
     if not config.num_labels:
         config.num_labels = vocab_sizes(config.lake)["pretext_label"]
     ds = ray.data.read_delta(
-        str(Path(config.lake, "pretext_image_labels")), columns=["item_idx", "image_uri", "label_idx"]
+        storage.join(config.lake, "pretext_image_labels"), columns=["item_idx", "image_uri", "label_idx"]
     )
     decode = DecodeImages(config.image_size)
     prepared = ds.map_batches(decode, batch_size=64)
@@ -176,15 +178,15 @@ def run(config: PretrainConfig, address: str | None = None) -> dict:
         prepared = prepared.materialize()
     train = prepared.map_batches(MultiHot(config.num_labels, held_out=False), batch_size=64)
     valid = prepared.map_batches(MultiHot(config.num_labels, held_out=True), batch_size=64)
-    storage = Path(config.out, "ray_runs").resolve()
-    spec = TrainerSpec("pretrain-image-encoder", storage, config.num_workers, config.use_gpu, config.max_failures)
+    checkpoints = storage.join(config.out, "ray_runs")
+    spec = TrainerSpec("pretrain-image-encoder", checkpoints, config.num_workers, config.use_gpu, config.max_failures)
     result = fit_trainer(
         train_loop,
         asdict(config),
         spec,
         {"train": train, "valid": valid},
         asdict(config),
-        storage / f"{spec.name}.progress.log",
+        progress_file(checkpoints, f"{spec.name}.progress.log"),
         split=["train"],
     )
     checkpoint = final_checkpoint(result)
@@ -204,7 +206,7 @@ def run(config: PretrainConfig, address: str | None = None) -> dict:
             m for m in (result.metrics_dataframe.to_dict("records") if result.metrics_dataframe is not None else [])
         ],
     }
-    write_json(out / "metrics.json", summary)
+    write_json(storage.join(out, "metrics.json"), summary)
     log.info("image encoder written to %s", out)
     return summary
 
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     f = summary["final"]
     print(
         f"image encoder {summary['version']}: valid mAP {f.get('valid_map', float('nan')):.3f}, "
-        f"micro-F1 {f.get('valid_micro_f1', float('nan')):.3f} -> {Path(config.out, 'image_encoder')}"
+        f"micro-F1 {f.get('valid_micro_f1', float('nan')):.3f} -> {storage.join(config.out, 'image_encoder')}"
     )
     return 0
 

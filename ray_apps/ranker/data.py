@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from ray_apps import storage
 from ray_apps.encoders.item_features import ItemVectors, lake_item_vectors
 from ray_apps.lake import lake_facts, read_table, table_rows, vocab_sizes
 from umair_models.features import FeatureSpec, FieldSpec
@@ -69,7 +70,7 @@ class DatasetConfig:
         from deltalake import DeltaTable
 
         def version(path: str) -> int | None:
-            return DeltaTable(path).version() if Path(path, "_delta_log").exists() else None
+            return DeltaTable(path).version() if storage.is_delta_table(path) else None
 
         spec = json.dumps(self.spec.to_dict(), sort_keys=True, default=str)
         return {
@@ -80,20 +81,20 @@ class DatasetConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, lake: str | Path | None = None) -> DatasetConfig:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.safe_load(storage.read_text(path))
         known = {"tables", "label", "user_column", "vocab_table", "features", "item_features"}
         if set(data) - known:
             raise ValueError(f"{path}: unknown dataset keys {sorted(set(data) - known)}; known: {sorted(known)}")
-        root = (Path(lake) if lake else Path(path).parent).resolve()  # workers elsewhere get absolute paths
+        root = storage.absolute(lake or storage.parent(path))  # workers elsewhere get absolute paths
 
         def resolve(p: str) -> str:
-            return str(p if Path(p).is_absolute() else root / p)
+            return storage.absolute(p) if storage.is_remote(p) or Path(p).is_absolute() else storage.join(root, p)
 
         tables = {k: resolve(v) for k, v in data["tables"].items()}
         if "train" not in tables:
             raise ValueError(f"{path}: tables.train is required")
         sizes = vocab_sizes(root) if data.get("vocab_table") else {}
-        lake_lens = lake_facts(root).max_lens if (root / "runs" / "_delta_log").exists() else {}
+        lake_lens = lake_facts(root).max_lens if storage.is_delta_table(storage.join(root, "runs")) else {}
         fields = []
         for raw in data["features"]:
             raw = dict(raw)
@@ -101,7 +102,7 @@ class DatasetConfig:
                 feature = raw.pop("vocab")
                 if feature not in sizes:
                     raise ValueError(
-                        f"{path}: field {raw['name']!r} names vocab {feature!r}, not in {root / data['vocab_table']}"
+                        f"{path}: field {raw['name']!r} names vocab {feature!r}, not in {storage.join(root, data['vocab_table'])}"
                     )
                 raw["vocab_size"] = sizes[feature] + 1
             if raw.get("kind") == "multi_categorical" and "max_len" not in raw and raw["name"] in lake_lens:
@@ -122,13 +123,13 @@ class DatasetConfig:
     @classmethod
     def for_lake(cls, lake: str | Path, multimodal: bool = True) -> DatasetConfig:
         """Our lake: interactions_{train,valid,test}, its vocab, its recorded tag lengths, and item_features when present."""
-        lake = Path(lake).resolve()  # workers elsewhere get absolute paths
-        num_items = read_table(lake / "items", ["item_idx"]).num_rows
+        lake = storage.absolute(lake)  # workers elsewhere get absolute paths
+        num_items = read_table(storage.join(lake, "items"), ["item_idx"]).num_rows
         items = lake_item_vectors(lake, num_items) if multimodal else None
         spec = illustration_spec(
             vocab_sizes(lake), num_items, lake_facts(lake).max_lens, items.vectors if items else None
         )
-        tables = {s: str(lake / f"interactions_{s}") for s in ("train", "valid", "test")}
+        tables = {s: storage.join(lake, f"interactions_{s}") for s in ("train", "valid", "test")}
         return cls(tables, spec, "user_id", items)
 
 

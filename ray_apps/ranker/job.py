@@ -18,10 +18,10 @@ import argparse
 import json
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any, Literal
 
-from ray_apps.artifacts import write_json
+from ray_apps import storage
+from ray_apps.artifacts import read_json, write_json
 from ray_apps.encoders.item_features import load_item_vectors
 from ray_apps.ranker.config import TrainConfig, default_run_name
 from ray_apps.ranker.data import DatasetConfig, ranker_splits
@@ -31,6 +31,7 @@ from ray_apps.runtime import (
     fit_trainer,
     init_ray,
     log,
+    progress_file,
     setup_console,
 )
 from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args
@@ -57,13 +58,13 @@ def run(
     init_ray(address)
     dataset = dataset or DatasetConfig.for_lake(lake)
     name = run_name or default_run_name(config.model, config.variant)
-    run_dir = Path(runs, name)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = storage.join(storage.absolute(runs), name)  # workers elsewhere get absolute locations
+    storage.make_dirs(run_dir)
     splits = splits or ranker_splits(dataset, with_valid=config.early_stop)
     recorded: dict[str, Any] = {
         "config": asdict(config),
         "spec": dataset.spec.to_dict(),
-        "run_dir": str(run_dir.resolve()),
+        "run_dir": run_dir,
         "splits": list(splits),
         "inputs": dataset.fingerprint(),
     }
@@ -71,11 +72,14 @@ def run(
     model = build_model(config.model, dataset.spec, config.overrides, config.variant)
     if model.lookups and dataset.item_features:
         cfg["item_vectors"] = load_item_vectors(dataset.item_features)
-    write_json(run_dir / "config.json", {**recorded["config"], **{k: v for k, v in recorded.items() if k != "config"}})
+    write_json(
+        storage.join(run_dir, "config.json"),
+        {**recorded["config"], **{k: v for k, v in recorded.items() if k != "config"}},
+    )
     t = time.time()
     spec = TrainerSpec(
         name,
-        Path(runs, "ray_runs").resolve(),
+        storage.join(storage.absolute(runs), "ray_runs"),
         config.num_workers,
         config.use_gpu,
         config.max_failures,
@@ -87,20 +91,21 @@ def run(
     # Held in memory, each worker takes its rows of the whole ordered split (loop.epoch_batches), so Ray Train
     # shards only the evaluation splits.
     sharded: Literal["all"] | list[str] = [str(s) for s in splits if s != "train"] if config.in_memory else "all"
-    result = fit_trainer(train_loop_per_worker, cfg, spec, splits, recorded, run_dir / "progress.log", sharded)
-    metrics = json.loads((run_dir / "test_metrics.json").read_text())
+    progress = progress_file(run_dir, "progress.log" if not storage.is_remote(run_dir) else f"{name}.progress.log")
+    result = fit_trainer(train_loop_per_worker, cfg, spec, splits, recorded, progress, sharded)
+    metrics = read_json(storage.join(run_dir, "test_metrics.json"))
     record = {
         "run": name,
         "model": config.model,
         "variant": config.variant,
-        "lake": str(Path(lake).resolve()),
+        "lake": storage.absolute(lake),
         **metrics,
         "wall_seconds": round(time.time() - t, 1),
         "checkpoint": result.checkpoint.path if result.checkpoint else None,
         "inputs": recorded["inputs"],
         "config": {k: v for k, v in asdict(config).items() if k != "inject_failure_marker"},
     }
-    write_json(run_dir / "metrics.json", record)
+    write_json(storage.join(run_dir, "metrics.json"), record)
     append_experiment(lake, record)
     return record
 
@@ -144,7 +149,7 @@ def append_experiment(lake: str, record: dict) -> None:
             ]
         ),
     )
-    write_deltalake(str(Path(lake, "experiments")), table, mode="append")
+    write_deltalake(storage.join(lake, "experiments"), table, mode="append")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     r = run(a.lake, a.runs, config, dataset, a.address, a.run_name)
     print(
         f"{r['run']}: test AUC {r['auc']:.4f}, log loss {r['logloss']:.4f}, GAUC {r['gauc']:.4f}, "
-        f"{r['parameters']:,} parameters, {r['train_samples_per_s']:.0f} train samples/s -> {Path(a.runs, r['run'])}/metrics.json"
+        f"{r['parameters']:,} parameters, {r['train_samples_per_s']:.0f} train samples/s "
+        f"-> {storage.join(a.runs, r['run'], 'metrics.json')}"
     )
     return 0
 

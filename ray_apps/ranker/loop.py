@@ -6,6 +6,7 @@ Shapes: a batch is {column: [B] or [B, L]} plus `label` [B] float and `gauc_key`
 
 from __future__ import annotations
 
+import io
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ray_apps import storage
 from ray_apps.artifacts import load_checkpoint_state, save_checkpoint_state, save_ranker, write_json
 from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.protocol import BatchTail, Plateau, current_lr, lr_schedule, recalibrate_batch_norm
@@ -340,13 +342,15 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
         "best_epoch": plateau.best_epoch if best is not None else len(epochs),
         "stopped_early": bool(validate and plateau.stop),
     }
-    run_dir = Path(cfg["run_dir"])
+    run_dir = cfg["run_dir"]  # a local path or a URI
     arrays = {k: np.concatenate([p[k] for p in predictions]) for k in ("gauc_key", "prob", "label")}
-    np.savez(run_dir / "predictions.npz", **arrays)  # type: ignore[arg-type]
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    storage.write_bytes(storage.join(run_dir, "predictions.npz"), buffer.getvalue())
     save_ranker(run_dir, model, spec.to_dict(), config.model, config.variant, model.config.to_dict())
-    write_json(run_dir / "history.json", history)
-    write_json(run_dir / "epochs.json", epochs)
-    write_json(run_dir / "test_metrics.json", final)
+    write_json(storage.join(run_dir, "history.json"), history)
+    write_json(storage.join(run_dir, "epochs.json"), epochs)
+    write_json(storage.join(run_dir, "test_metrics.json"), final)
     ray.train.report({"done": 1, **{f"test_{k}": v for k, v in final.items()}})
 
 

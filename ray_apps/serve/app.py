@@ -42,6 +42,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, Field
 from ray import serve
 
+from ray_apps import storage
 from ray_apps.serve.guard import TOKEN_ENV, RequestGuard
 from ray_apps.serve.served_run import ServedRun
 from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args, setting
@@ -254,7 +255,7 @@ def serve_config(run: str, lake: str, access_log: bool = False, placement: Repli
     """The Serve config `umair serve` applies (the shape of deploy/serve_config.yaml): the run is the
     Ranker's user_config, so applying it again with another run swaps in place (keep the same
     `placement`: a change of replica options replaces the replicas instead)."""
-    target = ServeTarget(run=str(Path(run).resolve()), lake=str(Path(lake).resolve()))
+    target = ServeTarget(run=storage.absolute(run), lake=storage.absolute(lake))
     deployment = {
         "name": "Ranker",
         "user_config": target.model_dump(),
@@ -280,7 +281,7 @@ def app_builder(args: dict) -> serve.Application:
     a new version (Serve replaces the replicas); prefer `ray_apps.serve.app:ranker` with the run in
     the Ranker's user_config, which swaps in place."""
     a = AppArgs(**args)
-    target = ServeTarget(run=str(Path(a.run).resolve()), lake=str(Path(a.lake).resolve()))
+    target = ServeTarget(run=storage.absolute(a.run), lake=storage.absolute(a.lake))
     return Ranker.options(user_config=target.model_dump()).bind()  # type: ignore[attr-defined]
 
 

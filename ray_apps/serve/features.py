@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ray_apps import storage
 from ray_apps.lake import read_table
 from ray_apps.ranker.data import padded_lists
 from spark_jobs.schema import ITEM_INDEX_COLUMNS, USER_INDEX_COLUMNS
@@ -42,13 +43,13 @@ class FeatureStore:
     """
 
     def __init__(self, lake: str | Path, spec_fields: list[str], max_lens: dict[str, int]) -> None:
-        lake = Path(lake)
         self.fields = set(spec_fields)
         user_cols = [c for c in USER_COLS if c in self.fields]
         item_cols = [c for c in ITEM_COLS if c in self.fields]
-        users = read_table(lake / "users", ["user_id", *user_cols])
+        users = read_table(storage.join(lake, "users"), ["user_id", *user_cols])
         items = read_table(
-            lake / "items", ["illust_id", "created_at", "item_idx", *[c for c in item_cols if c != "item_idx"]]
+            storage.join(lake, "items"),
+            ["illust_id", "created_at", "item_idx", *[c for c in item_cols if c != "item_idx"]],
         )
         self.user_row = {u: i + 1 for i, u in enumerate(users["user_id"].to_pylist())}
         self.item_row = {u: i + 1 for i, u in enumerate(items["illust_id"].to_pylist())}
@@ -59,7 +60,7 @@ class FeatureStore:
             np.int64
         )  # floor, as Spark
         self.item_has_published = np.concatenate([[False], micros.is_valid().to_numpy(zero_copy_only=False)])
-        vocab = read_table(lake / "vocab", ["feature", "value", "index"]).to_pylist()
+        vocab = read_table(storage.join(lake, "vocab"), ["feature", "value", "index"]).to_pylist()
         age_index = {r["value"]: r["index"] for r in vocab if r["feature"] == "item_age"}
         self.age_index = np.array(
             [age_index.get(f"d{b}", 0) for b in range(AGE_BUCKETS)], np.int64

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ray_apps import storage
 from ray_apps.encoders.item_features import TABLE as ITEM_FEATURES
 from ray_apps.encoders.item_features import lake_item_vectors, load_item_vectors
 from ray_apps.lake import read_table
@@ -29,13 +30,14 @@ NEIGHBOURS = 100  # neighbours added per user
 SPACE_MODALITIES = ("e_tsem", "e_sty")
 
 
-def _versions(lake: Path) -> np.ndarray:
+def _versions(lake: str | Path) -> np.ndarray:
     """Delta versions of the tables the index is built from (a changed table means a stale index)."""
     from deltalake import DeltaTable
 
     names = ["interactions_train", ITEM_FEATURES]
     return np.array(
-        [DeltaTable(str(lake / n)).version() if (lake / n / "_delta_log").exists() else -1 for n in names], np.int64
+        [DeltaTable(t).version() if storage.is_delta_table(t) else -1 for t in (storage.join(lake, n) for n in names)],
+        np.int64,
     )
 
 
@@ -56,14 +58,13 @@ class RetrievalIndex:
 
     @classmethod
     def build(cls, lake: str | Path) -> RetrievalIndex:
-        lake = Path(lake)
-        train = read_table(lake / "interactions_train", ["user_id", "item_idx", "label", "ts"]).to_pandas()
+        train = read_table(storage.join(lake, "interactions_train"), ["user_id", "item_idx", "label", "ts"]).to_pandas()
         counts = train.groupby("item_idx").size().sort_values(ascending=False)
         positives = train[train.label == 1].sort_values("ts")
         recent = {u: [int(x) for x in s.tail(RECENT)] for u, s in positives.groupby("user_id")["item_idx"]}
         seen = {u: {int(x) for x in s} for u, s in train.groupby("user_id")["item_idx"]}
         space = None
-        items = lake_item_vectors(lake, read_table(lake / "items", ["item_idx"]).num_rows)
+        items = lake_item_vectors(lake, read_table(storage.join(lake, "items"), ["item_idx"]).num_rows)
         if items is not None:
             vectors = load_item_vectors(items)
             parts = [vectors[m][0].astype(np.float32) for m in SPACE_MODALITIES if m in vectors]
@@ -112,11 +113,12 @@ class RetrievalIndex:
 
 
 def ensure_index(run_dir: str | Path, lake: str | Path) -> Path:
-    """RUN/retrieval.npz, built now if missing or built from other versions of the lake's tables."""
-    path = Path(run_dir, INDEX_FILE)
+    """RUN/retrieval.npz, built now if missing or built from other versions of the lake's tables (in this
+    node's copy of RUN when it is on object storage)."""
+    path = storage.local_copy(run_dir) / INDEX_FILE
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
-            if np.array_equal(z["versions"], _versions(Path(lake))):
+            if np.array_equal(z["versions"], _versions(lake)):
                 return path
     RetrievalIndex.build(lake).save(path)
     return path

@@ -7,7 +7,6 @@ mixes one run's feature indices with another run's model.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,11 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ray_apps import storage
+
 
 @dataclass(frozen=True)
 class ServedRun:
-    run: Path
-    lake: Path
+    run: str  # where the run lives (a local path or a URI)
+    lake: str
     model: Any  # umair_models CTRModel in eval mode
     store: Any  # ray_apps.serve.features.FeatureStore
     retrieval: Any  # ray_apps.serve.retrieval.RetrievalIndex
@@ -33,18 +34,19 @@ class ServedRun:
     @classmethod
     def load(cls, run: str | Path, lake: str | Path) -> ServedRun:
         """Read RUN (model.safetensors, metrics, config, retrieval.npz: built first when missing or
-        stale) and LAKE's feature tables."""
+        stale; from this node's copy when RUN is on object storage) and LAKE's feature tables."""
         from ray_apps.artifacts import load_ranker, ranker_trained_at
         from ray_apps.encoders.item_features import encoder_versions, lake_item_vectors, load_item_vectors
         from ray_apps.lake import read_table
         from ray_apps.serve.features import FeatureStore
         from ray_apps.serve.retrieval import RetrievalIndex, ensure_index
 
-        run, lake = Path(run), Path(lake)
-        model, spec, _ = load_ranker(run)
-        index = ensure_index(run, lake)
+        run, lake = storage.absolute(run), storage.absolute(lake)
+        local = storage.local_copy(run)
+        model, spec, _ = load_ranker(local)
+        index = ensure_index(local, lake)
         if model.lookups:
-            items = lake_item_vectors(lake, read_table(lake / "items", ["item_idx"]).num_rows)
+            items = lake_item_vectors(lake, read_table(storage.join(lake, "items"), ["item_idx"]).num_rows)
             for name, (v, p) in (load_item_vectors(items) if items else {}).items():
                 model.load_pretrained(name, torch.from_numpy(v), torch.from_numpy(p))
         max_lens = {f.name: f.max_len for f in spec.of_kind("multi_categorical")}
@@ -54,10 +56,10 @@ class ServedRun:
             model=model,
             store=FeatureStore(lake, spec.input_columns(), max_lens),
             retrieval=RetrievalIndex.load(index),
-            metrics=_json_or_empty(run / "metrics.json"),
-            config=_json_or_empty(run / "config.json"),
+            metrics=_json_or_empty(local / "metrics.json"),
+            config=_json_or_empty(local / "config.json"),
             feature_versions=encoder_versions(lake),
-            trained_at=datetime.fromtimestamp(ranker_trained_at(run)).isoformat(),
+            trained_at=datetime.fromtimestamp(ranker_trained_at(local)).isoformat(),
         )
 
     def score(self, batch: dict[str, np.ndarray]) -> np.ndarray:
@@ -70,7 +72,7 @@ class ServedRun:
         return {
             "model": self.config.get("model"),
             "variant": self.config.get("variant"),
-            "run": self.run.name,
+            "run": self.run.rstrip("/").rsplit("/", 1)[-1],
             "trained_at": self.trained_at,
             "loaded_at": self.loaded_at,
             "metrics": {k: self.metrics.get(k) for k in ("auc", "logloss", "gauc", "parameters")},
@@ -80,4 +82,6 @@ class ServedRun:
 
 
 def _json_or_empty(path: Path) -> dict:
+    import json
+
     return json.loads(path.read_text()) if path.exists() else {}

@@ -14,13 +14,44 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
+from tests.clusters.processes import find
+
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
+
+
+CHECKPOINT_SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's record of a run's checkpoints (STORAGE/NAME/)
+
+
+def checkpoint_registered(read_snapshot: Callable[[], str]) -> bool:
+    """Whether Ray Train's controller has registered a checkpoint of the run (what a restart resumes
+    from), given a reader of the run's CHECKPOINT_SNAPSHOT. A checkpoint folder appears earlier: it
+    counts only once the controller has collected every worker's report for it, which it polls for."""
+    try:
+        snapshot = json.loads(read_snapshot())
+    except (OSError, ValueError):
+        return False
+    return bool(snapshot.get("latest_checkpoint_result"))
+
+
+def succeeded(done: subprocess.CompletedProcess) -> str:
+    """A finished command's stdout, or a failure showing the end of its output."""
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return done.stdout
+
+
+def rank(url: str) -> requests.Response:
+    """POST /v1/rank for a user of the tiny site and three of its illustrations."""
+    body = {"user_id": "1000001", "illust_ids": ["80000010", "80000020", "80000030"]}
+    return requests.post(f"{url}/v1/rank", json=body, timeout=15)
 
 
 def free_port() -> int:
@@ -49,8 +80,9 @@ class RayCluster:
     """cluster = RayCluster(); cluster.start_head(resources={"head": 100}); cluster.add_node("node2", ...);
     cluster.submit([...]); cluster.kill_node("node2"); cluster.shutdown()"""
 
-    def __init__(self) -> None:
-        self.env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        """`env`: more environment for every node (and so every job), e.g. object-store credentials."""
+        self.env = {**os.environ, **(env or {}), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
         self.env.pop("RAY_ADDRESS", None)
         self.temp = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
         self.nodes: dict[str, subprocess.Popen] = {}
@@ -160,6 +192,57 @@ print(json.dumps(out))
         )
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def deploy_serve(self, serve_args: list[str], config: Path, timeout_s: float = 300) -> str:
+        """`umair serve SERVE_ARGS --port P --write-config CONFIG`, then `serve deploy CONFIG` to this
+        cluster, as a platform team deploys; -> the endpoint's URL once /v1/rank answers 200."""
+        port = free_port()
+        write = [
+            sys.executable,
+            "-m",
+            "ray_apps.serve.app",
+            *serve_args,
+            "--port",
+            str(port),
+            "--write-config",
+            str(config),
+        ]
+        succeeded(subprocess.run(write, capture_output=True, text=True, cwd=REPO, timeout=300))
+        deploy = [str(BIN / "serve"), "deploy", str(config), "--address", self.dashboard]
+        succeeded(subprocess.run(deploy, capture_output=True, text=True, cwd=REPO, env=self.env, timeout=300))
+        url, deadline = f"http://127.0.0.1:{port}", time.time() + timeout_s
+        while time.time() < deadline:
+            try:
+                if rank(url).status_code == 200:
+                    return url
+            except requests.RequestException:
+                pass
+            time.sleep(1)
+        raise RuntimeError(f"the endpoint at {url} did not answer within {timeout_s} s (logs in {self.temp})")
+
+    @contextmanager
+    def killing_train_worker(self, node: str, ready: Callable[[], bool]) -> Iterator[list[int]]:
+        """While the body runs, SIGKILL one Ray Train worker process of `node` once `ready()` says so
+        (e.g. once the run has a registered checkpoint); yields the list of killed pids (empty or one)."""
+        killed: list[int] = []
+        stop = threading.Event()
+
+        def kill_once() -> None:
+            workers: list[int] = []
+            while not stop.is_set() and not killed:
+                workers = workers or find(self.pid(node), "RayTrainWorker")
+                if workers and ready():
+                    os.kill(workers[0], signal.SIGKILL)
+                    killed.append(workers[0])
+                time.sleep(0.01)
+
+        killer = threading.Thread(target=kill_once, daemon=True)
+        killer.start()
+        try:
+            yield killed
+        finally:
+            stop.set()
+            killer.join()
 
     def pid(self, name: str) -> int:
         return self.nodes[name].pid

@@ -7,11 +7,8 @@ node, and the second node stopped under a serving endpoint."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,7 +19,7 @@ import requests
 from deltalake import DeltaTable
 
 from tests.clusters.processes import find
-from tests.clusters.ray_cluster import BIN, REPO, RayCluster, free_port
+from tests.clusters.ray_cluster import CHECKPOINT_SNAPSHOT, RayCluster, checkpoint_registered, rank, succeeded
 from tests.conftest import SMALL_MODEL
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
@@ -65,11 +62,6 @@ class _ActorsStarted:
         self.on = {node: n - self.before.get(node, 0) for node, n in after.items() if n > self.before.get(node, 0)}
 
 
-def _ok(done: subprocess.CompletedProcess) -> str:
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    return done.stdout
-
-
 def _vectors(lake: Path, version: int | None = None) -> dict[str, np.ndarray]:
     table = DeltaTable(str(lake / "item_features"), version=version).to_pandas().sort_values("item_idx")
     return {c: np.stack([np.frombuffer(b, "<f2") for b in table[c]]) for c in ("e_sem", "e_sty", "e_tsem")}
@@ -80,7 +72,7 @@ def test_embed_runs_its_encoder_actor_on_the_node_that_has_the_resource(cluster,
     before = _vectors(lake)  # written by the single-node embed of the same encoders
     with _ActorsStarted(cluster, "ItemEncoder") as started:
         args = ["-m", "ray_apps.encoders.embed", "--lake", str(lake), "--models", str(models)]
-        _ok(cluster.submit([*args, "--actor-resources", "{node2: 1}"]))
+        succeeded(cluster.submit([*args, "--actor-resources", "{node2: 1}"]))
     assert set(started.on) == {"node2"}, started.on
     after = _vectors(lake)
     for name, values in before.items():  # within a float16 ulp either way
@@ -92,7 +84,7 @@ def test_ddp_training_streamed_across_both_nodes_matches_the_single_node_run(clu
     _, single = tiny_runs
     flags = ["--set", f"dnn_hidden={SMALL_MODEL['dnn_hidden']}", "--batch-size", "256", "--num-workers", "2"]
     with _ActorsStarted(cluster, "RayTrainWorker") as started:
-        out = _ok(
+        out = succeeded(
             cluster.submit(
                 [
                     "-m",
@@ -128,23 +120,12 @@ def _train_dcn_v2(cluster: RayCluster, lake: Path, name: str, *extra: str) -> su
 
 
 def test_in_memory_shards_on_two_nodes_give_the_single_node_result(cluster, lake, tiny_runs):
-    _ok(_train_dcn_v2(cluster, lake, "dcn_v2_2nodes"))
+    succeeded(_train_dcn_v2(cluster, lake, "dcn_v2_2nodes"))
     record = json.loads((lake.parent / "runs" / "dcn_v2_2nodes" / "metrics.json").read_text())
     reference = tiny_runs[1]["dcn_v2"]
     assert record["worker_nodes"] == 2 and record["train_samples"] == reference["train_samples"]
     assert record["auc"] == pytest.approx(reference["auc"], abs=0.002)
     assert record["logloss"] == pytest.approx(reference["logloss"], abs=0.002)
-
-
-def _registered_checkpoint(storage: Path) -> bool:
-    """Ray Train's controller has registered a checkpoint of the run (what a restart resumes from). A
-    checkpoint folder appears earlier: it counts only once the controller has collected every worker's
-    report for it, which it polls for."""
-    try:
-        snapshot = json.loads((storage / "checkpoint_manager_snapshot.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return bool(snapshot.get("latest_checkpoint_result"))
 
 
 def test_a_training_worker_killed_on_the_second_node_resumes_from_its_checkpoint(cluster, lake):
@@ -153,29 +134,15 @@ def test_a_training_worker_killed_on_the_second_node_resumes_from_its_checkpoint
     second or two otherwise)."""
     budget = ["--epochs", "20", "--batch-size", "64", "--max-failures", "1"]
     t = time.time()
-    _ok(_train_dcn_v2(cluster, lake, "dcn_v2_whole", *budget))
+    succeeded(_train_dcn_v2(cluster, lake, "dcn_v2_whole", *budget))
     whole_s = time.time() - t
     name = "dcn_v2_killed"
     storage = lake.parent / "runs" / "ray_runs" / name
-    killed: list[int] = []
-    stop = threading.Event()
-
-    def kill_once() -> None:
-        workers: list[int] = []
-        while not stop.is_set() and not killed:
-            workers = workers or find(cluster.pid("node2"), "RayTrainWorker")
-            if workers and _registered_checkpoint(storage):
-                os.kill(workers[0], signal.SIGKILL)
-                killed.append(workers[0])
-            time.sleep(0.01)
-
-    killer = threading.Thread(target=kill_once, daemon=True)
-    killer.start()
-    t = time.time()
-    _ok(_train_dcn_v2(cluster, lake, name, *budget))
-    killed_s = time.time() - t
-    stop.set()
-    killer.join()
+    snapshot = storage / CHECKPOINT_SNAPSHOT
+    with cluster.killing_train_worker("node2", lambda: checkpoint_registered(snapshot.read_text)) as killed:
+        t = time.time()
+        succeeded(_train_dcn_v2(cluster, lake, name, *budget))
+        killed_s = time.time() - t
     assert killed, "no training worker was found on the second node to kill"
     runs = lake.parent / "runs"
     record = json.loads((runs / name / "metrics.json").read_text())
@@ -195,7 +162,7 @@ def test_compare_with_cached_splits_trains_on_both_nodes(cluster, lake):
     args += ["--models", "dcn,dcn_v2", "--variants", "none", "--controls", "none", "--cache-splits"]
     args += ["--num-workers", "2", "--placement", "STRICT_SPREAD", "--batch-size", "256"]
     with _ActorsStarted(cluster, "RayTrainWorker") as started:
-        out = _ok(cluster.submit(args))
+        out = succeeded(cluster.submit(args))
     assert started.on == {"head": 2, "node2": 2}, started.on  # one worker per node for each model
     for model in ("dcn", "dcn_v2"):
         record = json.loads((runs / model / "metrics.json").read_text())
@@ -203,33 +170,13 @@ def test_compare_with_cached_splits_trains_on_both_nodes(cluster, lake):
     assert "cached" in out.lower()
 
 
-def _rank(url: str) -> requests.Response:
-    body = {"user_id": "1000001", "illust_ids": ["80000010", "80000020", "80000030"]}
-    return requests.post(f"{url}/v1/rank", json=body, timeout=15)
-
-
 def test_serve_replica_on_the_second_node_answers_and_losing_that_node_never_hangs(cluster, lake, tmp_path):
-    port = free_port()
-    config = tmp_path / "serve.yaml"
-    write = [sys.executable, "-m", "ray_apps.serve.app", "--run", str(lake.parent / "runs" / "dcn_v2_2nodes")]
-    write += ["--lake", str(lake), "--port", str(port), "--replicas", "2", "--replicas-per-node", "1"]
-    write += ["--proxy-location", "HeadOnly", "--write-config", str(config)]
-    subprocess.run(write, check=True, cwd=REPO, capture_output=True, timeout=300)
-    deploy = [str(BIN / "serve"), "deploy", str(config), "--address", cluster.dashboard]
-    done = subprocess.run(deploy, capture_output=True, text=True, cwd=REPO, env=cluster.env, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        try:
-            if _rank(url).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(1)
+    run = str(lake.parent / "runs" / "dcn_v2_2nodes")
+    placement = ["--replicas", "2", "--replicas-per-node", "1", "--proxy-location", "HeadOnly"]
+    url = cluster.deploy_serve(["--run", run, "--lake", str(lake), *placement], tmp_path / "serve.yaml")
     replicas = {node: find(cluster.pid(node), "ServeReplica") for node in ("head", "node2")}
     assert all(len(pids) == 1 for pids in replicas.values()), replicas
-    answers = [_rank(url) for _ in range(20)]
+    answers = [rank(url) for _ in range(20)]
     assert all(a.status_code == 200 for a in answers)
     assert len({json.dumps(a.json()["results"]) for a in answers}) == 1  # both replicas: the same run, same scores
 
@@ -239,7 +186,7 @@ def test_serve_replica_on_the_second_node_answers_and_losing_that_node_never_han
     def traffic() -> None:
         while not stop.is_set():
             try:
-                statuses.append(_rank(url).status_code)
+                statuses.append(rank(url).status_code)
             except requests.RequestException as e:  # a timeout here is a hang
                 statuses.append(type(e).__name__)
             time.sleep(0.05)

@@ -1,0 +1,117 @@
+"""The Ray apps with the lake, the encoders, the runs and the checkpoints on object storage: a real
+S3-protocol server on loopback (moto's), a Ray cluster whose nodes get the credentials and endpoint
+from their environment (as a platform team configures them), jobs through `ray job submit` with
+s3:// locations only. embed reads items and their images from the bucket and writes item_features
+there; train streams the splits from it, checkpoints to it (Ray Train storage_path) and resumes from
+it after its worker is killed; serve loads the run and the lake from it and answers over HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+import requests
+from deltalake import DeltaTable, write_deltalake
+
+from tests.clusters.ray_cluster import CHECKPOINT_SNAPSHOT, RayCluster, checkpoint_registered, rank, succeeded
+from tests.clusters.s3_server import S3Server
+from tests.conftest import SMALL_MODEL
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+
+RUN = "dcn_v2_s3"
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    server = S3Server("umair", tmp_path_factory.mktemp("s3") / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(s3, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("storage_cache")  # where nodes mirror remote folders (encoders, served runs)
+    c = RayCluster(env={**s3.env, "UMAIR_STORAGE_CACHE": str(cache)})
+    c.start_head(num_cpus=2, resources={"head": 100})
+    yield c
+    c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def bucket(s3, tiny_site, tiny_lake, tiny_models, tiny_features, tmp_path_factory) -> dict[str, str]:
+    """The tiny site's images, lake (without item_features: embed writes them) and encoders uploaded;
+    the items' image_uri rewritten to the images' s3:// URIs. -> {"lake", "models", "runs"} URIs."""
+    raw, _ = tiny_site
+    lake = tmp_path_factory.mktemp("s3_upload") / "lake"
+    shutil.copytree(tiny_lake[0], lake, ignore=shutil.ignore_patterns("item_features", "experiments"))
+    images = s3.upload(raw / "images", "raw/images")
+    items = DeltaTable(str(lake / "items")).to_pyarrow_table()
+    uris = pc.replace_substring(items["image_uri"], str(raw / "images"), images)
+    write_deltalake(
+        str(lake / "items"),
+        items.set_column(items.schema.get_field_index("image_uri"), "image_uri", uris),
+        mode="overwrite",
+    )
+    return {"lake": s3.upload(lake, "lake"), "models": s3.upload(tiny_models[0], "models"), "runs": s3.uri("runs")}
+
+
+def _vectors(table: DeltaTable) -> dict[str, np.ndarray]:
+    frame = table.to_pandas().sort_values("item_idx")
+    return {c: np.stack([np.frombuffer(b, "<f2") for b in frame[c]]) for c in ("e_sem", "e_sty", "e_tsem")}
+
+
+def _remote_table(s3: S3Server, key: str) -> DeltaTable:
+    options = {
+        k: s3.env[k]
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ALLOW_HTTP")
+    }
+    return DeltaTable(s3.uri(key), storage_options=options)
+
+
+def test_embed_reads_items_images_and_encoders_from_the_bucket_and_writes_item_features_there(
+    s3, cluster, bucket, tiny_lake, tiny_features
+):
+    out = succeeded(
+        cluster.submit(["-m", "ray_apps.encoders.embed", "--lake", bucket["lake"], "--models", bucket["models"]])
+    )
+    assert f"-> {bucket['lake']}/item_features" in out
+    written = _remote_table(s3, "lake/item_features")
+    local = DeltaTable(str(tiny_lake[0] / "item_features"))
+    # Every image was read from the bucket: as many items with image vectors as the local run, equal vectors.
+    assert int(written.to_pandas().ok.sum()) == tiny_features["ok"] > 0
+    for name, values in _vectors(local).items():
+        np.testing.assert_allclose(
+            _vectors(written)[name].astype(np.float32), values.astype(np.float32), rtol=2e-3, atol=2e-3
+        )
+
+
+def test_training_checkpoints_to_the_bucket_and_resumes_from_it_after_its_worker_is_killed(s3, cluster, bucket):
+    args = ["-m", "ray_apps.ranker.job", "--lake", bucket["lake"], "--runs", bucket["runs"], "--run-name", RUN]
+    args += ["--model", "dcn_v2", "--set", f"dnn_hidden={SMALL_MODEL['dnn_hidden']}", "--num-workers", "2"]
+    args += ["--in-memory", "--epochs", "20", "--batch-size", "64", "--max-failures", "1"]
+    snapshot = f"runs/ray_runs/{RUN}/{CHECKPOINT_SNAPSHOT}"
+    with cluster.killing_train_worker("head", lambda: checkpoint_registered(lambda: s3.read_text(snapshot))) as killed:
+        succeeded(cluster.submit(args))
+    assert killed, "no training worker was found to kill"
+    record = json.loads(s3.read_text(f"runs/{RUN}/metrics.json"))
+    assert record["resumed_from"] is not None, "the run did not resume from its checkpoint on the bucket"
+    assert record["lake"] == bucket["lake"] and 0.5 < record["auc"] < 1
+    assert {f"runs/{RUN}/{f}" for f in ("model.safetensors", "model.json", "predictions.npz")} <= set(
+        s3.keys(f"runs/{RUN}")
+    )
+    assert any(k.endswith("/state.pt") for k in s3.keys(f"runs/ray_runs/{RUN}")), "no checkpoint on the bucket"
+
+
+def test_serve_loads_the_run_and_the_lake_from_the_bucket(s3, cluster, bucket, tmp_path):
+    url = cluster.deploy_serve(["--run", f"{bucket['runs']}/{RUN}", "--lake", bucket["lake"]], tmp_path / "serve.yaml")
+    answer = rank(url)
+    assert answer.status_code == 200, answer.text
+    scores = [r["score"] for r in answer.json()["results"]]
+    assert len(scores) == 3 and all(0 < s < 1 for s in scores)
+    model = requests.get(f"{url}/v1/model", timeout=15).json()
+    record = json.loads(s3.read_text(f"runs/{RUN}/metrics.json"))
+    assert model["run"] == RUN and model["metrics"]["auc"] == record["auc"], model
