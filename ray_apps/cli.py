@@ -38,6 +38,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "train UMAIR-FPS, the six baselines and the Table 4 ablations; write the report",
     ),
     "report": ("ray_apps.ranker.report", "write report.md + charts (Tables 3 and 4, oracle AUC) for a runs folder"),
+    "export": (
+        "ray_apps.serve.export",
+        "precompute a trained run's item side and nearest-neighbour index for serving (RUN/serving/)",
+    ),
     "serve": ("ray_apps.serve.app", "serve a trained run over HTTP: /v1/rank, /v1/recommend (Ray Serve)"),
 }
 

@@ -9,8 +9,8 @@ HTTP JSON API (OpenAPI schema at /docs and /openapi.json):
                       -> {"user_id", "known_user", "results": [{"illust_id", "score", "known"}, ...] sorted}
   POST /v1/recommend  {"user_id": "1000001", "k": 10, "exclude_seen": true}
                       -> top-k from candidates = popular items + nearest neighbours (item vectors)
-                         of the user's recent bookmarks (ray_apps.serve.retrieval, built offline
-                         into RUN/retrieval.npz), ranked by the model
+                         of the user's recent bookmarks (a faiss index built offline with the
+                         run's serving export into RUN/serving/), ranked by the model
   GET  /healthz       -> {"status": "ok"}
   GET  /v1/model      -> model name, run, trained-at, metrics, feature versions, swaps, replica, batching
 Cold start: unknown users and illustrations are scored with out-of-vocabulary inputs (known=false),
@@ -288,17 +288,17 @@ def app_builder(args: dict) -> serve.Application:
 def _deploy(run: str, lake: str, access_log: bool, placement: ReplicaPlacement | None, timeout_s: float = 300) -> None:
     """Apply serve_config(run, lake) as `serve deploy` would, and wait until every replica serves `run`.
 
-    The run is checked here first (model loads, retrieval index built), so a wrong path fails in
+    The run is checked here first (model loads, serving export built), so a wrong path fails in
     this process with the file's name, not in a replica.
     """
     from ray.serve.context import _get_global_client  # what `serve deploy` / `serve run CONFIG` use
     from ray.serve.schema import ApplicationStatus, ServeDeploySchema
 
     from ray_apps.artifacts import load_ranker
-    from ray_apps.serve.retrieval import ensure_index
+    from ray_apps.serve import export
 
     load_ranker(run)
-    ensure_index(run, lake)
+    export.ensure(run, lake, publish=True)
     config = serve_config(run, lake, access_log, placement)
     client = _get_global_client()
     if client is None:

@@ -1,4 +1,4 @@
-"""One trained run as a replica serves it: model, feature store, retrieval index, facts (no Ray here).
+"""One trained run as a replica serves it: model on its serving export, feature store, retrieval, facts (no Ray).
 
 A replica holds exactly one `ServedRun` at a time and swaps it for another in one assignment
 (`Ranker.reconfigure`); each request keeps the `ServedRun` it started with, so a swap never
@@ -33,33 +33,32 @@ class ServedRun:
 
     @classmethod
     def load(cls, run: str | Path, lake: str | Path) -> ServedRun:
-        """Read RUN (model.safetensors, metrics, config, retrieval.npz: built first when missing or
-        stale; from this node's copy when RUN is on object storage) and LAKE's feature tables."""
-        from ray_apps.artifacts import load_ranker, ranker_trained_at
-        from ray_apps.encoders.item_features import encoder_versions, lake_item_vectors, load_item_vectors
-        from ray_apps.lake import read_table
+        """Read RUN (model.safetensors, metrics, config, and its serving export: item side and
+        retrieval, built first when missing or stale; from this node's copy when RUN is on object
+        storage) and LAKE's feature tables. Replicas read the raw item vectors only if they must build the export."""
+        from ray_apps import artifacts
+        from ray_apps.encoders.item_features import encoder_versions
+        from ray_apps.serve import export
         from ray_apps.serve.features import FeatureStore
-        from ray_apps.serve.retrieval import RetrievalIndex, ensure_index
+        from ray_apps.serve.retrieval import RetrievalIndex
 
         run, lake = storage.absolute(run), storage.absolute(lake)
         local = storage.local_copy(run)
-        model, spec, _ = load_ranker(local)
-        index = ensure_index(local, lake)
+        model, spec, _ = artifacts.load_ranker(local)
+        folder = export.ensure(run, lake)
         if model.lookups:
-            items = lake_item_vectors(lake, read_table(storage.join(lake, "items"), ["item_idx"]).num_rows)
-            for name, (v, p) in (load_item_vectors(items) if items else {}).items():
-                model.load_pretrained(name, torch.from_numpy(v), torch.from_numpy(p))
+            model.use_item_side(export.load_item_side(folder))
         max_lens = {f.name: f.max_len for f in spec.of_kind("multi_categorical")}
         return cls(
             run=run,
             lake=lake,
             model=model,
             store=FeatureStore(lake, spec.input_columns(), max_lens),
-            retrieval=RetrievalIndex.load(index),
+            retrieval=RetrievalIndex.load(folder),
             metrics=_json_or_empty(local / "metrics.json"),
             config=_json_or_empty(local / "config.json"),
             feature_versions=encoder_versions(lake),
-            trained_at=datetime.fromtimestamp(ranker_trained_at(local)).isoformat(),
+            trained_at=datetime.fromtimestamp(artifacts.ranker_trained_at(local)).isoformat(),
         )
 
     def score(self, batch: dict[str, np.ndarray]) -> np.ndarray:

@@ -161,3 +161,34 @@ def test_the_xavier_initializer_follows_the_reference_scheme_and_torch_keeps_pyt
     assert any(torch.any(m.bias != 0) for m in default.modules() if isinstance(m, nn.Linear) and m.bias is not None)
     with pytest.raises(ValueError, match="initializer"):
         build_model("dcn", spec, {"initializer": "he"})
+
+
+@pytest.mark.parametrize(
+    "name,config",
+    [("umair_fps", {}), ("umair_fps", {"modalities": ("e_sty", "meta")}), ("dcn", {"use_pretrained": True})],
+)
+def test_the_serving_export_scores_as_the_model_does(name, config):
+    """Each item's vectors, projected once and stored in float16, give the trained model's scores; the
+    served model holds only the projected width, and items without an image stay masked."""
+    torch.manual_seed(0)
+    model = build_model(name, make_spec(), {**SMALL, **config})
+    _load_tables(model)
+    _train(model, steps=20)
+    model.eval()
+    batch = make_batch(300, seed=5)
+    with torch.no_grad():
+        expected = model.predict_proba(batch)
+    exported = model.export_item_side(chunk=16)  # several chunks over the 50 items
+    width = model.config.modality_dim if name == "umair_fps" else model.config.embedding_dim
+    assert {n: (v.dtype, v.shape[1]) for n, (v, _) in exported.items()} == {
+        f.name: (torch.float16, width) for f in model.pretrained_fields
+    }
+    served = build_model(name, make_spec(), {**SMALL, **config})
+    served.load_trainable_state(model.trainable_state())
+    served.use_item_side(exported)
+    served.eval()
+    assert all(lookup.vectors.shape[1] == width for lookup in served.lookups.values())
+    with torch.no_grad():
+        assert served.predict_proba(batch).numpy() == pytest.approx(expected.numpy(), abs=2e-4)
+    with pytest.raises(ValueError, match="the export holds"):
+        build_model(name, make_spec(), {**SMALL, **config}).use_item_side({})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -143,7 +144,10 @@ class PretrainedLookup(nn.Module):
 
     def __init__(self, num_items: int, dim: int, dtype: torch.dtype = torch.float16) -> None:
         super().__init__()
-        self.register_buffer("vectors", torch.zeros(num_items, dim, dtype=dtype))
+        # calloc'd zeros (numpy): the OS maps the pages only when written, so a model built to be served
+        # from its export (use_item_side) never holds this raw-width table in memory
+        zeros = np.zeros((num_items, dim), torch.empty(0, dtype=dtype).numpy().dtype)
+        self.register_buffer("vectors", torch.from_numpy(zeros))
         self.register_buffer("present", torch.zeros(num_items, dtype=torch.bool))
 
     def load(self, vectors: torch.Tensor, present: torch.Tensor) -> None:

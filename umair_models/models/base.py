@@ -109,6 +109,38 @@ class CTRModel(nn.Module):
             lookup: PretrainedLookup = self.lookups[name]  # type: ignore[assignment]
             lookup.load(vectors, present)
 
+    def item_side_projections(self) -> nn.ModuleDict:
+        """name -> the trainable map each frozen item vector goes through first ([B, dim] -> [B, W]).
+        Nothing else in the model sees the raw vector, so its output can be precomputed per item."""
+        return self.embedding.projections if self.pretrained_fields else nn.ModuleDict()
+
+    @torch.no_grad()
+    def export_item_side(self, chunk: int = 65_536) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """name -> (projected vectors [N, W] float16, present [N] bool): every item's frozen vector through
+        its projection, computed once (in float32, `chunk` rows at a time) for serving. Rows of absent
+        items are the projection of zeros, as the model computes them."""
+        out = {}
+        for f in self.pretrained_fields:
+            lookup: PretrainedLookup = self.lookups[f.name]  # type: ignore[assignment]
+            projection = self.item_side_projections()[f.name]
+            rows = [projection(lookup.vectors[i : i + chunk].float()) for i in range(0, len(lookup.vectors), chunk)]
+            out[f.name] = (torch.cat(rows).half(), lookup.present.clone())
+        return out
+
+    def use_item_side(self, exported: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Serve from `export_item_side`'s table: each lookup holds the projected rows and its projection
+        becomes the identity, so forward() is unchanged and the raw vectors are never loaded."""
+        projections = self.item_side_projections()
+        if set(exported) != {f.name for f in self.pretrained_fields}:
+            raise ValueError(
+                f"the export holds {sorted(exported)}, the model projects {[f.name for f in self.pretrained_fields]}"
+            )
+        for name, (vectors, present) in exported.items():
+            lookup = PretrainedLookup(len(vectors), vectors.shape[1], vectors.dtype)
+            lookup.load(vectors, present)
+            self.lookups[name] = lookup
+            projections[name] = nn.Identity()
+
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """A copy of the learned state (parameters and batch-norm statistics), without the frozen
         item-vector tables (PretrainedLookup buffers: up to gigabytes, and they never change)."""

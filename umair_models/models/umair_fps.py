@@ -101,6 +101,9 @@ class UMAIRFPS(CTRModel):
         self.body = CrossDeep(x0, config, cross=config.cross)
         self.head = nn.Linear(self.body.out_features, 1)
 
+    def item_side_projections(self) -> nn.ModuleDict:
+        return self.projections
+
     def modality_vectors(self, batch: Batch, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> modalities [B, J, M] (zero where missing) and mask [B, J] (True = present)."""
         vectors, present = self.pretrained_inputs(batch)

@@ -60,7 +60,7 @@ def test_rank_scores_equal_offline_predictions(url, tiny_runs, tiny_lake):
     lake, _ = tiny_lake
     rows = some_test_rows(lake)
     offline = offline_scores(Path(runs, records["umair_fps"]["run"]), lake, rows)
-    assert served_scores(url, rows) == pytest.approx(offline, abs=1e-5)
+    assert served_scores(url, rows) == pytest.approx(offline, abs=2e-4)  # the replica holds projected rows in fp16
 
 
 def test_rank_sorts_and_recommend_returns_k_unseen(url, tiny_lake):
@@ -164,7 +164,7 @@ def test_swap_to_another_run_drops_no_request(url, tiny_runs, tiny_lake):
     lake, _ = tiny_lake
     old, new = (Path(runs, records[m]["run"]) for m in ("umair_fps", "dcn_v2"))
     rows = some_test_rows(lake, 4)
-    assert offline_scores(new, lake, rows) != pytest.approx(offline_scores(old, lake, rows), abs=1e-4)
+    assert offline_scores(new, lake, rows) != pytest.approx(offline_scores(old, lake, rows), abs=1e-3)
     body = {"user_id": "1000001", "illust_ids": [str(80000000 + i) for i in range(20)]}
     host, port = urlsplit(url).hostname, urlsplit(url).port
     swapper = threading.Timer(1.5, swap, args=(str(new), str(lake)))
@@ -176,7 +176,7 @@ def test_swap_to_another_run_drops_no_request(url, tiny_runs, tiny_lake):
         assert statuses == {200: 240}, statuses
         info = requests.get(f"{url}/v1/model", timeout=30).json()
         assert info["model"] == "dcn_v2" and info["run"] == new.name and info["swaps"] >= 1
-        assert served_scores(url, rows) == pytest.approx(offline_scores(new, lake, rows), abs=1e-5)
+        assert served_scores(url, rows) == pytest.approx(offline_scores(new, lake, rows), abs=2e-4)
     finally:
         swap(str(old), str(lake))
     assert requests.get(f"{url}/v1/model", timeout=30).json()["run"] == old.name
