@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ def build(run: Path, lake: str, folder: Path, exact_below: int | None = None) ->
     parts = [np.asarray(source_vectors[m][0], np.float32) for m in SPACE_MODALITIES if m in source_vectors]
     del raw, source_vectors
     index = RetrievalIndex.build(lake, neighbour_space(parts) if parts else None, exact_below or EXACT_BELOW)
-    tmp = folder.with_name(f"{folder.name}.building")
+    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.building")  # replicas building at once do not collide
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     tensors = {f"{n}.vectors": v for n, (v, _) in exported.items()}

@@ -12,11 +12,11 @@ part unit-normed, concatenated and normed again, so inner product = cosine.
 Why faiss: a well-kept library made for exactly this (exact and approximate indexes behind one API,
 so recall against exact search is measured with the same code), wheels on PyPI for every platform,
 and graph indexes over compressed vectors: HNSW (M = 16 links) over 8-bit scalar-quantized rows keeps
-about D + 140 bytes per item, ~0.5 GB for 1.88 M items of D = 128. On a clustered test catalogue an
-inverted-file index (IVF, SQ8) needed a quarter of its lists probed to reach recall@100 0.95 for the
-endpoint's queries (the mean of a few bookmarks lies between clusters); HNSW reached 0.98 at
-efSearch 512 in under a millisecond (bench/README.md). Catalogues under EXACT_BELOW items are
-searched exactly (a flat index).
+about D + 140 bytes per item (0.48 GB for 1.88 M items of D = 128). On a 40,000-item clustered test
+catalogue an inverted-file index (IVF, SQ8) needed a quarter of its lists probed to reach recall@100
+0.95 for the endpoint's queries (the mean of a few bookmarks lies between clusters); HNSW reached 0.98
+in under a millisecond. At 1.88 M stand-in items it reaches only 0.77 at efSearch 1024 (3.7 ms p99):
+a miss, written down in bench/README.md. Catalogues under EXACT_BELOW items are searched exactly.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ NEIGHBOURS = 100  # neighbours added per user
 SPACE_MODALITIES = ("e_tsem", "e_sty")
 EXACT_BELOW = 50_000  # smaller catalogues get an exact flat index
 HNSW_LINKS, HNSW_EF_CONSTRUCTION = 16, 80  # graph degree and build depth
-HNSW_EF_SEARCH = 512  # search depth: recall@100 against exact (tests/ray_apps/serve/test_retrieval.py, bench/)
+HNSW_EF_SEARCH = 1024  # search depth: recall vs time per query (bench/README.md: serve_export at 1.88 M items)
 TABLES_FILE, ANN_FILE = "retrieval.npz", "neighbours.faiss"
 
 

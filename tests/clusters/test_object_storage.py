@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow.compute as pc
@@ -107,6 +109,21 @@ def test_training_checkpoints_to_the_bucket_and_resumes_from_it_after_its_worker
 
 
 def test_serve_loads_the_run_and_the_lake_from_the_bucket(s3, cluster, bucket, tmp_path):
+    # the serving export, built once offline and published beside the run for every replica
+    export = [
+        sys.executable,
+        "-m",
+        "ray_apps.serve.export",
+        "--run",
+        f"{bucket['runs']}/{RUN}",
+        "--lake",
+        bucket["lake"],
+    ]
+    out = succeeded(subprocess.run(export, capture_output=True, text=True, env=cluster.env, timeout=300))
+    assert f"{bucket['runs']}/{RUN}/serving" in out
+    published = json.loads(s3.read_text(f"runs/{RUN}/serving/export.json"))  # DCN-V2: neighbours from raw vectors
+    assert published["neighbour_space"] == "raw" and published["ann"] == "IndexFlatIP" and published["item_side"] == {}
+    assert f"runs/{RUN}/serving/neighbours.faiss" in s3.keys(f"runs/{RUN}/serving")
     url = cluster.deploy_serve(["--run", f"{bucket['runs']}/{RUN}", "--lake", bucket["lake"]], tmp_path / "serve.yaml")
     answer = rank(url)
     assert answer.status_code == 200, answer.text
