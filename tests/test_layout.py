@@ -24,6 +24,7 @@ TRAINING_OR_APP = {
     "ray_apps.ranker.compare",
     "ray_apps.ranker.tune",
     "ray_apps.serve.app",
+    "ray_apps.serve.export",
 }
 SHARED = ("ray_apps.artifacts", "ray_apps.lake", "ray_apps.runtime", "ray_apps.settings")
 
