@@ -13,6 +13,9 @@ one Delta commit per table -> LAKE/dataset.yaml, which `umair train --dataset` a
 Writes LAKE/interactions_{train,valid,test}, LAKE/vocab (feature, value, index, count),
 LAKE/rejects (source, reason, record, run_id), LAKE/featurize_runs (one JSON record per run) and
 LAKE/dataset.yaml. Each table is replaced atomically: a failed run leaves the previous versions.
+With `item_content` it also writes LAKE/items (the catalogue `umair embed` encodes: item_idx over
+every kept item row, not only those seen in train, so a cold item still gets its vectors) and an
+`item_idx` column in each split; dataset.yaml then names item_features, used once embed wrote it.
 """
 
 from __future__ import annotations
@@ -32,10 +35,10 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
-from pyspark.sql.types import StringType
+from pyspark.sql.types import ArrayType, StringType
 
 from spark_jobs.delta import read_delta, write_delta
-from spark_jobs.featurize_config import SPLITS, ConfigError, Feature, FeaturizeConfig, Source
+from spark_jobs.featurize_config import SPLITS, ConfigError, Feature, FeaturizeConfig, ItemContent, Source
 from spark_jobs.progress import Stages
 from spark_jobs.raw import (
     CORRUPT,
@@ -49,6 +52,7 @@ from spark_jobs.raw import (
     too_long,
 )
 from spark_jobs.transforms import features as ft
+from spark_jobs.transforms.indexing import position_index
 from spark_jobs.transforms.validate import Checked, split_by_reason
 
 log = logging.getLogger("umair.featurize")
@@ -334,9 +338,57 @@ def oov_counts(df: DataFrame, config: FeaturizeConfig) -> dict[str, int]:
     return {k: int(v or 0) for k, v in row.asDict().items()}
 
 
+# --- item catalogue (what `umair embed` encodes) ---------------------------------------------------
+URI_OR_ABSOLUTE = r"^([A-Za-z][A-Za-z0-9+.-]*://|/)"
+
+
+def _text_list(items: DataFrame, expr: str, where: str) -> Column:
+    """A text expression as array<string>: a list as it is, one value as a one-element list."""
+    try:
+        kind = items.select(F.expr(expr).alias("_t")).schema["_t"].dataType
+    except AnalysisException as e:
+        raise ConfigError(f"{where}: {expr!r} is not an expression over the items table: {e.getMessage()}") from e
+    col = F.expr(expr)
+    return col.cast("array<string>") if isinstance(kind, ArrayType) else F.array(col.cast("string"))
+
+
+def item_catalogue(items: DataFrame, key: str, content: ItemContent, root: Path) -> DataFrame:
+    """Kept item rows -> (_key, item_idx 1..N in key-text order, illust_id = the key as text,
+    image_uri (relative paths joined to image_root; null when none), tags array<string>)."""
+    lists = [_text_list(items, e, f"item_content.text[{i}]") for i, e in enumerate(content.text)]
+    tags = F.flatten(F.array(*lists)) if lists else F.array().cast("array<string>")
+    tags = F.filter(F.transform(tags, lambda x: F.trim(x)), lambda x: x.isNotNull() & (x != ""))
+    uri = F.lit(None).cast("string")
+    if content.image:
+        _text_list(items, content.image, "item_content.image")  # checks the expression
+        path = F.trim(F.expr(content.image).cast("string"))
+        uri = (
+            F.when(path.isNull() | (path == ""), F.lit(None).cast("string"))
+            .when(path.rlike(URI_OR_ABSOLUTE), path)
+            .otherwise(F.concat(F.lit(content.image_prefix(root)), path))
+        )
+    catalogue = items.select(
+        F.col(key).alias("_key"),
+        F.col(key).cast("string").alias("illust_id"),
+        uri.alias("image_uri"),
+        tags.alias("tags"),
+    )
+    return position_index(catalogue, ["illust_id"], "item_idx")
+
+
+def _catalogue_facts(catalogue: DataFrame) -> dict[str, int]:
+    row = catalogue.agg(
+        F.count("*").alias("items"),
+        F.count("image_uri").alias("with_image_path"),
+        F.sum(F.when(F.size("tags") > 0, 1).otherwise(0)).alias("with_text"),
+    ).first()
+    return {k: int(v or 0) for k, v in row.asDict().items()}
+
+
 # --- the job --------------------------------------------------------------------------------------
-def dataset_yaml(config: FeaturizeConfig, vocab_sizes: dict[str, int]) -> dict[str, Any]:
-    """What `umair train --dataset` reads: table names relative to the lake, vocab sizes by reference."""
+def dataset_yaml(config: FeaturizeConfig, vocab_sizes: dict[str, int], num_items: int = 0) -> dict[str, Any]:
+    """What `umair train --dataset` reads: table names relative to the lake, vocab sizes by reference,
+    and the item catalogue's vectors when `num_items` > 0."""
     features = []
     for f in config.features:
         if f.kind == "multi_categorical":
@@ -356,6 +408,8 @@ def dataset_yaml(config: FeaturizeConfig, vocab_sizes: dict[str, int]) -> dict[s
     }
     if config.user_column:
         out["user_column"] = "user_key"
+    if num_items:  # widths come from the item_features table once `umair embed` has written it
+        out["item_features"] = {"table": "item_features", "key": "item_idx", "num_items": num_items}
     return out
 
 
@@ -415,6 +469,12 @@ def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[s
         events = events.join(
             side.select(source.key, *extra).withColumn(f"_has_{name}", F.lit(True)), source.key, "left"
         )
+    catalogue = None
+    if config.item_content and config.items:
+        key = config.items.key
+        catalogue = item_catalogue(checked["items"].kept, key, config.item_content, root)
+        index = catalogue.select(F.col("_key").alias(key), F.col("item_idx").alias("_item_idx"))
+        events = events.join(F.broadcast(index), key, "left")
     events = events.withColumn("_rid", F.monotonically_increasing_id())
     events, split_rule = assign_split(events, config, record_columns)
     events = with_raw_values(events, config).persist(StorageLevel.MEMORY_AND_DISK)
@@ -450,6 +510,8 @@ def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[s
         outputs.append(F.col(config.user_column).cast("string").alias("user_key"))
     if config.timestamp:
         outputs.append(F.col("_ts").alias("ts"))
+    if catalogue is not None:
+        outputs.append(F.coalesce(F.col("_item_idx"), F.lit(0)).cast("long").alias("item_idx"))
     oov: dict[str, dict[str, int]] = {}
     for split in SPLITS:
         part = indexed.where(F.col("_split") == split)
@@ -463,7 +525,12 @@ def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[s
     for c in checked.values():
         rejected = c.rejected if rejected is None else rejected.unionByName(c.rejected)
     save("rejects", rejected.select(F.lit(run_id).alias("run_id"), "source", "reason", "record"))
-    dataset = dataset_yaml(config, vocab_sizes)
+    catalogue_facts: dict[str, int] = {}
+    if catalogue is not None:
+        save("items", catalogue.select("item_idx", "illust_id", "image_uri", "tags"))
+        catalogue_facts = _catalogue_facts(catalogue)
+        stages.done("catalogue", catalogue_facts["items"])
+    dataset = dataset_yaml(config, vocab_sizes, catalogue_facts.get("items", 0))
     Path(lake, "dataset.yaml").write_text(
         f"# written by umair featurize run {run_id}; umair train --dataset {Path(lake, 'dataset.yaml')}\n"
         + yaml.safe_dump(dataset, sort_keys=False)
@@ -479,6 +546,7 @@ def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[s
         "oov_rows": oov,
         "vocab_sizes": vocab_sizes,
         "numeric": numeric,
+        "catalogue": catalogue_facts,
         "tables": table_rows,
         "versions": versions,
         "stages": {"seconds": stages.seconds, "rows": stages.rows},
@@ -508,7 +576,7 @@ def print_record(r: dict[str, Any]) -> None:
         reasons = ", ".join(f"{k}={v}" for k, v in c["reasons"].items()) or "-"
         print(f"  {name:<14}{c['in']:>12,}{c['kept']:>12,}{c['rejected']:>10,}  {reasons}")
     for name, n in r["missing_side_rows"].items():
-        print(f"  interactions without a {name} row: {n:,} (their {name} features are OOV)")
+        print(f"  interactions without a row in {name}: {n:,} (their {name} features are OOV)")
     print(f"  split: {r['split']}")
     for s, st in r["splits"].items():
         unseen = ", ".join(f"{k} {v:,}" for k, v in r["oov_rows"][s].items() if v) or "none"
@@ -518,6 +586,12 @@ def print_record(r: dict[str, Any]) -> None:
     print(
         f"  vocabularies (values, index 0 = OOV): {', '.join(f'{k} {v:,}' for k, v in sorted(r['vocab_sizes'].items()))}"
     )
+    if r.get("catalogue"):
+        c = r["catalogue"]
+        print(
+            f"  items: {c['items']:,} catalogue rows ({c['with_image_path']:,} with an image path, {c['with_text']:,} with text)"
+            f" -> vectors: umair embed --lake {r['lake']} --models MODELS"
+        )
     print(f"  dataset: {r['lake']}/dataset.yaml  (umair train --lake {r['lake']} --dataset {r['lake']}/dataset.yaml)")
 
 

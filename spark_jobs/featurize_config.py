@@ -14,6 +14,10 @@ which split. Unknown keys and impossible combinations are errors naming the key,
       - {name: genres, kind: multi_categorical, sep: "|", max_len: 6, group: item}
       - {name: age, kind: numeric, transform: bucketize, boundaries: [18, 25, 35, 45, 56], group: user}
       - {name: hour, kind: timestamp, part: hour}
+    item_content:                                 # optional: what `umair embed` encodes per item
+      image: poster                               # items column: an image path or URI
+      image_root: posters/                        # relative image paths resolve against it
+      text: [title, "split(genres, '[|]')"]      # Spark SQL expressions: text or lists of text
 """
 
 from __future__ import annotations
@@ -161,6 +165,30 @@ class Split:
 
 
 @dataclass(frozen=True)
+class ItemContent:
+    """The item table's content for the encoders: featurize writes LAKE/items (item_idx, illust_id =
+    the item key as text, image_uri, tags) from it, which `umair embed` turns into item_features."""
+
+    image: str = ""  # Spark SQL expression (a column name is one) giving an image path or URI
+    image_root: str = ""  # folder or URI prefix for relative image paths (default: the YAML's folder)
+    text: list[str] = field(default_factory=list)  # Spark SQL expressions: text, or lists of text
+
+    def check(self) -> ItemContent:
+        if not (self.image or self.text):
+            raise ConfigError("item_content: give `image`, `text` or both")
+        if not isinstance(self.text, list) or not all(isinstance(t, str) and t for t in self.text):
+            raise ConfigError("item_content.text: a list of column names or Spark SQL expressions")
+        return self
+
+    def image_prefix(self, root: Path) -> str:
+        """Absolute folder or URI prefix (ending in '/') that relative image paths are joined to."""
+        base = self.image_root or "."
+        if "://" not in base and not Path(base).is_absolute():
+            base = str((root / base).resolve())
+        return base.rstrip("/") + "/"
+
+
+@dataclass(frozen=True)
 class FeaturizeConfig:
     interactions: Source
     label: Label
@@ -171,6 +199,7 @@ class FeaturizeConfig:
     user_column: str = ""
     split: Split = field(default_factory=Split)
     min_count: int = 1
+    item_content: ItemContent | None = None
     root: str = "."  # folder relative paths are resolved against (the YAML's)
 
     @classmethod
@@ -200,6 +229,9 @@ class FeaturizeConfig:
             user_column=data.get("user_column", ""),
             split=_build(Split, data.get("split", {}), "split").check(),
             min_count=int(data.get("min_count", 1)),
+            item_content=(
+                _build(ItemContent, data["item_content"], "item_content").check() if data.get("item_content") else None
+            ),
             root=str(Path(root).resolve()),
         )
         config.label.parsed()
@@ -207,6 +239,10 @@ class FeaturizeConfig:
             source = getattr(config, side)
             if source is not None and not source.key:
                 raise ConfigError(f"{side}.key: the join key is required")
+        if config.item_content and config.items is None:
+            raise ConfigError("item_content: needs the `items` table it describes")
+        if config.item_content and "item_idx" in names:
+            raise ConfigError("features: `item_idx` is the catalogue index item_content writes; rename the feature")
         if config.timestamp and config.timestamp.unit not in UNITS:
             raise ConfigError(f"timestamp.unit: one of {UNITS}, not {config.timestamp.unit!r}")
         needs_time = config.split.by == "time" or any(f.kind == "timestamp" for f in features)

@@ -1,5 +1,6 @@
 """A user's own tables, written by the tests: ratings in CSV, users in Parquet (pandas), items in
-JSON lines, with planted problems whose rejects / OOV counts the tests know in advance."""
+JSON lines (with titles and poster images for `item_content`), with planted problems whose rejects /
+OOV counts the tests know in advance."""
 
 from __future__ import annotations
 
@@ -24,6 +25,28 @@ BAD_EVENTS = {  # planted rows -> the reject reason featurize must give them
     "text over 10000 characters (item_id)": {"item_id": "i" * 10_001},
 }
 NOT_UTF8 = (b"@NOT-UTF8@", b"\xe9t\xe9")
+POSTERS = {  # item -> what its poster is: a PNG (relative path), an absolute path, broken bytes, no file
+    **{f"i{i}": "png" for i in range(8)},
+    "i8": "absolute png",
+    "i9": "corrupt",
+    "i10": "missing file",
+}  # the other items have no poster field at all
+
+
+def _write_posters(folder: Path, rng: np.random.Generator) -> dict[str, str]:
+    """Write posters/ under `folder`; -> item -> the `poster` value its row carries."""
+    from PIL import Image
+
+    (folder / "posters").mkdir(exist_ok=True)
+    values = {}
+    for item, kind in POSTERS.items():
+        name = f"posters/{item}.png"
+        if kind in ("png", "absolute png"):
+            Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(folder / name)
+        elif kind == "corrupt":
+            (folder / name).write_bytes(b"\x89PNG not really")
+        values[item] = str(folder / name) if kind == "absolute png" else name
+    return values
 
 
 def write_own_tables(folder: Path) -> dict:
@@ -46,11 +69,14 @@ def write_own_tables(folder: Path) -> dict:
     side_users = pd.concat([users.iloc[:55], users.iloc[[3]], users.iloc[[4]].assign(user_id=None)], ignore_index=True)
     side_users.to_parquet(folder / "users.parquet")
 
+    posters = _write_posters(folder, np.random.default_rng(5))  # own stream: events stay as they were
     items = [
         {
             "item_id": f"i{i}",
+            "title": f"Title {i}",
             "genres": "|".join(rng.choice(GENRES, rng.integers(1, 4), replace=False)),
             "year": int(rng.integers(1970, 2020)),
+            **({"poster": posters[f"i{i}"]} if f"i{i}" in posters else {}),
         }
         for i in range(N_ITEMS)
     ]
@@ -94,10 +120,13 @@ def write_own_tables(folder: Path) -> dict:
             {"name": "price", "kind": "numeric", "group": "context"},
             {"name": "hour", "kind": "timestamp", "part": "hour"},
         ],
+        "item_content": {"image": "poster", "text": ["title", "split(genres, '[|]')"]},
     }
     (folder / "tables.yaml").write_text(yaml.safe_dump(tables, sort_keys=False))
     return {
         "events": events,
         "users_without_row": {f"u{i}" for i in range(55, N_USERS)},
+        "items": {it["item_id"]: it for it in items},
+        "folder": folder,
         "config": folder / "tables.yaml",
     }

@@ -47,13 +47,18 @@ def from_blobs(blobs: list[bytes | None], dim: int) -> np.ndarray:
     return out
 
 
-def lake_item_vectors(lake: str | Path, num_items: int) -> ItemVectors | None:
-    """Our lake's item_features as ItemVectors (widths from its first row); None before `embed` ran."""
-    path = storage.join(lake, TABLE)
-    if not storage.is_delta_table(path):
+def embedded_item_vectors(table: str, key: str, num_items: int, present: str | None = "ok") -> ItemVectors | None:
+    """An item_features table written by `embed` as ItemVectors (widths from its first row); None
+    while the table does not exist (before `embed` ran)."""
+    if not storage.is_delta_table(table):
         return None
-    first = read_table(path, list(MODALITIES)).slice(0, 1).to_pylist()[0]
-    return ItemVectors(path, "item_idx", num_items, {m: len(first[m]) // 2 for m in MODALITIES}, "ok")
+    first = read_table(table, list(MODALITIES)).slice(0, 1).to_pylist()[0]
+    return ItemVectors(table, key, num_items, {m: len(first[m]) // 2 for m in MODALITIES}, present)
+
+
+def lake_item_vectors(lake: str | Path, num_items: int) -> ItemVectors | None:
+    """Our lake's item_features as ItemVectors; None before `embed` ran."""
+    return embedded_item_vectors(storage.join(lake, TABLE), "item_idx", num_items)
 
 
 def encoder_versions(lake: str | Path) -> dict[str, str]:

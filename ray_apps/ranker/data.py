@@ -15,8 +15,11 @@ The same job trains on any CTR table in Delta. A dataset YAML:
       table: item_features
       key: item_idx
       num_items: 5000
-      vectors: {e_tsem: 384, e_sem: 512, e_sty: 768}
+      vectors: {e_tsem: 384, e_sem: 512, e_sty: 768}   # omitted: widths read from the table `embed` wrote
       present: ok                 # bool column: image vectors exist (e_tsem is always present)
+
+Without `vectors`, a table that does not exist yet (featurize wrote the catalogue, embed has not
+run) means no item vectors: the run's fingerprint records that, and a warning says so.
 
 Without --dataset, the job builds this config for our lake from its `vocab` and `item_features`.
 """
@@ -36,8 +39,9 @@ import pyarrow.compute as pc
 import yaml
 
 from ray_apps import storage
-from ray_apps.encoders.item_features import ItemVectors, lake_item_vectors
+from ray_apps.encoders.item_features import ItemVectors, embedded_item_vectors, lake_item_vectors
 from ray_apps.lake import lake_facts, read_table, table_rows, vocab_sizes
+from ray_apps.runtime import log
 from umair_models.features import FeatureSpec, FieldSpec
 from umair_models.illustration_spec import illustration_spec
 
@@ -112,7 +116,15 @@ class DatasetConfig:
         if data.get("item_features"):
             spec_items = dict(data["item_features"])
             spec_items["table"] = resolve(spec_items["table"])
-            items = ItemVectors(**spec_items)
+            items = ItemVectors(**spec_items) if "vectors" in spec_items else embedded_item_vectors(**spec_items)
+            if items is None:
+                log.warning(
+                    "%s: no item vectors: %s does not exist yet (umair embed --lake %s writes it)",
+                    path,
+                    spec_items["table"],
+                    root,
+                )
+        if items is not None:
             if items.key not in [f.name for f in fields]:
                 fields.append(FieldSpec(items.key, "index", vocab_size=items.num_items + 1, group="item"))
             fields += [

@@ -14,7 +14,7 @@ from deltalake import DeltaTable
 
 from spark_jobs.featurize import featurize
 from spark_jobs.featurize_config import ConfigError, FeaturizeConfig
-from tests.own_tables import BAD_EVENTS, LATE_ITEM, N_EVENTS
+from tests.own_tables import BAD_EVENTS, LATE_ITEM, N_EVENTS, POSTERS
 
 
 def _table(lake: Path, name: str):
@@ -96,6 +96,32 @@ def test_interactions_without_a_side_row_keep_oov_side_features(featurized):
         assert (orphans.gender == 0).all() and (orphans.occupation == 0).all() and (orphans.user_id > 0).any()
 
 
+def test_item_content_becomes_a_catalogue_every_split_points_into(featurized):
+    """LAKE/items holds every kept item row (cold ones too) with its image path made absolute and its
+    text columns as one list; each interaction's item_idx names its own item's catalogue row."""
+    lake, record, facts = featurized
+    items = _table(lake, "items").set_index("illust_id")
+    given = facts["items"]
+    assert set(items.index) == set(given) and LATE_ITEM in items.index  # the broken JSON line is not an item
+    assert sorted(items.item_idx) == list(range(1, len(given) + 1))
+    folder = Path(facts["folder"]).resolve()
+    for item, row in items.iterrows():
+        expected = None if item not in POSTERS else str(folder / "posters" / f"{item}.png")
+        assert row.image_uri == expected
+        assert list(row.tags) == [given[item]["title"], *given[item]["genres"].split("|")]
+    assert record["catalogue"] == {"items": len(given), "with_image_path": len(POSTERS), "with_text": len(given)}
+    by_idx = dict(zip(items.item_idx, items.index, strict=True))
+    events = facts["events"].set_index(facts["events"].ts.astype(int))
+    for split in ("train", "valid", "test"):
+        rows = _table(lake, f"interactions_{split}")
+        named = events.loc[[int(t.timestamp()) for t in rows.ts], "item_id"].to_numpy()
+        assert [by_idx[i] for i in rows.item_idx] == list(named)
+    test = _table(lake, "interactions_test")
+    assert (test.item_idx[test.item_id == 0] == items.item_idx[LATE_ITEM]).all()  # OOV id, still its vectors' row
+    dataset = yaml.safe_load((lake / "dataset.yaml").read_text())
+    assert dataset["item_features"] == {"table": "item_features", "key": "item_idx", "num_items": len(given)}
+
+
 def test_rerun_writes_the_same_content_at_new_versions(spark, featurized, tmp_path):
     lake, record, facts = featurized
     before = {s: _table(lake, f"interactions_{s}") for s in ("train", "test")}
@@ -126,6 +152,8 @@ def test_random_split_puts_every_row_in_one_split(spark, featurized, tmp_path):
         ({"features": [{"name": "x", "kind": "categorical", "colour": "red"}]}, r"features\[0\]: unknown keys"),
         ({"users": {"path": "users.parquet"}}, "users.key"),
         ({"timestamp": None}, "timestamp"),
+        ({"items": None}, "item_content: needs the `items` table"),
+        ({"item_content": {"image_root": "x"}}, "item_content: give `image`, `text` or both"),
     ],
 )
 def test_a_config_that_cannot_run_is_refused_before_spark(change, message, tmp_path):

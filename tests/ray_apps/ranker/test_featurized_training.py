@@ -1,22 +1,28 @@
 """The dataset.yaml that `featurize` writes trains models end to end as it is: `compare --dataset`
-with a baseline and UMAIR-FPS (no item vectors: its metadata modality only)."""
+with a baseline and UMAIR-FPS, first without item vectors (metadata modality only), then after
+`embed` encoded the catalogue `featurize` wrote (posters and titles of the user's own item table)."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from deltalake import DeltaTable
 
+from ray_apps.encoders.embed import EmbedConfig
+from ray_apps.encoders.embed import run as embed
+from ray_apps.encoders.item_features import from_blobs
 from ray_apps.ranker.compare import compare
 from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.data import DatasetConfig
 from tests.conftest import SMALL_MODEL
+from tests.own_tables import POSTERS
 
 
 def test_featurized_lake_trains_a_baseline_and_umair_fps(featurized, ray_local, tmp_path):
     lake, record, _ = featurized
     dataset = DatasetConfig.from_yaml(lake / "dataset.yaml")
-    assert dataset.user_column == "user_key" and dataset.item_features is None
+    assert dataset.user_column == "user_key" and dataset.item_features is None  # embed has not run
     groups = {f.name: f.group for f in dataset.spec.fields}
     assert groups["user_id"] == "user" and groups["item_id"] == "item" and groups["hour"] == "context"
     base = TrainConfig(overrides=SMALL_MODEL, batch_size=64, epochs=1)
@@ -26,3 +32,30 @@ def test_featurized_lake_trains_a_baseline_and_umair_fps(featurized, ray_local, 
     for r in results:
         assert r["examples"] == test_rows == record["splits"]["test"]["rows"]
         assert 0.0 < r["auc"] < 1.0 and math.isfinite(r["logloss"]) and math.isfinite(r["gauc"])
+
+
+def test_embed_encodes_a_featurized_catalogue_and_umair_fps_trains_on_it(featurized, tiny_models, tmp_path):
+    lake, record, facts = featurized
+    models, _, _ = tiny_models
+    summary = embed(EmbedConfig(lake=str(lake), models=str(models), batch_size=16))
+    n = record["catalogue"]["items"]
+    readable = sum(kind.endswith("png") for kind in POSTERS.values())
+    assert summary["rows"] == n and summary["ok"] == readable
+    assert summary["not_ok"] == {
+        "missing_image": n - len(POSTERS),  # rows without a poster field
+        "corrupt_image: UnidentifiedImageError": 1,
+        "image_not_found": 1,
+    }
+    features = DeltaTable(str(lake / "item_features")).to_pyarrow_table().to_pandas().set_index("illust_id")
+    ok = {item for item, kind in POSTERS.items() if kind.endswith("png")}
+    assert {i for i in features.index if features.ok[i]} == ok
+    text = from_blobs(features.e_tsem.tolist(), len(features.e_tsem.iloc[0]) // 2).astype(np.float32)
+    assert np.allclose(np.linalg.norm(text, axis=1), 1.0, atol=1e-2)  # every item has its text vector
+
+    dataset = DatasetConfig.from_yaml(lake / "dataset.yaml")
+    assert dataset.item_features is not None and dataset.item_features.num_items == n
+    assert dataset.spec["item_idx"].kind == "index" and dataset.spec["e_sty"].lookup == "item_idx"
+    base = TrainConfig(overrides=SMALL_MODEL, batch_size=64, epochs=1)
+    (result,) = compare(str(lake), str(tmp_path / "runs"), ["umair_fps"], [], base, dataset=dataset)
+    assert result["examples"] == record["splits"]["test"]["rows"] and 0.0 < result["auc"] < 1.0
+    assert result["inputs"]["item_features"] == summary["version"]
