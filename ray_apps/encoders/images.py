@@ -43,10 +43,13 @@ class DecodeImages:
         batch["image_error"] = np.array([d[1] for d in decoded], dtype=object)
         batch["image_ok"] = np.array([d[1] == "" for d in decoded], dtype=bool)
         if "tags" in batch:
-            from umair_models.encoders.text import tags_text
-
-            batch["text"] = np.array(
-                [tags_text(list(t) if t is not None else []) for t in batch.pop("tags")], dtype=object
-            )
+            batch["text"] = np.array(texts_of(batch.pop("tags")), dtype=object)
         batch.pop("image_uri", None)
         return batch
+
+
+def texts_of(tags: np.ndarray | list) -> list[str]:
+    """A batch's `tags` lists (None = no tags) -> the texts the text encoder reads."""
+    from umair_models.encoders.text import tags_text
+
+    return [tags_text(list(t) if t is not None else []) for t in tags]

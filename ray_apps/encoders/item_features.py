@@ -1,8 +1,8 @@
 """The `item_features` table: written by `embed`, read back here by the ranker and the endpoint.
 
 One row per item: `item_idx`, `illust_id`, the vectors e_SEM, e_STY, e_TSEM as little-endian float16
-blobs (Delta has no half type: decode with numpy.frombuffer(blob, "<f2")), `ok` (image vectors exist),
-`error` and the encoder versions.
+blobs (Delta has no half type: decode with numpy.frombuffer(blob, "<f2"); e_SEM / e_STY are null for
+every item when embed ran text only), `ok` (image vectors exist), `error` and the encoder versions.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 
 from ray_apps import storage
 from ray_apps.lake import read_table
@@ -48,12 +49,18 @@ def from_blobs(blobs: list[bytes | None], dim: int) -> np.ndarray:
 
 
 def embedded_item_vectors(table: str, key: str, num_items: int, present: str | None = "ok") -> ItemVectors | None:
-    """An item_features table written by `embed` as ItemVectors (widths from its first row); None
-    while the table does not exist (before `embed` ran)."""
+    """An item_features table written by `embed` as ItemVectors: each modality's width from its first
+    non-null blob; a modality null for every item (text-only embed) is left out. None while the table
+    does not exist (before `embed` ran)."""
     if not storage.is_delta_table(table):
         return None
-    first = read_table(table, list(MODALITIES)).slice(0, 1).to_pylist()[0]
-    return ItemVectors(table, key, num_items, {m: len(first[m]) // 2 for m in MODALITIES}, present)
+    columns = read_table(table, list(MODALITIES))
+    widths = {}
+    for m in MODALITIES:
+        blobs = pc.drop_null(columns[m])
+        if len(blobs):
+            widths[m] = len(blobs[0].as_py()) // 2
+    return ItemVectors(table, key, num_items, widths, present)
 
 
 def lake_item_vectors(lake: str | Path, num_items: int) -> ItemVectors | None:

@@ -5,8 +5,10 @@ with a baseline and UMAIR-FPS, first without item vectors (metadata modality onl
 from __future__ import annotations
 
 import math
+import shutil
 
 import numpy as np
+import pytest
 from deltalake import DeltaTable
 
 from ray_apps.encoders.embed import EmbedConfig
@@ -59,3 +61,38 @@ def test_embed_encodes_a_featurized_catalogue_and_umair_fps_trains_on_it(featuri
     (result,) = compare(str(lake), str(tmp_path / "runs"), ["umair_fps"], [], base, dataset=dataset)
     assert result["examples"] == record["splits"]["test"]["rows"] and 0.0 < result["auc"] < 1.0
     assert result["inputs"]["item_features"] == summary["version"]
+
+
+def test_a_catalogue_without_images_gets_text_vectors_without_an_image_encoder(featurized, tiny_models, tmp_path):
+    """MODELS with a text encoder only: refused while the catalogue has images; once no item has one,
+    embed writes e_TSEM alone and UMAIR-FPS trains on that single modality."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    source, record, _ = featurized
+    models, _, _ = tiny_models
+    text_models = tmp_path / "models"
+    shutil.copytree(models / "text_encoder", text_models / "text_encoder")
+    lake = tmp_path / "lake"
+    shutil.copytree(source, lake, ignore=shutil.ignore_patterns("item_features"))
+    with pytest.raises(FileNotFoundError, match=rf"no image_encoder/ but {len(POSTERS)} items .* have an image"):
+        embed(EmbedConfig(lake=str(lake), models=str(text_models)))
+
+    items = DeltaTable(str(lake / "items")).to_pyarrow_table()
+    no_images = items.set_column(
+        items.schema.get_field_index("image_uri"), "image_uri", pa.nulls(items.num_rows, pa.string())
+    )
+    write_deltalake(str(lake / "items"), no_images, mode="overwrite")
+    summary = embed(EmbedConfig(lake=str(lake), models=str(text_models), batch_size=16))
+    assert summary["rows"] == items.num_rows and summary["ok"] == 0
+    assert summary["not_ok"] == {"missing_image": items.num_rows}
+    features = DeltaTable(str(lake / "item_features")).to_pyarrow_table()
+    assert features["e_sem"].null_count == features["e_sty"].null_count == items.num_rows
+    assert features["e_tsem"].null_count == 0 and set(features["image_encoder"].to_pylist()) == {None}
+
+    dataset = DatasetConfig.from_yaml(lake / "dataset.yaml")
+    assert dataset.item_features is not None and list(dataset.item_features.vectors) == ["e_tsem"]
+    assert [f.name for f in dataset.spec.of_kind("pretrained")] == ["e_tsem"]
+    base = TrainConfig(overrides=SMALL_MODEL, batch_size=64, epochs=1)
+    (result,) = compare(str(lake), str(tmp_path / "runs"), ["umair_fps"], [], base, dataset=dataset)
+    assert result["examples"] == record["splits"]["test"]["rows"] and 0.0 < result["auc"] < 1.0
