@@ -86,11 +86,12 @@ class ItemEncoder:
         self.text, self.text_version = load_text_encoder(models, self.device)
 
     @torch.inference_mode()
-    def image_vectors(self, batch: dict) -> tuple[list[bytes] | list[None], list[bytes] | list[None]]:
-        """-> (e_SEM blobs, e_STY blobs); zeros where the image is missing or broken, nulls when text only."""
+    def image_columns(self, batch: dict) -> dict[str, list]:
+        """-> {e_sem, e_sty (blobs), ok, error}: zero vectors where the image is missing or broken; null
+        vectors and missing_image for every item when text only."""
+        n = len(batch["item_idx"])
         if self.image is None:
-            n = len(batch["item_idx"])
-            return [None] * n, [None] * n
+            return {"e_sem": [None] * n, "e_sty": [None] * n, "ok": [False] * n, "error": ["missing_image"] * n}
         x = normalize_images(torch.from_numpy(np.asarray(batch["pixels"])).to(self.device))
         if self.device == "cuda":
             with torch.autocast("cuda", dtype=torch.bfloat16):
@@ -100,7 +101,8 @@ class ItemEncoder:
         ok = np.asarray(batch["image_ok"], bool)
         e_sem, e_sty = e_sem.float().cpu().numpy(), e_sty.float().cpu().numpy()
         e_sem[~ok], e_sty[~ok] = 0.0, 0.0
-        return to_blob(e_sem), to_blob(e_sty)
+        errors = [e or None for e in batch["image_error"]]
+        return {"e_sem": to_blob(e_sem), "e_sty": to_blob(e_sty), "ok": ok.tolist(), "error": errors}
 
     @torch.inference_mode()
     def __call__(self, batch: dict) -> pa.Table:
@@ -108,18 +110,12 @@ class ItemEncoder:
         e_tsem = self.text.encode(
             texts, batch_size=len(texts), convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
         )
-        e_sem, e_sty = self.image_vectors(batch)
         n = len(texts)
-        ok = np.asarray(batch["image_ok"], bool) if self.image is not None else np.zeros(n, bool)
-        errors = [e or None for e in batch["image_error"]] if self.image is not None else ["missing_image"] * n
         columns = {
             "item_idx": np.asarray(batch["item_idx"], np.int64),
             "illust_id": [str(i) for i in batch["illust_id"]],
-            "e_sem": e_sem,
-            "e_sty": e_sty,
             "e_tsem": to_blob(e_tsem),
-            "ok": ok,
-            "error": errors,
+            **self.image_columns(batch),
             "image_encoder": [self.image_version] * n,
             "text_encoder": [self.text_version] * n,
         }
