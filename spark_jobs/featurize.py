@@ -25,6 +25,7 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
-from pyspark.sql.types import ArrayType, StringType
+from pyspark.sql.types import ArrayType, IntegralType, NumericType, StringType
 
 from spark_jobs.delta import read_delta, write_delta
 from spark_jobs.featurize_config import SPLITS, ConfigError, Feature, FeaturizeConfig, ItemContent, Source
@@ -53,7 +54,7 @@ from spark_jobs.raw import (
 )
 from spark_jobs.transforms import features as ft
 from spark_jobs.transforms.indexing import position_index
-from spark_jobs.transforms.validate import Checked, split_by_reason
+from spark_jobs.transforms.validate import REASON, Checked, split_flagged
 
 log = logging.getLogger("umair.featurize")
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
@@ -99,15 +100,25 @@ def _require(df: DataFrame, columns: set[str], name: str) -> None:
 
 
 # --- parse and reject -----------------------------------------------------------------------------
-def _number(col: Column) -> Column:
-    """A finite double, or null (null, text that is not a number, NaN, inf)."""
-    text = col.cast("string")
-    number = F.when(text.rlike(NUMBER), text.cast("double"))
+def _number(col: Column, typed: bool = False) -> Column:
+    """A finite double, or null (null, text that is not a number, NaN, inf). `typed`: the column
+    already holds numbers (Parquet / Delta), so no text is parsed."""
+    if typed:
+        number = col.cast("double")
+    else:
+        text = col.cast("string")
+        number = F.when(text.rlike(NUMBER), text.cast("double"))
     return F.when(F.isnan(number) | (F.abs(number) == float("inf")), None).otherwise(number)
 
 
-def _blank(col: Column) -> Column:
-    return col.isNull() | (F.trim(col.cast("string")) == "")
+def _holds(df: DataFrame, col: Column, kind: type) -> bool:
+    """Whether `col` (a column or expression over df) has a Spark type of `kind` (e.g. NumericType)."""
+    return isinstance(df.select(col.alias("_t")).schema["_t"].dataType, kind)
+
+
+def _blank(df: DataFrame, col: Column) -> Column:
+    """Null, or (text only) nothing but white space."""
+    return col.isNull() | (F.trim(col) == "") if _holds(df, col, StringType) else col.isNull()
 
 
 def _timestamp(df: DataFrame, column: str, unit: str) -> Column:
@@ -116,7 +127,7 @@ def _timestamp(df: DataFrame, column: str, unit: str) -> Column:
     col = F.col(column)
     if unit:
         scale = {"s": 1, "ms": 1e3, "us": 1e6}[unit]
-        return F.timestamp_micros((_number(col) * (1e6 / scale)).cast("long"))
+        return F.timestamp_micros((_number(col, _holds(df, col, NumericType)) * (1e6 / scale)).cast("long"))
     if dict(df.dtypes)[column] in ("timestamp", "timestamp_ntz", "date"):
         return col.cast("timestamp")
     return F.try_to_timestamp(col.cast("string"))
@@ -143,19 +154,19 @@ def _first_reason(rules: list[tuple[str, Column]]) -> Column:
     return reason
 
 
-def parse_interactions(df: DataFrame, config: FeaturizeConfig) -> Checked:
-    """Kept rows + `_label` (0 / 1) + `_ts` (timestamp, when configured); rejected rows with the first
-    rule they break: unparseable record, missing / non-numeric / non-binary label, missing or bad
+def parse_interactions(df: DataFrame, config: FeaturizeConfig) -> DataFrame:
+    """Every row + `_label` (0 / 1) + `_ts` (timestamp, when configured) + REASON, the first rule it
+    breaks (null: kept): unparseable record, missing / non-numeric / non-binary label, missing or bad
     timestamp, a numeric feature column that holds something else than a finite number."""
     columns = [c for c in df.columns if c != CORRUPT]
     label = F.col(config.label.column)
-    value = _number(label)
+    value = _number(label, _holds(df, label, NumericType))
     rule = config.label.parsed()
     rules: list[tuple[str, Column]] = []
     rules += _text_rules(df)
     if CORRUPT in df.columns:
         rules.append(("unparseable record", F.col(CORRUPT).isNotNull()))
-    rules.append((f"missing label ({config.label.column})", _blank(label)))
+    rules.append((f"missing label ({config.label.column})", _blank(df, label)))
     rules.append((f"label not a number ({config.label.column})", value.isNull()))
     if rule is None:
         rules.append((f"label not 0 or 1 ({config.label.column})", ~value.isin(0.0, 1.0)))
@@ -168,18 +179,19 @@ def parse_interactions(df: DataFrame, config: FeaturizeConfig) -> Checked:
     if config.timestamp:
         ts = F.col(config.timestamp.column)
         flagged = flagged.withColumn("_ts", _timestamp(df, config.timestamp.column, config.timestamp.unit))
-        rules.append((f"missing timestamp ({config.timestamp.column})", _blank(ts)))
+        rules.append((f"missing timestamp ({config.timestamp.column})", _blank(df, ts)))
         rules.append((f"timestamp not parseable ({config.timestamp.column})", F.col("_ts").isNull()))
     for f in config.features:
         if f.kind == "numeric" and not f.expr and f.source in columns:
             raw = F.col(f.source)
-            rules.append((f"not a finite number ({f.source})", ~_blank(raw) & _number(raw).isNull()))
-    kept_columns = columns + ["_label"] + (["_ts"] if config.timestamp else [])
-    return split_by_reason(flagged, "interactions", _first_reason(rules), kept_columns, df.columns)
+            typed = _holds(df, raw, NumericType)
+            rules.append((f"not a finite number ({f.source})", ~_blank(df, raw) & _number(raw, typed).isNull()))
+    return flagged.withColumn(REASON, _first_reason(rules))
 
 
-def parse_side(df: DataFrame, source: Source, name: str) -> Checked:
-    """A side table: rows without a key, and every row but the first (by its record) of a repeated key, rejected."""
+def parse_side(df: DataFrame, source: Source) -> DataFrame:
+    """A side table's rows + REASON: rows without a key, and every row but the first (by its record)
+    of a repeated key, rejected."""
     columns = [c for c in df.columns if c != CORRUPT]
     key = F.col(source.key)
     first = Window.partitionBy(source.key).orderBy(F.to_json(F.struct(*[F.col(c) for c in columns])))
@@ -187,10 +199,10 @@ def parse_side(df: DataFrame, source: Source, name: str) -> Checked:
     if CORRUPT in df.columns:
         rules.append(("unparseable record", F.col(CORRUPT).isNotNull()))
     rules += [
-        (f"missing key ({source.key})", _blank(key)),
+        (f"missing key ({source.key})", _blank(df, key)),
         (f"duplicate key ({source.key})", F.row_number().over(first) > 1),
     ]
-    return split_by_reason(df, name, _first_reason(rules), columns, df.columns)
+    return df.withColumn(REASON, _first_reason(rules))
 
 
 # --- split ----------------------------------------------------------------------------------------
@@ -199,9 +211,9 @@ def assign_split(df: DataFrame, config: FeaturizeConfig, record_columns: list[st
     split = config.split
     if split.by == "given":
         return df, {"by": "given"}
-    if split.by == "random":
-        record = F.to_json(F.struct(*[F.col(c) for c in record_columns]))
-        u = (F.abs(F.xxhash64(record, F.lit(split.seed))) % 1_000_000) / 1_000_000.0
+    if split.by == "random":  # a hash of the row's own columns: the same row always lands in the same split
+        record = [F.col(c) for c in record_columns]
+        u = (F.abs(F.xxhash64(*record, F.lit(split.seed))) % 1_000_000) / 1_000_000.0
         which = F.when(u < split.test, "test").when(u < split.test + split.valid, "valid").otherwise("train")
         return df.withColumn("_split", which), {
             "by": "random",
@@ -225,18 +237,21 @@ def assign_split(df: DataFrame, config: FeaturizeConfig, record_columns: list[st
 
 
 # --- features -------------------------------------------------------------------------------------
-def raw_value(f: Feature) -> Column:
-    """The feature's raw value: text for categorical kinds, array<string> for multi-valued, double
-    for numbers (bucket labels come later, once boundaries are known)."""
+def raw_value(f: Feature, df: DataFrame) -> Column:
+    """The feature's raw value: a categorical key (a long when the column holds integers, whose
+    vocabulary values are those numbers as text; else trimmed text), array<string> for
+    multi-valued, double for numbers (bucket labels come later, once boundaries are known)."""
     col = F.expr(f.expr) if f.expr else F.col(f.source)
     if f.kind == "timestamp":
         part = {"hour": F.hour, "weekday": F.dayofweek, "month": F.month, "year": F.year}[f.part]
-        return part(F.col("_ts")).cast("string")
+        return part(F.col("_ts")).cast("long")
     if f.kind == "numeric":
-        return _number(col)
+        return _number(col, _holds(df, col, NumericType))
     if f.kind == "multi_categorical":
         items = F.split(col.cast("string"), re.escape(f.sep)) if f.sep else col.cast("array<string>")
         return F.filter(F.transform(items, lambda x: F.trim(x)), lambda x: x.isNotNull() & (x != ""))
+    if _holds(df, col, IntegralType):
+        return col.cast("long")
     text = F.trim(col.cast("string"))
     return F.when(text != "", text)
 
@@ -272,7 +287,7 @@ def fit_numeric(train: DataFrame, config: FeaturizeConfig) -> dict[str, dict[str
 
 
 def with_raw_values(df: DataFrame, config: FeaturizeConfig) -> DataFrame:
-    return df.select("*", *[raw_value(f).alias(f"_raw_{f.name}") for f in config.features])
+    return df.select("*", *[raw_value(f, df).alias(f"_raw_{f.name}") for f in config.features])
 
 
 def with_buckets(df: DataFrame, config: FeaturizeConfig, numeric: dict[str, dict[str, Any]]) -> DataFrame:
@@ -282,23 +297,57 @@ def with_buckets(df: DataFrame, config: FeaturizeConfig, numeric: dict[str, dict
     return df
 
 
-def fit_vocabulary(train: DataFrame, config: FeaturizeConfig) -> DataFrame:
-    """(feature, value, index, count) over the train split only; index 0 is OOV / padding."""
-    parts = []
-    for f in config.features:
-        if not f.categorical:
-            continue
+def _pair_with(feature: int) -> Callable[[Column], Column]:
+    """x -> struct(feature, value = x), for F.transform (which passes an index to a two-argument lambda).
+    The feature is its position in the config: grouping by a number is cheaper than by its name."""
+    return lambda x: F.struct(F.lit(feature).alias("feature"), x.alias("value"))
+
+
+VALUE_COUNTS = "feature string, value string, " + ", ".join(f"{s} long" for s in SPLITS)
+
+
+def value_counts(events: DataFrame, config: FeaturizeConfig) -> DataFrame:
+    """(feature, value, train, valid, test): rows of each split holding the value (a list counts each
+    of its values). One exploding pass per key type: integer keys are counted as numbers (about three
+    times faster than as text) and written as text. The valid / test counts serve the OOV counts."""
+    types = dict(events.dtypes)
+    scalars: dict[str, list[Column]] = {"bigint": [], "string": []}  # key type -> struct(feature, value)
+    lists: list[Column] = []  # array<struct(feature, value)>
+    for i, f in enumerate(config.features):
         raw = F.col(f"_raw_{f.name}")
-        value = F.explode(raw) if f.kind == "multi_categorical" else raw
-        parts.append(train.select(F.lit(f.name).alias("feature"), value.alias("value")))
+        if f.kind == "multi_categorical":
+            listed = F.transform(raw, _pair_with(i))
+            lists.append(F.coalesce(listed, F.array().cast("array<struct<feature:int,value:string>>")))
+        elif f.categorical:
+            scalars[types[f"_raw_{f.name}"]].append(_pair_with(i)(raw))
+    pairs = [F.array(*scalars["bigint"])] if scalars["bigint"] else []
+    text = ([F.array(*scalars["string"])] if scalars["string"] else []) + lists
+    pairs += [F.concat(*text)] if text else []
+    parts = []
+    for arrays in pairs:
+        exploded = events.select("_split", F.inline(arrays)).where(F.col("value").isNotNull())
+        counted = exploded.groupBy("feature", "value").agg(*[F.count_if(F.col("_split") == s).alias(s) for s in SPLITS])
+        names = F.array(*[F.lit(f.name) for f in config.features])
+        parts.append(
+            counted.select(
+                F.element_at(names, F.col("feature") + 1).alias("feature"),
+                F.col("value").cast("string").alias("value"),
+                *SPLITS,
+            )
+        )
     if not parts:
-        return train.sparkSession.createDataFrame([], "feature string, value string, index long, count long")
-    values = parts[0]
+        return events.sparkSession.createDataFrame([], VALUE_COUNTS)
+    out = parts[0]
     for p in parts[1:]:
-        values = values.unionByName(p)
-    counts = values.where(F.col("value").isNotNull()).groupBy("feature", "value").agg(F.count("*").alias("count"))
+        out = out.unionByName(p)
+    return out
+
+
+def fit_vocabulary(counts: DataFrame, config: FeaturizeConfig) -> DataFrame:
+    """(feature, value, index, count) from the train counts only; index 0 is OOV / padding."""
+    train = counts.where(F.col("train") > 0).select("feature", "value", F.col("train").alias("count"))
     by_feature = {f.name: f.min_count for f in config.features if f.min_count is not None}
-    return ft.fit_vocab(counts, config.min_count, by_feature)
+    return ft.fit_vocab(train, config.min_count, by_feature)
 
 
 def index_features(
@@ -319,23 +368,32 @@ def index_features(
     return df
 
 
-def oov_counts(df: DataFrame, config: FeaturizeConfig) -> dict[str, int]:
-    """Per categorical feature: rows whose value was given but is not in the vocabulary (for a list:
-    rows none of whose values are)."""
-    checks = []
-    for f in config.features:
-        raw = F.col(f"_raw_{f.name}")
-        if f.kind == "multi_categorical":
-            unseen = (F.size(raw) > 0) & (F.aggregate(F.col(f"_idx_{f.name}"), F.lit(0), lambda a, x: a + x) == 0)
-        elif f.categorical:
-            unseen = raw.isNotNull() & (F.col(f"_idx_{f.name}") == 0)
-        else:
-            continue
-        checks.append(F.sum(F.when(unseen, 1).otherwise(0)).alias(f.name))
-    if not checks:
-        return {}
-    row = df.agg(*checks).first()
-    return {k: int(v or 0) for k, v in row.asDict().items()}
+def oov_counts(
+    events: DataFrame, counts: DataFrame, vocab: DataFrame, config: FeaturizeConfig
+) -> dict[str, dict[str, int]]:
+    """split -> categorical feature -> rows whose value was given but is not in the vocabulary (for a
+    list: rows none of whose values are). A single value: the counts of the values missing from the
+    vocabulary (no pass over the rows); a list: its rows resolved once more."""
+    oov = {s: {f.name: 0 for f in config.features if f.categorical} for s in SPLITS}
+    known = vocab.select("feature", "value", F.lit(True).alias("_known"))
+    lists = [f for f in config.features if f.kind == "multi_categorical"]
+    unknown = counts.join(known, ["feature", "value"], "left").where(F.col("_known").isNull())
+    unknown = unknown.where(~F.col("feature").isin(*[f.name for f in lists])) if lists else unknown
+    for r in unknown.groupBy("feature").agg(*[F.sum(s).alias(s) for s in SPLITS]).collect():
+        for s in SPLITS:
+            oov[s][r["feature"]] = int(r[s] or 0)
+    if lists:
+        rows = events.select("_rid", "_split", *[f"_raw_{f.name}" for f in lists])
+        for f in lists:
+            rows = ft.lookup_list(rows, "_rid", vocab, f.name, f"_raw_{f.name}", f"_idx_{f.name}", f.max_len)
+        found = [F.aggregate(F.col(f"_idx_{f.name}"), F.lit(0), lambda a, x: a + x) for f in lists]
+        unseen = [
+            F.count_if((F.size(f"_raw_{f.name}") > 0) & (n == 0)).alias(f.name)
+            for f, n in zip(lists, found, strict=True)
+        ]
+        for r in rows.groupBy("_split").agg(*unseen).collect():
+            oov[r["_split"]].update({f.name: int(r[f.name]) for f in lists})
+    return oov
 
 
 # --- item catalogue (what `umair embed` encodes) ---------------------------------------------------
@@ -440,33 +498,22 @@ def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[s
     rows_in = {"interactions": interactions.count(), **{n: df.count() for n, (_, df) in sides.items()}}
     stages.done("read", sum(rows_in.values()))
 
-    # parse, reject, join
-    checked = {"interactions": parse_interactions(interactions, config)}
+    # parse and join: every row carries the first rule it breaks (null: kept); each source is read once
+    # into a cache that the counts, the rejects, the split, the vocabularies and the index all read
+    cached: list[DataFrame] = []
+    checked: dict[str, Checked] = {}
+    counts: dict[str, dict[str, Any]] = {}
     for name, (source, df) in sides.items():
-        checked[name] = parse_side(df, source, name)
-    counts = {}
-    for name, c in checked.items():
-        c.kept.persist(StorageLevel.MEMORY_AND_DISK)
-        kept = c.kept.count()
-        reasons = {r["reason"]: r["count"] for r in c.rejected.groupBy("reason").count().collect()}
-        rejected = sum(reasons.values())
-        if rows_in[name] != kept + rejected:  # never expected: a bug, not bad data
-            raise RuntimeError(f"{name}: counts do not balance: {rows_in[name]} in != {kept} + {rejected}")
-        counts[name] = {
-            "in": rows_in[name],
-            "kept": kept,
-            "rejected": rejected,
-            "reasons": dict(sorted(reasons.items())),
-        }
-    stages.done("parse", sum(c["kept"] for c in counts.values()))
-
-    events = checked["interactions"].kept
-    record_columns = [c for c in events.columns if c not in ("_label", "_ts", "_split")]
-    missing_side: dict[str, int] = {}
+        flagged = parse_side(df, source).persist(StorageLevel.MEMORY_AND_DISK)
+        counts[name] = _tally(flagged, name, rows_in[name])
+        checked[name] = split_flagged(flagged, name, [c for c in df.columns if c != CORRUPT], df.columns)
+        cached.append(flagged)
+    flagged = parse_interactions(interactions, config)
+    record_columns = [c for c in interactions.columns if c not in (CORRUPT, "_split")]
     for name, (source, _) in sides.items():
         side = checked[name].kept
-        extra = [c for c in side.columns if c not in events.columns]
-        events = events.join(
+        extra = [c for c in side.columns if c not in flagged.columns]
+        flagged = flagged.join(
             side.select(source.key, *extra).withColumn(f"_has_{name}", F.lit(True)), source.key, "left"
         )
     catalogue = None
@@ -474,19 +521,33 @@ def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[s
         key = config.items.key
         catalogue = item_catalogue(checked["items"].kept, key, config.item_content, root)
         index = catalogue.select(F.col("_key").alias(key), F.col("item_idx").alias("_item_idx"))
-        events = events.join(F.broadcast(index), key, "left")
-    events = events.withColumn("_rid", F.monotonically_increasing_id())
-    events, split_rule = assign_split(events, config, record_columns)
-    events = with_raw_values(events, config).persist(StorageLevel.MEMORY_AND_DISK)
-    for name in sides:
-        missing_side[name] = events.where(F.col(f"_has_{name}").isNull()).count()
-    stages.done("join+split", events.count())
+        flagged = flagged.join(F.broadcast(index), key, "left")
+    if any(f.kind == "multi_categorical" for f in config.features):
+        flagged = flagged.withColumn("_rid", F.monotonically_increasing_id())  # cached: the same id in every pass
+    flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
+    cached.append(flagged)
+    missing = {name: F.count_if(F.col(f"_has_{name}").isNull()) for name in sides}
+    counts = {"interactions": _tally(flagged, "interactions", rows_in["interactions"], missing), **counts}
+    missing_side = {name: counts["interactions"].pop(name) for name in sides}
+    kept_columns = [c for c in flagged.columns if c not in (REASON, CORRUPT)]
+    checked = {"interactions": split_flagged(flagged, "interactions", kept_columns, interactions.columns), **checked}
+    stages.done("parse", sum(c["kept"] for c in counts.values()))
+
+    events, split_rule = assign_split(checked["interactions"].kept, config, record_columns)
+    events = with_raw_values(events, config)
+    split_facts = {
+        r["_split"]: (int(r["rows"]), float(r["positive_rate"]))
+        for r in events.groupBy("_split")
+        .agg(F.count("*").alias("rows"), F.avg("_label").alias("positive_rate"))
+        .collect()
+    }
+    stages.done("split", sum(n for n, _ in split_facts.values()))
 
     # fit on train, index every split
-    train = events.where(F.col("_split") == "train")
-    numeric = fit_numeric(train, config)
+    numeric = fit_numeric(events.where(F.col("_split") == "train"), config)
     events = with_buckets(events, config, numeric)
-    vocab_df = fit_vocabulary(events.where(F.col("_split") == "train"), config)
+    value_table = value_counts(events, config).persist(StorageLevel.MEMORY_AND_DISK)
+    cached.append(value_table)
     versions: dict[str, int] = {}
     table_rows: dict[str, int] = {}
 
@@ -498,10 +559,12 @@ def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[s
         table_rows[name] = written.count()
         return written
 
-    vocab = save("vocab", vocab_df).persist(StorageLevel.MEMORY_AND_DISK)
+    vocab = save("vocab", fit_vocabulary(value_table, config)).persist(StorageLevel.MEMORY_AND_DISK)
+    cached.append(vocab)
     vocab_sizes = {
         r["feature"]: int(r["size"]) for r in vocab.groupBy("feature").agg(F.max("index").alias("size")).collect()
     }
+    oov = oov_counts(events, value_table, vocab, config)
     stages.done("vocab", table_rows["vocab"])
 
     indexed = index_features(events, vocab, config, numeric)
@@ -512,11 +575,8 @@ def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[s
         outputs.append(F.col("_ts").alias("ts"))
     if catalogue is not None:
         outputs.append(F.coalesce(F.col("_item_idx"), F.lit(0)).cast("long").alias("item_idx"))
-    oov: dict[str, dict[str, int]] = {}
     for split in SPLITS:
-        part = indexed.where(F.col("_split") == split)
-        oov[split] = oov_counts(part, config)
-        save(f"interactions_{split}", part.select(*outputs))
+        save(f"interactions_{split}", indexed.where(F.col("_split") == split).select(*outputs))
     stages.done("index", sum(table_rows[f"interactions_{s}"] for s in SPLITS))
     if sum(table_rows[f"interactions_{s}"] for s in SPLITS) != counts["interactions"]["kept"]:
         raise RuntimeError("split rows do not add up to the kept interactions")
@@ -535,14 +595,16 @@ def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[s
         f"# written by umair featurize run {run_id}; umair train --dataset {Path(lake, 'dataset.yaml')}\n"
         + yaml.safe_dump(dataset, sort_keys=False)
     )
-    positives = {s: r["pos"] for s, r in _positive_rates(indexed).items()}
     record = {
         "run_id": run_id,
         "lake": str(Path(lake).resolve()),
         "counts": counts,
         "missing_side_rows": missing_side,
         "split": split_rule,
-        "splits": {s: {"rows": table_rows[f"interactions_{s}"], "positive_rate": positives.get(s)} for s in SPLITS},
+        "splits": {
+            s: {"rows": table_rows[f"interactions_{s}"], "positive_rate": split_facts.get(s, (0, None))[1]}
+            for s in SPLITS
+        },
         "oov_rows": oov,
         "vocab_sizes": vocab_sizes,
         "numeric": numeric,
@@ -558,15 +620,25 @@ def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[s
     )
     save("featurize_runs", run_row, mode="append")
     record["versions"] = versions
-    for c in checked.values():
-        c.kept.unpersist()
-    events.unpersist()
+    for df in cached:
+        df.unpersist()
     return record
 
 
-def _positive_rates(indexed: DataFrame) -> dict[str, dict[str, float]]:
-    rows = indexed.groupBy("_split").agg(F.avg("_label").alias("pos")).collect()
-    return {r["_split"]: {"pos": float(r["pos"])} for r in rows}
+def _tally(flagged: DataFrame, name: str, rows_in: int, kept_sums: dict[str, Column] | None = None) -> dict[str, Any]:
+    """{in, kept, rejected, reasons} of a flagged source in one aggregation (+ `kept_sums`, each an
+    aggregate over the kept rows, by its key); raises when kept + rejected != rows in (a bug)."""
+    sums = kept_sums or {}
+    by_reason = flagged.groupBy(REASON).agg(F.count("*").alias("_n"), *[c.alias(k) for k, c in sums.items()])
+    rows = {r[REASON]: r for r in by_reason.collect()}
+    kept_row = rows.pop(None, None)
+    kept = int(kept_row["_n"]) if kept_row else 0
+    reasons = {reason: int(r["_n"]) for reason, r in rows.items()}
+    rejected = sum(reasons.values())
+    if rows_in != kept + rejected:  # never expected: a bug, not bad data
+        raise RuntimeError(f"{name}: counts do not balance: {rows_in} in != {kept} + {rejected}")
+    facts = {k: int(kept_row[k] or 0) if kept_row else 0 for k in sums}
+    return {"in": rows_in, "kept": kept, "rejected": rejected, "reasons": dict(sorted(reasons.items())), **facts}
 
 
 def print_record(r: dict[str, Any]) -> None:

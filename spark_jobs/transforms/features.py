@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import IntegralType
 
 from spark_jobs.transforms.indexing import position_index
 
@@ -119,11 +120,20 @@ def fit_vocab(counts: DataFrame, min_count: int, min_count_by_feature: dict[str,
 
 
 def lookup(df: DataFrame, vocab: DataFrame, feature: str, column: str, out: str, broadcast: bool = True) -> DataFrame:
-    """Add `out` = vocab index of df[column] under `feature` (0 when not in the vocabulary)."""
-    table = vocab.where(F.col("feature") == feature).select(F.col("value").alias("_v"), F.col("index").alias(out))
+    """Add `out` = vocab index of df[column] under `feature` (0 when not in the vocabulary).
+
+    An integer column is matched as a number (vocabulary values of such a column are its numbers as
+    text, so the round trip is exact; a join on numbers is about twice as fast as on text)."""
+    numbers = isinstance(df.schema[column].dataType, IntegralType)
+    key, value = (
+        (df[column].cast("long"), F.col("value").cast("long"))
+        if numbers
+        else (df[column].cast("string"), F.col("value"))
+    )
+    table = vocab.where(F.col("feature") == feature).select(value.alias("_v"), F.col("index").alias(out))
     table = F.broadcast(table) if broadcast else table
     return (
-        df.join(table, df[column].cast("string") == F.col("_v"), "left")
+        df.join(table, key == F.col("_v"), "left")
         .drop("_v")
         .withColumn(out, F.coalesce(F.col(out), F.lit(0)).cast("int"))
     )

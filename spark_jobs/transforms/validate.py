@@ -45,7 +45,14 @@ def split_by_reason(
     df: DataFrame, source: str, reason: Column, columns: list[str], record_columns: list[str] | None = None
 ) -> Checked:
     """Kept rows (`columns`) and rejected rows (source, reason, `record_columns` as JSON; default `columns`)."""
-    flagged = df.withColumn(REASON, reason)
+    return split_flagged(df.withColumn(REASON, reason), source, columns, record_columns)
+
+
+def split_flagged(
+    flagged: DataFrame, source: str, columns: list[str], record_columns: list[str] | None = None
+) -> Checked:
+    """`split_by_reason` of rows that already carry their verdict in REASON (null: kept); a caller that
+    persists `flagged` reads the source once for the kept rows, the rejects and their counts."""
     kept = flagged.where(F.col(REASON).isNull()).select(*columns)
     rejected = flagged.where(F.col(REASON).isNotNull()).select(
         F.lit(source).alias("source"),

@@ -24,7 +24,7 @@ def _table(lake: Path, name: str):
 def _vocab(lake: Path, feature: str) -> dict[str, int]:
     v = _table(lake, "vocab")
     v = v[v.feature == feature]
-    return dict(zip(v.value, v.index, strict=True))
+    return dict(zip(v["value"], v["index"], strict=True))
 
 
 def test_rejects_have_reasons_and_counts_balance(featurized):
@@ -81,8 +81,11 @@ def test_each_column_kind(featurized):
     assert abs(train.price.mean()) < 1e-4 and abs(train.price.std(ddof=0) - 1) < 1e-3
     # numeric bucketized: 4 buckets for 3 boundaries, as categorical indices
     assert set(_vocab(lake, "age")) <= {"b0", "b1", "b2", "b3"} and train.age.max() <= 4
-    # timestamp part and an expression over a side column
-    assert set(_vocab(lake, "hour")) <= {str(h) for h in range(24)}
+    # timestamp part (an integer key, looked up as a number): each row's index names its own hour
+    hours = {index: value for value, index in _vocab(lake, "hour").items()}
+    assert set(hours.values()) <= {str(h) for h in range(24)}
+    assert [hours.get(i, "OOV") for i in train.hour] == [str(t.hour) for t in train.ts]
+    # an expression over a side column
     assert all(len(z) == 3 for z in _vocab(lake, "zip3"))
 
 

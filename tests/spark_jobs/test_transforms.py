@@ -144,6 +144,18 @@ def test_vocab_min_count_ordering_and_oov(spark):
     assert rows == {"k1": (1, [1, 2, 0]), "k2": (0, [0, 0, 0])}  # unknown -> 0; lists keep order, pad with 0
 
 
+def test_an_integer_column_is_looked_up_as_the_number_its_vocabulary_text_names(spark):
+    counts = spark.createDataFrame(
+        [("n", "7", 5), ("n", "12", 3), ("n", "-4", 2), ("s", "7", 9)], "feature string, value string, count long"
+    )
+    vocab = ft.fit_vocab(counts, 1)
+    probe = spark.createDataFrame([(1, 7), (2, 12), (3, -4), (4, 99), (5, None)], "k int, n int")
+    as_long = probe.withColumn("n", F.col("n").cast("long"))
+    for df in (probe, as_long):
+        got = {r.k: r.n_idx for r in ft.lookup(df, vocab, "n", "n", "n_idx").collect()}
+        assert got == {1: 1, 2: 2, 3: 3, 4: 0, 5: 0}  # by count; unseen and null -> 0; feature "s" not mixed in
+
+
 def test_position_index_equals_row_number_without_a_single_partition(spark):
     from pyspark.sql import Window
 
