@@ -4,13 +4,14 @@
 #
 #   deploy/spark/submit.sh build_datasets --raw /shared/raw --lake /shared/lake [--config deploy/configs/prep.yaml]
 #   deploy/spark/submit.sh generate_site --size paper --out /shared/raw --no-images
+#   deploy/spark/submit.sh featurize --config /shared/tables.yaml --lake /shared/lake
 #
 # Environment: SPARK_MASTER (default local[*]), SPARK_SUBMIT (default: the venv's spark-submit),
 # SPARK_CONF (extra --conf flags, e.g. "--conf spark.executor.memory=8g"). Executors need Python 3.11
 # with pyarrow, numpy, pandas, pillow, deltalake (e.g. ship .venv with --archives, see README).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
-job="${1:?usage: submit.sh <build_datasets|generate_site> [job flags]}"; shift
+job="${1:?usage: submit.sh <build_datasets|generate_site|featurize> [job flags]}"; shift
 [ -f "$here/spark_jobs/$job.py" ] || { echo "no such job: spark_jobs/$job.py" >&2; exit 2; }
 dist="$here/build/spark"
 mkdir -p "$dist"

@@ -1,6 +1,7 @@
 """`deploy/spark/submit.sh` against a Spark standalone cluster (a Master and two Workers on loopback):
 `generate_site` and `build_datasets` produce the same raw files and the same Delta tables, at the same
-versions, as the local[*] run of the same seed, and the executors, not the driver, wrote the data."""
+versions, as the local[*] run of the same seed, `featurize` the same lake as its local run on a
+user's own tables, and the executors, not the driver, wrote the data."""
 
 from __future__ import annotations
 
@@ -76,3 +77,31 @@ def test_generate_and_prep_on_a_standalone_cluster_equal_the_local_run(standalon
         writers = _writer_parents(lake / name)
         if DeltaTable(str(lake / name)).to_pyarrow_table().num_rows:
             assert writers and writers <= executors, (name, writers)  # daemons under the Workers' executors
+
+
+FEATURIZE_TABLES = ["featurize_runs", "interactions_test", "interactions_train", "interactions_valid"]
+FEATURIZE_TABLES += ["items", "rejects", "vocab"]
+
+
+def test_featurize_on_a_standalone_cluster_equals_the_local_run(standalone, featurized, tmp_path):
+    """A user's CSV / Parquet / JSON tables (tests/own_tables.py, planted problems included) through
+    spark-submit: every table's rows and dataset.yaml as in the local[*] run, written by executors."""
+    local_lake, record, facts = featurized
+    lake = tmp_path / "lake"
+    seen = _run(standalone, "featurize", ["--config", str(facts["config"]), "--lake", str(lake)])
+
+    assert sorted(p.name for p in lake.iterdir() if (p / "_delta_log").is_dir()) == FEATURIZE_TABLES
+    executors = set().union(*(seen.pids(name) for name in seen.seen if name.startswith("worker")))
+    assert executors and not executors & seen.pids("driver")
+    for name in FEATURIZE_TABLES:
+        if name != "featurize_runs":  # its record holds timings and paths
+            assert _rows(lake / name, lake) == _rows(local_lake / name, local_lake), name
+        writers = _writer_parents(lake / name)
+        if name != "featurize_runs" and DeltaTable(str(lake / name)).to_pyarrow_table().num_rows:
+            assert writers and writers <= executors, (name, writers)
+    (run,) = DeltaTable(str(lake / "featurize_runs")).to_pyarrow_table().to_pylist()
+    cluster_record = json.loads(run["record"])
+    for key in ("counts", "missing_side_rows", "split", "splits", "oov_rows", "vocab_sizes", "catalogue"):
+        assert cluster_record[key] == record[key], key
+    yaml_body = [(p / "dataset.yaml").read_text().split("\n", 1)[1] for p in (lake, local_lake)]
+    assert yaml_body[0] == yaml_body[1]  # the first line names the run
