@@ -53,17 +53,23 @@ def paper_spec(items: int):
     )
 
 
-def fill_stand_in_vectors(model, items: int, seed: int = 0) -> None:
-    """Write clustered stand-in vectors into the model's frozen tables, CHUNK rows at a time."""
+def stand_in_rows(items: int, seed: int = 0):
+    """Yield (modality, first row, [n, dim] float32) for rows 1..items: CHUNK rows at a time, each row
+    a random one of STYLES centres plus noise (sd 0.5). STAND-IN, not encoded from anything."""
     rng = np.random.default_rng(seed)
     for name, dim in WIDTHS.items():
         centres = rng.normal(size=(STYLES, dim)).astype(np.float32)
-        lookup = model.lookups[name]
         for start in range(1, items + 1, CHUNK):
             n = min(CHUNK, items + 1 - start)
-            rows = centres[rng.integers(0, STYLES, n)] + 0.5 * rng.normal(size=(n, dim)).astype(np.float32)
-            lookup.vectors[start : start + n] = torch.from_numpy(rows).half()
-        lookup.present[1:] = True
+            yield name, start, centres[rng.integers(0, STYLES, n)] + 0.5 * rng.normal(size=(n, dim)).astype(np.float32)
+
+
+def fill_stand_in_vectors(model, items: int, seed: int = 0) -> None:
+    """Write the stand-in vectors into the model's frozen tables."""
+    for name, start, rows in stand_in_rows(items, seed):
+        model.lookups[name].vectors[start : start + len(rows)] = torch.from_numpy(rows).half()
+    for name in WIDTHS:
+        model.lookups[name].present[1:] = True
 
 
 def replica_memory(folder: Path, model_file: Path) -> dict:

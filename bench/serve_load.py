@@ -1,12 +1,15 @@
 """Bounded load test of the ranking endpoint on loopback, next to an empty Serve deployment.
 
     python bench/serve_load.py --run RUNS/umair_fps --lake LAKE [--rates 10,25,50] [--seconds 10]
+        [--recommend-rates 20]
 
 Open-loop, from one asyncio client (aiohttp, keep-alive connections): requests leave at a fixed
 rate (each POST /v1/rank with 100 candidates) for a fixed number of seconds, so the load is
 bounded in count and time. Prints p50 / p99 latency,
 throughput and errors per rate for the ranker and for an empty deployment measured in the same
-run (target here: p99 <= 25 ms at 50 req/s, zero errors). Writes JSON.
+run (target here: p99 <= 25 ms at 50 req/s, zero errors); with `--recommend-rates`, POST
+/v1/recommend (k=10, a different user per request) at those rates too (target: p99 <= 50 ms at
+20 req/s). Records the resident memory of each Serve replica process. Writes JSON.
 """
 
 from __future__ import annotations
@@ -25,23 +28,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import save_result  # noqa: E402
 
 
-def load(url: str, body: dict, rate: float, seconds: float) -> dict:
-    """Open-loop load from one asyncio client (aiohttp, keep-alive): request i leaves at i / rate."""
+def load(url: str, body: dict | list[dict], rate: float, seconds: float) -> dict:
+    """Open-loop load from one asyncio client (aiohttp, keep-alive): request i leaves at i / rate with
+    `body` (or body[i] when a list)."""
     return asyncio.run(_load(url, body, rate, seconds))
 
 
-async def _load(url: str, body: dict, rate: float, seconds: float) -> dict:
+async def _load(url: str, body: dict | list[dict], rate: float, seconds: float) -> dict:
     import aiohttp
 
     n = int(rate * seconds)
     latencies: list[float] = []
     errors = 0
 
-    async def one(session: aiohttp.ClientSession) -> None:
+    async def one(session: aiohttp.ClientSession, i: int) -> None:
         nonlocal errors
         t = time.perf_counter()
         try:
-            async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=10)) as response:
+            payload = body[i] if isinstance(body, list) else body
+            async with session.post(url, json=payload, timeout=aiohttp.ClientTimeout(total=10)) as response:
                 await response.read()
                 ok = response.status == 200
         except (TimeoutError, aiohttp.ClientError):
@@ -55,7 +60,7 @@ async def _load(url: str, body: dict, rate: float, seconds: float) -> dict:
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(session)))
+            tasks.append(asyncio.create_task(one(session, i)))
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - start
     lat = np.array(latencies)
@@ -67,6 +72,22 @@ async def _load(url: str, body: dict, rate: float, seconds: float) -> dict:
         "p50_ms": round(float(np.percentile(lat, 50)), 2),
         "p99_ms": round(float(np.percentile(lat, 99)), 2),
     }
+
+
+def replica_memory_gb() -> dict[str, float]:
+    """Resident memory of each Serve replica process (title `ray::ServeReplica:<app>:<deployment>`)."""
+    import os
+
+    out = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+            if title.startswith("ray::ServeReplica"):
+                pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+                out[title] = round(pages * os.sysconf("SC_PAGE_SIZE") / 2**30, 2)
+        except OSError:
+            continue
+    return out
 
 
 def main() -> int:
@@ -81,6 +102,7 @@ def main() -> int:
     p.add_argument("--lake", required=True)
     p.add_argument("--rates", default="10,25,50")
     p.add_argument("--seconds", type=float, default=10)
+    p.add_argument("--recommend-rates", default="", help="also load /v1/recommend (k=10) at these rates")
     p.add_argument("--port", type=int, default=8011)
     p.add_argument("--out", default="bench/results/serve_load.json")
     a = p.parse_args()
@@ -106,6 +128,13 @@ def main() -> int:
         result["empty"].append(load(f"{base}/empty", body, rate, a.seconds))
         result["ranker"].append(load(f"{base}/v1/rank", body, rate, a.seconds))
         print(f"rate {rate:>5}: ranker {result['ranker'][-1]}  |  empty {result['empty'][-1]}", flush=True)
+    users = read_table(Path(a.lake, "users"), ["user_id"])["user_id"].to_pylist()
+    result["recommend"] = []
+    for rate in [float(r) for r in a.recommend_rates.split(",") if r]:
+        bodies = [{"user_id": users[i % len(users)], "k": 10} for i in range(int(rate * a.seconds))]
+        result["recommend"].append(load(f"{base}/v1/recommend", bodies, rate, a.seconds))
+        print(f"rate {rate:>5}: recommend {result['recommend'][-1]}", flush=True)
+    result["replica_memory_gb"] = replica_memory_gb()
     save_result(result, a.out)
     serve.shutdown()
     return 0

@@ -1,6 +1,6 @@
 """Ray Train pipeline vs a bare PyTorch loop: training samples/s on this machine (CPU).
 
-    python bench/train_throughput.py --lake LAKE [--model umair_fps] [--batch-size 1024]
+    python bench/train_throughput.py --lake LAKE [--model umair_fps] [--batch-size 1024] [--rows N] [--bare-only]
 
 Same model, batch size and examples (LAKE/interactions_train): (a) a bare loop over tensors held
 in memory, in one process with all cores; (b) `train_ranker` with 1 and 2 workers, reading Delta
@@ -38,9 +38,12 @@ from ray_apps.ranker.job import run  # noqa: E402
 from umair_models.models import build_model  # noqa: E402
 
 
-def bare_loop(lake: str, model_name: str, batch_size: int, overrides: dict) -> float:
+def bare_loop(lake: str, model_name: str, batch_size: int, overrides: dict, rows: int = 0) -> float:
+    """Training samples/s of a plain PyTorch loop over the split's first `rows` examples (0: all) in memory."""
     dataset = DatasetConfig.for_lake(lake)
-    df = read_table(dataset.tables["train"]).to_pandas()
+    table = read_table(dataset.tables["train"])
+    df = (table.slice(0, rows) if rows else table).to_pandas()
+    del table
     arrays = {k: torch.from_numpy(v) for k, v in ToArrays(dataset.spec, dataset.user_column)(df).items()}
     model = build_model(model_name, dataset.spec, overrides)
     if model.lookups and dataset.item_features:
@@ -66,11 +69,16 @@ def main() -> int:
     p.add_argument("--lake", required=True)
     p.add_argument("--model", default="umair_fps")
     p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--rows", type=int, default=0, help="bare loop over the first ROWS training examples (0: all)")
+    p.add_argument("--bare-only", action="store_true", help="only the bare loop (the paper-size run trains itself)")
     p.add_argument("--out", default="bench/results/train_throughput.json")
     a = p.parse_args()
     overrides: dict = {}
-    result = {"model": a.model, "batch_size": a.batch_size, "threads": torch.get_num_threads()}
-    result["bare_samples_per_s"] = round(bare_loop(a.lake, a.model, a.batch_size, overrides))
+    result = {"model": a.model, "batch_size": a.batch_size, "threads": torch.get_num_threads(), "bare_rows": a.rows}
+    result["bare_samples_per_s"] = round(bare_loop(a.lake, a.model, a.batch_size, overrides, a.rows))
+    if a.bare_only:
+        save_result(result, a.out)
+        return 0
     with tempfile.TemporaryDirectory() as runs:
         for workers in (1, 2):
             for in_memory in (False, True):

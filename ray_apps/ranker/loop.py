@@ -317,7 +317,9 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
         recalibrate_batch_norm(model, tail.batches, device)
     every = gather(totals)
     nodes = gather(ray.get_runtime_context().get_node_id())
+    tested = time.perf_counter()
     test, predictions = merged_evaluation(ddp, ray.train.get_dataset_shard("test"), config.eval_batch_size, device)
+    tested = time.perf_counter() - tested
     if rank != 0:
         ray.train.report({"done": 1})
         return
@@ -333,6 +335,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
         "train_samples_per_s": samples / steady,
         "train_samples_per_s_end_to_end": samples / slowest,
         "train_seconds": slowest,
+        "test_seconds": tested,  # reading the test split, the forward passes and the merged metrics
         "data_wait_seconds": max(t["data_wait"] for t in every),
         "first_batch_seconds": max(t["first_batch"] for t in every),
         "workers": len(every),
