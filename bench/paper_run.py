@@ -106,7 +106,7 @@ def main() -> int:
     py, umair = sys.executable, str(Path(sys.executable).with_name("umair"))
     run = runs / "umair_fps"
     commands = {
-        "prep": [py, "bench/prep_scale.py", "--raw", str(work / "raw"), "--lake", str(lake)]
+        "prep": [py, "bench/prep_scale.py", "--raw", str(work / "raw"), "--lake", str(lake), "--driver-memory", "12g"]
         + ["--out", str(work / "prep.json")],
         "vectors": [py, "bench/paper_run.py", "--work", str(work), "--write-vectors"],
         "bare": [py, "bench/train_throughput.py", "--lake", str(lake), "--batch-size", str(a.batch_size)]
