@@ -19,6 +19,7 @@ import torch
 
 from ray_apps import storage
 from ray_apps.artifacts import load_checkpoint_state, save_checkpoint_state, save_ranker, write_json
+from ray_apps.encoders.item_features import ItemVectors, load_item_vectors
 from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.protocol import BatchTail, Plateau, current_lr, lr_schedule, recalibrate_batch_norm
 from ray_apps.runtime import progress_line
@@ -179,7 +180,8 @@ def merged_evaluation(model: torch.nn.Module, shard: Any, batch_size: int, devic
 
 
 def train_loop_per_worker(cfg: dict[str, Any]) -> None:
-    """cfg: {"config": TrainConfig fields, "spec", "run_dir", "splits", "torch_threads", "progress", "item_vectors"?}.
+    """cfg: {"config": TrainConfig fields, "spec", "run_dir", "splits", "torch_threads", "progress", "item_features"?
+    (ItemVectors fields: the worker reads the frozen item vectors itself)}.
 
     Protocol (`ray_apps.ranker.protocol`): with config.early_stop, after every epoch the validation
     split is evaluated (batch-norm statistics recomputed first), the learning rate decays when the
@@ -194,8 +196,9 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
     torch.manual_seed(config.seed)
     spec = FeatureSpec.from_dict(cfg["spec"])
     model = build_model(config.model, spec, config.overrides, config.variant)
-    for name, (vectors, present) in (cfg.get("item_vectors") or {}).items():
-        model.load_pretrained(name, torch.from_numpy(vectors), torch.from_numpy(present))
+    if cfg.get("item_features"):
+        for name, (vectors, present) in load_item_vectors(ItemVectors(**cfg["item_features"])).items():
+            model.load_pretrained(name, torch.from_numpy(vectors), torch.from_numpy(present))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     plateau = Plateau(config.monitor, config.patience)
     scheduler = lr_schedule(optimizer, plateau.mode, config.lr_decay, config.lr_floor)
