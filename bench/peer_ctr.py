@@ -1,6 +1,7 @@
-"""Our baselines against FuxiCTR's implementations on the same splits of MovieLens 100K, same
-hyper-parameters, same protocol (monitor validation AUC, patience 2, learning rate x0.1 on each
-epoch without improvement, best epoch restored, gradient norm clipped at 10).
+"""Our baselines against FuxiCTR's implementations (DIFM: deepctr-torch's, FuxiCTR has none) on the
+same splits of MovieLens 100K, same hyper-parameters, same protocol (monitor validation AUC, patience
+2, learning rate x0.1 on each epoch without improvement, best epoch restored, gradient norm clipped
+at 10).
 
     # once: the data (see ../shared/data/ml-100k/ORIGIN.md; never inside the project) and a
     # bench-only environment with FuxiCTR (never in the project's dependencies)
@@ -11,11 +12,20 @@ epoch without improvement, best epoch restored, gradient norm clipped at 10).
     .venv/bin/python bench/peer_ctr.py --ml100k /work/data/ml-100k --work /work/peer \
         --fuxi-python /work/fuxienv/bin/python --fuxictr-repo /work/FuxiCTR [--models dcn,dcn_v2] [--seeds 2024]
 
+    # DIFM against deepctr-torch's, in its own bench-only environment (the same .pth trick for torch)
+    python3 -m venv /work/deepctrenv && /work/deepctrenv/bin/pip install --no-deps deepctr-torch==0.3.0
+    echo "$PWD/.venv/lib/python3.11/site-packages" > /work/deepctrenv/lib/python3.11/site-packages/zz_torch.pth
+    .venv/bin/python bench/peer_ctr.py --ml100k /work/data/ml-100k --work /work/peer \
+        --deepctr-python /work/deepctrenv/bin/python --models difm --seeds 2024,2025,2026
+
 Steps (each skipped when its output exists): `prepare` writes the splits (80/10/10 at random, seed
 2024; label rating >= 4) as CSV for FuxiCTR and as Delta tables + a dataset YAML for us, indexed
 on the training split only (values unseen there are OOV, as FuxiCTR's processor does); `ours`
 trains each model with `ray_apps.ranker.job.run` (Ray Train); `fuxictr` runs FuxiCTR's models in
-the other environment (this file, `--side fuxictr`); the summary goes to WORK/summary.md.
+the other environment (this file, `--side fuxictr`); `deepctr` builds deepctr-torch's DIFM on our
+very Delta splits and trains it with this file's loop, which follows the protocol above (deepctr-torch's
+own `fit` has no learning-rate decay, best-epoch restore or clipping, and sums the batch loss where
+FuxiCTR and we average it); the summary goes to WORK/summary.md.
 """
 
 from __future__ import annotations
@@ -60,6 +70,20 @@ MODELS = {
          "mlp1_dropout": COMMON["dropout"], "mlp2_dropout": COMMON["dropout"]},
     ),
 }  # fmt: skip
+# deepctr-torch models: (class, its params, our overrides). Its L2 is l2 * sum(W^2) where FuxiCTR's and ours
+# is l2 / 2 * ||W||^2, hence the halves; its linear (first-order) table is regularised like ours.
+DEEPCTR_MODELS = {
+    "difm": (
+        "DIFM",
+        {"att_head_num": 4, "att_res": True, "dnn_hidden_units": HIDDEN, "dnn_dropout": COMMON["dropout"],
+         "l2_reg_embedding": COMMON["embedding_l2"] / 2, "l2_reg_linear": COMMON["embedding_l2"] / 2, "l2_reg_dnn": 0},
+        {"att_heads": 4, "att_dim": COMMON["embedding_dim"], "use_residual": True},
+    ),
+}  # fmt: skip
+
+
+def our_overrides(model: str) -> dict:
+    return MODELS[model][3] if model in MODELS else DEEPCTR_MODELS[model][2]
 
 
 def load_ml100k(folder: Path):
@@ -150,7 +174,7 @@ def run_ours(work: Path, models: list[str], seeds: list[int], initializer: str =
             if key in results:
                 continue
             overrides = {
-                "embedding_dim": COMMON["embedding_dim"], "embedding_l2": COMMON["embedding_l2"], **MODELS[model][3],
+                "embedding_dim": COMMON["embedding_dim"], "embedding_l2": COMMON["embedding_l2"], **our_overrides(model),
                 "initializer": initializer,
             }  # fmt: skip
             if model != "finalmlp":
@@ -250,33 +274,141 @@ def run_fuxictr(work: Path, repo: Path, models: list[str], seeds: list[int]) -> 
             print(f"fuxictr {key:<14} test AUC {test['AUC']:.4f} log loss {test['logloss']:.4f}", flush=True)
 
 
+def run_deepctr(work: Path, models: list[str], seeds: list[int]) -> None:
+    """Runs inside the deepctr-torch environment: its models on our indexed splits, trained by `fit_protocol`."""
+    import numpy as np
+    import torch
+    import yaml
+    from deepctr_torch import models as zoo
+    from deepctr_torch.inputs import SparseFeat, VarLenSparseFeat
+    from deltalake import DeltaTable
+
+    torch.set_num_threads(2)
+    dataset = yaml.safe_load((work / "ours" / "dataset.yaml").read_text())
+    sizes = {f["name"]: f["vocab_size"] for f in dataset["features"]}
+    dim = COMMON["embedding_dim"]
+    columns = [SparseFeat(c, sizes[c], embedding_dim=dim) for c in CATEGORICAL] + [
+        VarLenSparseFeat(SparseFeat("genres", sizes["genres"], embedding_dim=dim), maxlen=GENRE_LEN, combiner="mean")
+    ]
+
+    def load(split: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        frame = DeltaTable(str(work / "ours" / split)).to_pandas()
+        x = {c: frame[c].to_numpy(np.int64)[:, None] for c in CATEGORICAL}
+        genres = np.zeros((len(frame), GENRE_LEN), np.int64)
+        for i, row in enumerate(frame["genres"]):
+            genres[i, : min(len(row), GENRE_LEN)] = row[:GENRE_LEN]
+        x["genres"] = genres
+        return x, frame["label"].to_numpy(np.float32)
+
+    splits = {s: load(s) for s in ("train", "valid", "test")}
+    out = work / "results_deepctr.json"
+    results = json.loads(out.read_text()) if out.exists() else {}
+    for model in models:
+        cls_name, params, _ = DEEPCTR_MODELS[model]
+        for seed in seeds:
+            key = f"{model}/{seed}"
+            if key in results:
+                continue
+            np.random.seed(seed)
+            torch.manual_seed(seed)
+            net = getattr(zoo, cls_name)(columns, columns, seed=seed, device="cpu", **params)
+
+            def as_tensor(x: dict[str, np.ndarray], net=net) -> torch.Tensor:
+                return torch.from_numpy(np.concatenate([x[name] for name in net.feature_index], axis=1)).float()
+
+            data = {s: (as_tensor(x), torch.from_numpy(y)) for s, (x, y) in splits.items()}
+            t = time.time()
+            r = fit_protocol(net, data, seed)
+            results[key] = {**r, "seconds": round(time.time() - t, 1)}
+            out.write_text(json.dumps(results, indent=1))
+            print(f"deepctr {key:<14} test AUC {r['auc']:.4f} log loss {r['logloss']:.4f} (best epoch {r['best_epoch']})",
+                  flush=True)  # fmt: skip
+
+
+def fit_protocol(net, data: dict, seed: int) -> dict:
+    """The protocol of this benchmark for a model whose forward(x [B, C]) gives probabilities [B, 1] and
+    whose `get_regularization_loss()` gives its L2 term: Adam, mean log loss + L2 per batch, gradient norm
+    clipped at 10; after each epoch the validation AUC: a better one keeps the weights, a worse one
+    multiplies the learning rate by 0.1 (floor 1e-6) and the second in a row stops; the best weights
+    are restored for the test. -> test AUC / log loss, best epoch, epochs trained."""
+    import copy
+
+    import torch
+    import torch.nn.functional as F
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    def predict(x: torch.Tensor) -> torch.Tensor:
+        net.eval()
+        with torch.no_grad():
+            return torch.cat([net(x[i : i + 8192]).squeeze(-1) for i in range(0, len(x), 8192)])
+
+    x, y = data["train"]
+    optimizer = torch.optim.Adam(net.parameters(), lr=COMMON["lr"])
+    generator = torch.Generator().manual_seed(seed)
+    best, best_state, best_epoch, misses, epoch = -1.0, None, 0, 0, 0
+    for epoch in range(1, COMMON["epochs"] + 1):
+        net.train()
+        for rows in torch.randperm(len(x), generator=generator).split(COMMON["batch_size"]):
+            loss = F.binary_cross_entropy(net(x[rows]).squeeze(-1), y[rows]) + net.get_regularization_loss().squeeze()
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+            optimizer.step()
+        auc = roc_auc_score(data["valid"][1].numpy(), predict(data["valid"][0]).numpy())
+        if auc > best:
+            best, best_state, best_epoch, misses = auc, copy.deepcopy(net.state_dict()), epoch, 0
+        else:
+            misses += 1
+            for group in optimizer.param_groups:
+                group["lr"] = max(group["lr"] * 0.1, 1e-6)
+            if misses >= 2:
+                break
+    net.load_state_dict(best_state)
+    p = predict(data["test"][0]).numpy()
+    y_test = data["test"][1].numpy()
+    return {
+        "auc": float(roc_auc_score(y_test, p)), "logloss": float(log_loss(y_test, p.astype("float64"))),
+        "best_epoch": best_epoch, "epochs": epoch,
+    }  # fmt: skip
+
+
 def summary(work: Path, models: list[str], seeds: list[int]) -> str:
+    """WORK/summary.md: per model, ours against the reference implementation, mean ± sd over the seeds."""
     import numpy as np
 
-    theirs = json.loads((work / "results_fuxictr.json").read_text())
+    peers = {m: ("FuxiCTR", "results_fuxictr.json") for m in MODELS}
+    peers.update({m: ("deepctr-torch", "results_deepctr.json") for m in DEEPCTR_MODELS})
     lines = [f"MovieLens 100K, seeds {seeds}; {COMMON}; hidden {HIDDEN}", ""]
 
-    def mean(rows: list[dict], k: str) -> float:
-        return float(np.mean([r[k] for r in rows]))
+    def stat(rows: list[dict], k: str) -> str:
+        values = [r[k] for r in rows]
+        return f"{np.mean(values):.4f}" + (f" ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else "")
+
+    def read(name: str) -> dict:
+        return json.loads((work / name).read_text()) if (work / name).exists() else {}
 
     for name in ("results_ours.json", "results_ours_xavier.json"):
-        if not (work / name).exists():
+        ours = read(name)
+        if not ours:
             continue
-        ours = json.loads((work / name).read_text())
         lines += [
             f"Ours with initializer `{'xavier' if 'xavier' in name else 'torch'}`:",
             "",
-            "| Model | ours AUC | FuxiCTR AUC | ours - FuxiCTR | ours log loss | FuxiCTR log loss | epochs (ours / FuxiCTR) |",
-            "|---|---|---|---|---|---|---|",
+            "| Model | reference | ours AUC | reference AUC | ours - reference | ours log loss | reference log loss "
+            "| epochs (ours / reference) |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for m in models:
+            peer, file = peers[m]
+            theirs = read(file)
             a = [ours[f"{m}/{s}"] for s in seeds if f"{m}/{s}" in ours]
             b = [theirs[f"{m}/{s}"] for s in seeds if f"{m}/{s}" in theirs]
             if a and b:
+                gap = np.mean([r["auc"] for r in a]) - np.mean([r["auc"] for r in b])
                 lines.append(
-                    f"| {m} | {mean(a, 'auc'):.4f} | {mean(b, 'auc'):.4f} | {mean(a, 'auc') - mean(b, 'auc'):+.4f} | "
-                    f"{mean(a, 'logloss'):.4f} | {mean(b, 'logloss'):.4f} | "
-                    f"{'/'.join(str(r['epochs']) for r in a)} / {'/'.join(str(r['epochs']) for r in b)} |"
+                    f"| {m} | {peer} | {stat(a, 'auc')} | {stat(b, 'auc')} | {gap:+.4f} | {stat(a, 'logloss')} | "
+                    f"{stat(b, 'logloss')} | {'/'.join(str(r['epochs']) for r in a)} / "
+                    f"{'/'.join(str(r['epochs']) for r in b)} |"
                 )
         lines.append("")
     text = "\n".join(lines) + "\n"
@@ -290,9 +422,10 @@ def main() -> int:
     p.add_argument("--work", type=Path, required=True, help="working folder outside the project")
     p.add_argument("--fuxi-python", default=None, help="python of the environment with FuxiCTR installed")
     p.add_argument("--fuxictr-repo", type=Path, default=None, help="a checkout of reczoo/FuxiCTR (its model_zoo/)")
-    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--deepctr-python", default=None, help="python of the environment with deepctr-torch installed")
+    p.add_argument("--models", default=",".join([*MODELS, *DEEPCTR_MODELS]))
     p.add_argument("--seeds", default="2024")
-    p.add_argument("--side", choices=("both", "ours", "fuxictr"), default="both")
+    p.add_argument("--side", choices=("both", "ours", "fuxictr", "deepctr"), default="both")
     p.add_argument("--initializer", choices=("torch", "xavier"), default="torch", help="our models' initializer")
     p.add_argument("--epochs", type=int, default=COMMON["epochs"], help="most epochs a run may train (smoke tests: 1)")
     a = p.parse_args()
@@ -302,20 +435,29 @@ def main() -> int:
     if a.side == "fuxictr":
         run_fuxictr(a.work, a.fuxictr_repo, models, seeds)
         return 0
+    if a.side == "deepctr":
+        run_deepctr(a.work, models, seeds)
+        return 0
     prepare(a.ml100k, a.work)
     if a.side in ("both", "ours"):
         run_ours(a.work, models, seeds, a.initializer)
-    if a.side == "ours" and (a.work / "results_fuxictr.json").exists():
-        print(summary(a.work, models, seeds))
     if a.side == "both":
-        if not (a.fuxi_python and a.fuxictr_repo):
-            raise SystemExit("--fuxi-python and --fuxictr-repo are needed for the FuxiCTR side")
-        subprocess.run(
-            [a.fuxi_python, __file__, "--side", "fuxictr", "--work", str(a.work), "--fuxictr-repo", str(a.fuxictr_repo),
-             "--models", a.models, "--seeds", a.seeds, "--epochs", str(a.epochs)],
-            check=True,
-        )  # fmt: skip
-        print(summary(a.work, models, seeds))
+        for side, python, group, extra in (
+            ("fuxictr", a.fuxi_python, MODELS, ["--fuxictr-repo", str(a.fuxictr_repo)]),
+            ("deepctr", a.deepctr_python, DEEPCTR_MODELS, []),
+        ):
+            names = [m for m in models if m in group]
+            if not names:
+                continue
+            if not python or (side == "fuxictr" and not a.fuxictr_repo):
+                raise SystemExit(f"--{side.replace('fuxictr', 'fuxi')}-python (and for FuxiCTR --fuxictr-repo) "
+                                 f"are needed for {', '.join(names)}")  # fmt: skip
+            subprocess.run(
+                [python, __file__, "--side", side, "--work", str(a.work), "--models", ",".join(names),
+                 "--seeds", a.seeds, "--epochs", str(a.epochs), *extra],
+                check=True,
+            )  # fmt: skip
+    print(summary(a.work, models, seeds))
     return 0
 
 

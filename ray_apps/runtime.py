@@ -114,11 +114,14 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
     Worker processes log to Ray's session folder (printed once); set UMAIR_RAY_LOG_TO_DRIVER=1 to
     see every worker's output on the console while debugging. Ray Data's progress bars are off:
-    the apps print their own progress.
+    the apps print their own progress; its scheduling loop pauses between steps (`data_pause`).
     """
     import ray
     import ray.data
 
+    from ray_apps import data_pause
+
+    data_pause.install(ray.data.DataContext.get_current())  # Ray Data's loop must not spin while training lags
     if ray.is_initialized():
         return
     quiet_libraries()  # Ray and Ray Data set up their console loggers on import
