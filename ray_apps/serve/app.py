@@ -205,7 +205,7 @@ class Ranker:
     async def recommend(self, body: RecommendRequest) -> JSONResponse:
         served = self._current()
         candidates = served.retrieval.candidates(body.user_id, body.exclude_seen)
-        ids = [served.store.illust_by_idx[i] for i in candidates if i in served.store.illust_by_idx]
+        ids = served.store.illust_ids(candidates)
         return await self._rank(served, body.user_id, ids, None, body.k)
 
     @api.get("/healthz")

@@ -34,7 +34,7 @@ def test_online_features_equal_offline_rows_for_every_split(tiny_lake):
 def test_unknown_user_and_item_get_out_of_vocabulary_indices(tiny_lake):
     lake, _ = tiny_lake
     spec, store = _store(lake)
-    item = next(iter(store.item_row))
+    item = store.items.ids[0].as_py()
     online, known = store.features("no-such-user", [item, "no-such-illust"])
     assert known == [True, False] and not store.known_user("no-such-user")
     assert all(not online[c].any() for c in store.user_columns)  # user fields: OOV for both rows
