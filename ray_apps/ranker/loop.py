@@ -34,29 +34,22 @@ def to_device(batch: Batch, device: torch.device | str) -> Batch:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def _concat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.zeros(0, dtype)
-
-
 def evaluate(
     model: torch.nn.Module, batches: Iterator[Batch], device: torch.device | str
 ) -> tuple[EvalState, dict[str, np.ndarray]]:
     """Forward passes over `batches` -> (mergeable EvalState, raw predictions {gauc_key, prob, label})."""
     model.eval()
-    state, keys, probs, labels = EvalState(), [], [], []
+    state = EvalState()
     with torch.no_grad():
         for batch in batches:
             batch = to_device(batch, device)
             p = torch.sigmoid(model(batch)).float().cpu().numpy()
-            y, k = batch["label"].cpu().numpy(), batch["gauc_key"].cpu().numpy()
-            state.update(k, p, y)
-            keys.append(k)
-            probs.append(p)
-            labels.append(y)
+            state.update(batch["gauc_key"].cpu().numpy(), p, batch["label"].cpu().numpy())  # copies them
+    keys, probs, labels = state.rows()
     return state, {
-        "gauc_key": _concat(keys, np.int64),
-        "prob": _concat(probs, np.float64),
-        "label": _concat(labels, np.float32),
+        "gauc_key": keys.astype(np.int64, copy=False),
+        "prob": probs,
+        "label": labels.astype(np.float32, copy=False),
     }
 
 

@@ -105,3 +105,18 @@ def test_evaluation_cost_grows_n_log_n_not_quadratically():
     old EvalState.update, costs ~16x; a sort at the end ~4.5x)."""
     small, large = _evaluation_seconds(50), _evaluation_seconds(200)
     assert large / small < 10, f"50 batches {small:.3f} s, 200 batches {large:.3f} s"
+
+
+def test_update_keeps_copies_not_views_of_the_callers_batch() -> None:
+    """A batch's columns can be views of one buffer holding the whole batch (Ray Train's ingest);
+    a kept view would keep every column of every batch alive (1 KB a row at the paper's size)."""
+    rng = np.random.default_rng(0)
+    batch = np.concatenate([rng.integers(0, 50, 1000), rng.random(1000), rng.integers(0, 2, 1000)]).astype(np.float64)
+    users, probs, labels = batch[:1000], batch[1000:2000], batch[2000:]  # contiguous views of one buffer
+    state = EvalState()
+    state.update(users, probs, labels)
+    for kept in (*state.users, *state.probs, *state.labels):
+        assert not np.shares_memory(kept, batch)
+    expected = auc(probs.copy(), labels.copy())
+    batch[:] = 0  # the caller reuses its buffer
+    assert state.summary()["auc"] == expected
