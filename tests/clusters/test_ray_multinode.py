@@ -79,7 +79,7 @@ def test_embed_runs_its_encoder_actor_on_the_node_that_has_the_resource(cluster,
         np.testing.assert_allclose(after[name].astype(np.float32), values.astype(np.float32), rtol=2e-3, atol=2e-3)
 
 
-def test_ddp_training_streamed_across_both_nodes_matches_the_single_node_run(cluster, lake, tiny_runs):
+def test_ddp_training_streamed_across_both_nodes_learns_as_much_as_the_single_node_run(cluster, lake, tiny_runs):
     runs = lake.parent / "runs"
     _, single = tiny_runs
     flags = ["--set", f"dnn_hidden={SMALL_MODEL['dnn_hidden']}", "--batch-size", "256", "--num-workers", "2"]
@@ -109,8 +109,13 @@ def test_ddp_training_streamed_across_both_nodes_matches_the_single_node_run(clu
     assert record["worker_nodes"] == 2 and reference["worker_nodes"] == 1
     # Every training row once per epoch across the two nodes' shards; every test row scored once.
     assert record["train_samples"] == reference["train_samples"] and record["examples"] == reference["examples"]
-    # Streaming shuffles differ between runs (Ray Data's block order, local buffers): within run-to-run noise.
-    assert abs(record["auc"] - reference["auc"]) < 0.03, (record["auc"], reference["auc"])
+    # Which blocks reach which worker, and when, differs from run to run when streaming, and on the tiny lake
+    # the model barely learns in two epochs (AUC ~0.53), so the order moves the AUC. Measured (session 16):
+    # six single-node runs of one lake 0.521-0.534; two-node runs 0.537, 0.540, 0.549 beside a single-node
+    # 0.536, and 0.569 beside 0.531 on a loaded CI machine. A two-node run that learned less than the
+    # single-node one (a shard lost, a node training without the item vectors) lands below; one that lands
+    # above is the order's luck, not a fault.
+    assert record["auc"] > reference["auc"] - 0.03, (record["auc"], reference["auc"])
     assert "test AUC" in out
 
 
