@@ -5,7 +5,7 @@ at 10).
 
     # once: the data (see ../shared/data/ml-100k/ORIGIN.md; never inside the project) and a
     # bench-only environment with FuxiCTR (never in the project's dependencies)
-    python3 -m venv /work/fuxienv && /work/fuxienv/bin/pip install fuxictr==2.3.10
+    python3 -m venv /work/fuxienv && /work/fuxienv/bin/pip install fuxictr==2.3.10 "polars<2"  # its scan_csv(dtypes=)
     echo "$PWD/.venv/lib/python3.11/site-packages" > /work/fuxienv/lib/python3.11/site-packages/zz_torch.pth
     git clone https://github.com/reczoo/FuxiCTR /work/FuxiCTR        # its model_zoo/ holds the models
 
