@@ -51,8 +51,9 @@ def write_stand_in_vectors(lake: Path) -> dict:
 
     from ray_apps.encoders.embed import SCHEMA
     from ray_apps.encoders.item_features import to_blob
+    from ray_apps.lake import read_table
 
-    items = DeltaTable(str(lake / "items")).to_pyarrow_table(columns=["item_idx", "illust_id"]).sort_by("item_idx")
+    items = read_table(lake / "items", columns=["item_idx", "illust_id"]).sort_by("item_idx")
     last = int(pc.max(items["item_idx"]).as_py())
     vectors = {name: np.zeros((last + 1, dim), np.float16) for name, dim in WIDTHS.items()}
     for name, start, rows in stand_in_rows(last):

@@ -281,7 +281,8 @@ def run_deepctr(work: Path, models: list[str], seeds: list[int]) -> None:
     import yaml
     from deepctr_torch import models as zoo
     from deepctr_torch.inputs import SparseFeat, VarLenSparseFeat
-    from deltalake import DeltaTable
+
+    from ray_apps.lake import read_table
 
     torch.set_num_threads(2)
     dataset = yaml.safe_load((work / "ours" / "dataset.yaml").read_text())
@@ -292,7 +293,7 @@ def run_deepctr(work: Path, models: list[str], seeds: list[int]) -> None:
     ]
 
     def load(split: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        frame = DeltaTable(str(work / "ours" / split)).to_pandas()
+        frame = read_table(work / "ours" / split).to_pandas()
         x = {c: frame[c].to_numpy(np.int64)[:, None] for c in CATEGORICAL}
         genres = np.zeros((len(frame), GENRE_LEN), np.int64)
         for i, row in enumerate(frame["genres"]):

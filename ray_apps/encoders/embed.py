@@ -173,11 +173,10 @@ def run(config: EmbedConfig, address: str | None = None) -> dict:
     out = storage.join(storage.absolute(config.lake), TABLE)
     log.info("embedding every item of %s with the encoders in %s", storage.join(config.lake, "items"), config.models)
     build_dataset(config).select_columns(COLUMNS).write_delta(out, mode="overwrite")
-    table = DeltaTable(out)
-    features = table.to_pyarrow_table(columns=["ok", "error"]).to_pandas()
+    features = read_table(out, ["ok", "error"]).to_pandas()
     summary = {
         "path": out,
-        "version": table.version(),
+        "version": DeltaTable(out).version(),
         "rows": len(features),
         "ok": int(features.ok.sum()),
         "not_ok": features[~features.ok].error.value_counts().to_dict(),

@@ -18,6 +18,7 @@ import pytest
 import requests
 from deltalake import DeltaTable, write_deltalake
 
+from ray_apps.lake import read_table
 from tests.clusters.ray_cluster import CHECKPOINT_SNAPSHOT, RayCluster, checkpoint_registered, rank, succeeded
 from tests.clusters.s3_server import S3Server
 from tests.conftest import SMALL_MODEL
@@ -51,7 +52,7 @@ def bucket(s3, tiny_site, tiny_lake, tiny_models, tiny_features, tmp_path_factor
     lake = tmp_path_factory.mktemp("s3_upload") / "lake"
     shutil.copytree(tiny_lake[0], lake, ignore=shutil.ignore_patterns("item_features", "experiments"))
     images = s3.upload(raw / "images", "raw/images")
-    items = DeltaTable(str(lake / "items")).to_pyarrow_table()
+    items = read_table(lake / "items")
     uris = pc.replace_substring(items["image_uri"], str(raw / "images"), images)
     write_deltalake(
         str(lake / "items"),

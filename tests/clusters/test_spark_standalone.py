@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
+from ray_apps.lake import read_table
 from tests.clusters.processes import TitleSampler
 from tests.clusters.spark_cluster import SparkStandalone
 
@@ -37,7 +38,7 @@ def _run(cluster: SparkStandalone, job: str, args: list[str]) -> TitleSampler:
 def _rows(table: Path, root: Path) -> list[str]:
     """The table's live rows as sorted JSON lines, paths made relative to the landing zone / lake root,
     the run id (a fresh UUID per run) left out."""
-    frame = DeltaTable(str(table)).to_pyarrow_table().to_pylist()
+    frame = read_table(table).to_pylist()
     lines = []
     for row in frame:
         row.pop("run_id", None)
@@ -75,7 +76,7 @@ def test_generate_and_prep_on_a_standalone_cluster_equal_the_local_run(standalon
         assert DeltaTable(str(lake / name)).version() == DeltaTable(str(local_lake / name)).version(), name
         assert _rows(lake / name, raw) == _rows(local_lake / name, local_raw), name
         writers = _writer_parents(lake / name)
-        if DeltaTable(str(lake / name)).to_pyarrow_table().num_rows:
+        if read_table(lake / name).num_rows:
             assert writers and writers <= executors, (name, writers)  # daemons under the Workers' executors
 
 
@@ -97,9 +98,9 @@ def test_featurize_on_a_standalone_cluster_equals_the_local_run(standalone, feat
         if name != "featurize_runs":  # its record holds timings and paths
             assert _rows(lake / name, lake) == _rows(local_lake / name, local_lake), name
         writers = _writer_parents(lake / name)
-        if name != "featurize_runs" and DeltaTable(str(lake / name)).to_pyarrow_table().num_rows:
+        if name != "featurize_runs" and read_table(lake / name).num_rows:
             assert writers and writers <= executors, (name, writers)
-    (run,) = DeltaTable(str(lake / "featurize_runs")).to_pyarrow_table().to_pylist()
+    (run,) = read_table(lake / "featurize_runs").to_pylist()
     cluster_record = json.loads(run["record"])
     for key in ("counts", "missing_side_rows", "split", "splits", "oov_rows", "vocab_sizes", "catalogue"):
         assert cluster_record[key] == record[key], key

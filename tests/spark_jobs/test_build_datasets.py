@@ -10,6 +10,7 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
+from ray_apps.lake import read_table
 from spark_jobs import schema
 from spark_jobs.build_datasets import build
 from spark_jobs.delta import read_delta, write_delta
@@ -20,7 +21,7 @@ TABLES = ["users", "items", "vocab", "rejects", "runs", "pretext_image_labels", 
 
 
 def _table(lake, name) -> pa.Table:
-    return DeltaTable(str(lake / name)).to_pyarrow_table()
+    return read_table(lake / name)
 
 
 @pytest.mark.parametrize("name", TABLES)
@@ -124,8 +125,7 @@ def test_a_failed_write_leaves_the_previous_version(spark, tmp_path):
     failing = good.withColumn("v", explode_on_seven("v"))
     with pytest.raises(Exception, match="injected task failure"):
         write_delta(failing, path, schema=target)
-    table = DeltaTable(path)
-    assert table.version() == v0 and table.to_pyarrow_table().num_rows == 10
+    assert DeltaTable(path).version() == v0 and read_table(path).num_rows == 10
     assert read_delta(spark, path).count() == 10
     with pytest.raises(Exception, match="does not fit|do not match"):  # a schema mismatch is refused, nothing committed
         write_delta(spark.createDataFrame([("x", "y")], "id string, v string"), path, schema=target)

@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from deltalake import DeltaTable
 
+from ray_apps.lake import read_table
 from spark_jobs.featurize import featurize
 from spark_jobs.featurize_config import ConfigError, FeaturizeConfig
 from tests.own_tables import BAD_EVENTS, LATE_ITEM, N_EVENTS, POSTERS
 
 
 def _table(lake: Path, name: str):
-    return DeltaTable(str(lake / name)).to_pyarrow_table().to_pandas()
+    return read_table(lake / name).to_pandas()
 
 
 def _vocab(lake: Path, feature: str) -> dict[str, int]:

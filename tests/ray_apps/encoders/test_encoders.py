@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.dataset as ds
-from deltalake import DeltaTable
 
 from ray_apps.encoders.item_features import from_blobs
+from ray_apps.lake import read_table
 
 
 def test_pretext_training_writes_an_encoder_with_metrics(tiny_models):
@@ -36,8 +36,8 @@ def test_text_encoder_reads_the_catalogues_tags(tiny_models):
 def test_item_features_one_row_per_item_including_the_corrupt_one(tiny_features, tiny_lake, tiny_site):
     lake, _ = tiny_lake
     _, manifest = tiny_site
-    features = DeltaTable(str(lake / "item_features")).to_pyarrow_table().to_pandas()
-    items = DeltaTable(str(lake / "items")).to_pyarrow_table(columns=["item_idx", "illust_id", "image_uri"]).to_pandas()
+    features = read_table(lake / "item_features").to_pandas()
+    items = read_table(lake / "items", columns=["item_idx", "illust_id", "image_uri"]).to_pandas()
     assert sorted(features.item_idx) == sorted(items.item_idx)
     corrupt = features[features.illust_id.isin(manifest["counts"]["corrupt_images"])]
     assert len(corrupt) == 1 and not corrupt.ok.iloc[0] and corrupt.error.iloc[0].startswith("corrupt_image")
@@ -53,7 +53,7 @@ def test_item_features_one_row_per_item_including_the_corrupt_one(tiny_features,
 def test_style_vectors_of_one_painting_style_are_nearer(tiny_features, tiny_lake, tiny_site):
     lake, _ = tiny_lake
     raw, _ = tiny_site
-    features = DeltaTable(str(lake / "item_features")).to_pyarrow_table().to_pandas()
+    features = read_table(lake / "item_features").to_pandas()
     truth = ds.dataset(raw / "oracle_items").to_table().to_pandas()
     m = features.merge(truth, on="illust_id")
     m = m[m.ok]
@@ -91,7 +91,7 @@ def test_a_lake_without_text_pairs_still_gets_item_vectors(tiny_models, tiny_lak
     assert version == summary["version"]
     shutil.copytree(Path(tiny_models[0], IMAGE_ENCODER_DIR), models / IMAGE_ENCODER_DIR)
     embed(EmbedConfig(lake=str(own_lake), models=str(models), batch_size=64))
-    features = DeltaTable(str(own_lake / "item_features")).to_pyarrow_table(columns=["item_idx", "text_encoder"])
-    items = DeltaTable(str(own_lake / "items")).to_pyarrow_table(columns=["item_idx"])
+    features = read_table(own_lake / "item_features", columns=["item_idx", "text_encoder"])
+    items = read_table(own_lake / "items", columns=["item_idx"])
     assert features.num_rows == items.num_rows
     assert set(features["text_encoder"].to_pylist()) == {summary["version"]}

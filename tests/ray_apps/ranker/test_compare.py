@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from deltalake import DeltaTable, write_deltalake
+from deltalake import write_deltalake
 
+from ray_apps.lake import read_table
 from ray_apps.ranker.compare import PlannedRun, RunsFolderBusy, compare, load_tuned, plan, runs_folder_lock
 from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.report import write_report
@@ -54,8 +55,7 @@ def test_seeds_and_controls_give_mean_and_sd_and_changed_inputs_retrain(tiny_fea
     again = compare(str(lake), str(out), ["dcn_v2"], [], BUDGET, controls=["dcn_v2"], seeds=[0, 1])
     assert [r["wall_seconds"] for r in again] == [r["wall_seconds"] for r in records]
     # A new version of item_features (embed ran again): the runs trained on the old one are retrained.
-    table = DeltaTable(str(lake / "item_features"))
-    write_deltalake(str(lake / "item_features"), table.to_pyarrow_table(), mode="overwrite")
+    write_deltalake(str(lake / "item_features"), read_table(lake / "item_features"), mode="overwrite")
     capsys.readouterr()
     newer = compare(str(lake), str(out), ["dcn_v2"], [], BUDGET, controls=[], seeds=[0])
     assert "dcn_v2: retrained, its inputs changed" in capsys.readouterr().out

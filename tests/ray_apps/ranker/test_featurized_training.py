@@ -9,11 +9,11 @@ import shutil
 
 import numpy as np
 import pytest
-from deltalake import DeltaTable
 
 from ray_apps.encoders.embed import EmbedConfig
 from ray_apps.encoders.embed import run as embed
 from ray_apps.encoders.item_features import from_blobs
+from ray_apps.lake import read_table
 from ray_apps.ranker.compare import compare
 from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.data import DatasetConfig
@@ -29,7 +29,7 @@ def test_featurized_lake_trains_a_baseline_and_umair_fps(featurized, ray_local, 
     assert groups["user_id"] == "user" and groups["item_id"] == "item" and groups["hour"] == "context"
     base = TrainConfig(overrides=SMALL_MODEL, batch_size=64, epochs=1)
     results = compare(str(lake), str(tmp_path / "runs"), ["dcn_v2", "umair_fps"], [], base, dataset=dataset)
-    test_rows = DeltaTable(str(lake / "interactions_test")).to_pyarrow_table().num_rows
+    test_rows = read_table(lake / "interactions_test").num_rows
     assert [r["model"] for r in results] == ["dcn_v2", "umair_fps"]
     for r in results:
         assert r["examples"] == test_rows == record["splits"]["test"]["rows"]
@@ -48,7 +48,7 @@ def test_embed_encodes_a_featurized_catalogue_and_umair_fps_trains_on_it(featuri
         "corrupt_image: UnidentifiedImageError": 1,
         "image_not_found": 1,
     }
-    features = DeltaTable(str(lake / "item_features")).to_pyarrow_table().to_pandas().set_index("illust_id")
+    features = read_table(lake / "item_features").to_pandas().set_index("illust_id")
     ok = {item for item, kind in POSTERS.items() if kind.endswith("png")}
     assert {i for i in features.index if features.ok[i]} == ok
     text = from_blobs(features.e_tsem.tolist(), len(features.e_tsem.iloc[0]) // 2).astype(np.float32)
@@ -78,7 +78,7 @@ def test_a_catalogue_without_images_gets_text_vectors_without_an_image_encoder(f
     with pytest.raises(FileNotFoundError, match=rf"no image_encoder/ but {len(POSTERS)} items .* have an image"):
         embed(EmbedConfig(lake=str(lake), models=str(text_models)))
 
-    items = DeltaTable(str(lake / "items")).to_pyarrow_table()
+    items = read_table(lake / "items")
     no_images = items.set_column(
         items.schema.get_field_index("image_uri"), "image_uri", pa.nulls(items.num_rows, pa.string())
     )
@@ -86,7 +86,7 @@ def test_a_catalogue_without_images_gets_text_vectors_without_an_image_encoder(f
     summary = embed(EmbedConfig(lake=str(lake), models=str(text_models), batch_size=16))
     assert summary["rows"] == items.num_rows and summary["ok"] == 0
     assert summary["not_ok"] == {"missing_image": items.num_rows}
-    features = DeltaTable(str(lake / "item_features")).to_pyarrow_table()
+    features = read_table(lake / "item_features")
     assert features["e_sem"].null_count == features["e_sty"].null_count == items.num_rows
     assert features["e_tsem"].null_count == 0 and set(features["image_encoder"].to_pylist()) == {None}
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from deltalake import DeltaTable, write_deltalake
+from deltalake import write_deltalake
 from sklearn.metrics import log_loss, roc_auc_score
 
+from ray_apps.lake import read_table
 from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.data import DatasetConfig
 from ray_apps.ranker.job import run
@@ -20,7 +21,7 @@ from tests.conftest import SMALL_MODEL
 def test_two_workers_train_umair_and_a_baseline_and_write_metrics(tiny_runs, tiny_lake):
     runs, records = tiny_runs
     lake, _ = tiny_lake
-    test_rows = DeltaTable(str(lake / "interactions_test")).to_pyarrow_table(columns=["label"]).num_rows
+    test_rows = read_table(lake / "interactions_test", columns=["label"]).num_rows
     for r in records.values():
         saved = json.loads(Path(runs, r["run"], "metrics.json").read_text())
         assert saved["workers"] == 2 and saved["examples"] == test_rows
@@ -33,7 +34,7 @@ def test_two_workers_train_umair_and_a_baseline_and_write_metrics(tiny_runs, tin
         assert (Path(runs, r["run"], "model.safetensors")).exists() and json.loads(
             Path(runs, r["run"], "history.json").read_text()
         )
-    experiments = DeltaTable(str(lake / "experiments")).to_pyarrow_table().to_pandas()
+    experiments = read_table(lake / "experiments").to_pandas()
     assert {"umair_fps", "dcn_v2"} <= set(experiments.model)
 
 
@@ -64,7 +65,7 @@ def test_an_injected_worker_failure_is_survived_and_a_rerun_starts_fresh(tiny_fe
     assert 0 < record["auc"] < 1 and record["train_samples"] > 0
     # Started again, the finished run trains from scratch (Ray Train would resume from its last checkpoint).
     again = run(str(lake), str(tmp_path / "runs"), cfg)
-    train_rows = DeltaTable(str(lake / "interactions_train")).to_pyarrow_table(columns=["label"]).num_rows
+    train_rows = read_table(lake / "interactions_train", columns=["label"]).num_rows
     assert again["train_samples"] == train_rows
 
 
@@ -91,4 +92,4 @@ def test_a_plain_categorical_ctr_table_trains_from_its_yaml_given_relative_paths
     assert (
         "dcn_v2" in (tmp_path / "runs" / "dcn_v2" / "progress.log").read_text()
     )  # the worker's progress lines arrived
-    assert DeltaTable(str(tmp_path / "experiments")).to_pyarrow_table().num_rows == 1
+    assert read_table(tmp_path / "experiments").num_rows == 1

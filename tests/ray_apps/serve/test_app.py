@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import torch
-from deltalake import DeltaTable
+
+from ray_apps.lake import read_table
 
 
 def test_health_and_model_info(url):
@@ -51,7 +52,7 @@ def served_scores(url: str, rows) -> list[float]:
 
 
 def some_test_rows(lake: Path, n: int = 6):
-    test = DeltaTable(str(lake / "interactions_test")).to_pyarrow_table().to_pandas()
+    test = read_table(lake / "interactions_test").to_pandas()
     return test[test.user_id == test.user_id.value_counts().index[0]].head(n)
 
 
@@ -65,9 +66,9 @@ def test_rank_scores_equal_offline_predictions(url, tiny_runs, tiny_lake):
 
 def test_rank_sorts_and_recommend_returns_k_unseen(url, tiny_lake):
     lake, _ = tiny_lake
-    train = DeltaTable(str(lake / "interactions_train")).to_pyarrow_table(columns=["user_id", "illust_id"]).to_pandas()
+    train = read_table(lake / "interactions_train", columns=["user_id", "illust_id"]).to_pandas()
     user = train.user_id.value_counts().index[0]
-    ids = list(DeltaTable(str(lake / "items")).to_pyarrow_table(columns=["illust_id"])["illust_id"].to_pylist()[:20])
+    ids = list(read_table(lake / "items", columns=["illust_id"])["illust_id"].to_pylist()[:20])
     ranked = requests.post(f"{url}/v1/rank", json={"user_id": user, "illust_ids": ids}, timeout=30).json()
     scores = [r["score"] for r in ranked["results"]]
     assert ranked["known_user"] and scores == sorted(scores, reverse=True) and len(scores) == 20

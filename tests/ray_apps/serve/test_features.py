@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from deltalake import DeltaTable
 
+from ray_apps.lake import read_table
 from ray_apps.ranker.data import DatasetConfig, ToArrays
 from ray_apps.serve.features import FeatureStore, item_age_buckets
 
@@ -20,7 +20,7 @@ def test_online_features_equal_offline_rows_for_every_split(tiny_lake):
     lake, _ = tiny_lake
     spec, store = _store(lake)
     for split in ("train", "valid", "test"):
-        rows = DeltaTable(str(lake / f"interactions_{split}")).to_pyarrow_table().slice(0, 60).to_pandas()
+        rows = read_table(lake / f"interactions_{split}").slice(0, 60).to_pandas()
         offline = ToArrays(spec, None)(rows)
         for i, row in enumerate(rows.itertuples()):
             online, known = store.features(row.user_id, [row.illust_id], row.ts.to_pydatetime())
