@@ -3,7 +3,7 @@ same splits of MovieLens 100K, same hyper-parameters, same protocol (monitor val
 2, learning rate x0.1 on each epoch without improvement, best epoch restored, gradient norm clipped
 at 10).
 
-    # once: the data (see ../shared/data/ml-100k/ORIGIN.md; never inside the project) and a
+    # once: the data (docs/data/movielens-100k.md; never inside the project) and a
     # bench-only environment with FuxiCTR (never in the project's dependencies)
     python3 -m venv /work/fuxienv && /work/fuxienv/bin/pip install fuxictr==2.3.10 "polars<2"  # its scan_csv(dtypes=)
     echo "$PWD/.venv/lib/python3.11/site-packages" > /work/fuxienv/lib/python3.11/site-packages/zz_torch.pth

@@ -1,4 +1,4 @@
-"""Spark job: raw landing zone -> the Delta lake (DESIGN.md section 4).
+"""Spark job: raw landing zone -> the Delta lake (docs/architecture.md, "The lake").
 
     spark-submit spark_jobs/build_datasets.py --raw RAW --lake LAKE [--config FILE]
     umair prep --raw RAW --lake LAKE [--config FILE]

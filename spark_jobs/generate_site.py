@@ -1,4 +1,4 @@
-"""Spark job: write the sample illustration site as a raw landing zone (DESIGN.md section 3).
+"""Spark job: write the sample illustration site as a raw landing zone (docs/architecture.md, "Raw landing zone").
 
     spark-submit spark_jobs/generate_site.py --size demo --out RAW [--seed 7] [--no-images]
     umair generate --size tiny --out RAW

@@ -1,5 +1,5 @@
-"""The single source of truth for every table's columns: the raw landing zone (DESIGN.md §3)
-and the lake (§4). Schemas are pyarrow schemas; `spark_schema` converts for Spark readers."""
+"""The single source of truth for every table's columns: the raw landing zone (docs/architecture.md,
+"Data contracts") and the lake. Schemas are pyarrow schemas; `spark_schema` converts for Spark readers."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def spark_schema(schema: pa.Schema):
     return from_arrow_schema(schema)
 
 
-# ---- The lake (DESIGN.md §4). Index columns are int32 (0 = OOV / padding), keys int64. ----
+# ---- The lake. Index columns are int32 (0 = OOV / padding), keys int64. ----
 INT_LIST = pa.list_(pa.int32())
 USER_INDEX_COLUMNS = [
     ("user_idx", pa.int64()),

@@ -1,4 +1,4 @@
-"""The FeatureSpec of our lake's interaction tables (DESIGN.md section 4).
+"""The FeatureSpec of our lake's interaction tables (docs/architecture.md, "The lake").
 
 Pure: it takes vocabulary sizes (read from the lake's `vocab` by the caller) and vector widths.
 Any other CTR table is described by its own YAML spec instead.

@@ -110,7 +110,7 @@ def test_ddp_training_streamed_across_both_nodes_learns_as_much_as_the_single_no
     # Every training row once per epoch across the two nodes' shards; every test row scored once.
     assert record["train_samples"] == reference["train_samples"] and record["examples"] == reference["examples"]
     # Which blocks reach which worker, and when, differs from run to run when streaming, and on the tiny lake
-    # the model barely learns in two epochs (AUC ~0.53), so the order moves the AUC. Measured (session 16):
+    # the model barely learns in two epochs (AUC ~0.53), so the order moves the AUC. Measured (2026-12-03, this 2-core machine):
     # six single-node runs of one lake 0.521-0.534; two-node runs 0.537, 0.540, 0.549 beside a single-node
     # 0.536, and 0.569 beside 0.531 on a loaded CI machine. A two-node run that learned less than the
     # single-node one (a shard lost, a node training without the item vectors) lands below; one that lands
