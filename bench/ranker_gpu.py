@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import save_result  # noqa: E402
 
 from spark_jobs.config import PrepConfig
-from umair_models.illustration_spec import illustration_spec  # noqa: E402
+from umair_models import dataset_spec  # noqa: E402
 from umair_models.models import build_model  # noqa: E402
 
 SCALES = {
@@ -79,9 +79,9 @@ def main() -> int:
         **SMALL,
     }
     prep = PrepConfig()  # the tag lengths a default `umair prep` pads to
-    spec = illustration_spec(
-        sizes, s["items"], {"tags_idx": prep.max_item_tags, "interest_tags_idx": prep.max_interest_tags}, DIMS
-    )
+    lens = {"tags_idx": prep.max_item_tags, "interest_tags_idx": prep.max_interest_tags}
+    lake_spec = dataset_spec.illustration_dataset(sizes, lens, s["items"])
+    spec = dataset_spec.feature_spec(lake_spec, sizes, "paper-scale spec", vectors=DIMS)
     model = build_model(args.model, spec).to(dev)
     for name in DIMS:
         if name in model.lookups:  # a random fp16 item-feature table, made on the GPU

@@ -4,7 +4,7 @@
 
 Phase 1 sends good POST /v1/rank requests (100 candidates) open-loop at --rate for --seconds.
 Phase 2 sends the same good traffic while --attackers connections, from a second process, send the
-hostile requests of tests/hostile_http.py (every kind, stalled bodies included) back to back for
+hostile requests of ray_apps/serve/hostile_requests.py (every kind, stalled bodies included) back to back for
 as long as it lasts.
 Prints the bad requests' status classes (target: all 4xx with a message, zero 5xx), the good
 requests' p50 / p99 in both phases (target: p99 under attack <= 2x without) and whether the
@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import save_result  # noqa: E402
 from _serving import start_warm  # noqa: E402
 
-from tests.hostile_http import Answer, good_rank_requests, has_message, hostile_requests, paced, send  # noqa: E402
+from ray_apps.serve.hostile_requests import hostile_requests  # noqa: E402
+from ray_apps.serve.raw_http import Answer, good_rank_requests, has_message, paced, send  # noqa: E402
 
 
 def latency(answers: list[Answer]) -> dict:

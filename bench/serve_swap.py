@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import save_result  # noqa: E402
 from _serving import start_warm  # noqa: E402
 
-from tests.hostile_http import good_rank_requests, send  # noqa: E402
+from ray_apps.serve.raw_http import good_rank_requests, send  # noqa: E402
 
 
 def percentiles(ms: list[float]) -> dict:

@@ -191,7 +191,7 @@ def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: boo
         return str(report)
 
     stages.run("generate", generate, {"size": size, "seed": seed})
-    stages.run("prep", prep, {})
+    stages.run("prep", prep, {"writes": "tables + dataset.yaml"})  # a lake from before prep wrote its spec is redone
     demo_spark = _active_spark() if caller_spark is None else None
     if demo_spark is not None:
         demo_spark.stop()  # the demo's Spark stages are done: free the JVM's memory and the CPU it takes from Ray

@@ -31,6 +31,7 @@ from spark_jobs.transforms import examples as ex
 from spark_jobs.transforms import features as ft
 from spark_jobs.transforms import pretext, validate
 from spark_jobs.transforms.indexing import position_index
+from umair_models import dataset_spec
 
 log = logging.getLogger("umair.prep")
 
@@ -206,6 +207,10 @@ def build(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepCon
     )
     save("runs", run_row, mode="append")
     record["versions"] = versions
+    sizes = {r["feature"]: int(r["size"]) for r in vocab.groupBy("feature").agg(F.max("index").alias("size")).collect()}
+    max_lens = {"tags_idx": config.max_item_tags, "interest_tags_idx": config.max_interest_tags}
+    spec = dataset_spec.illustration_dataset(sizes, max_lens, table_rows["items"])
+    record["dataset"] = str(dataset_spec.write(spec, lake, f"written by umair prep run {run_id}"))
     for df in (users.kept, items.kept, events.kept, labelled, train, item_attrs, vocab, user_table, item_table):
         df.unpersist()
     return record
@@ -227,6 +232,7 @@ def print_record(r: dict) -> None:
         )
     if r["negatives_sampled"]:
         print("  (the log had no views: negatives were sampled by popularity)")
+    print(f"  dataset spec: {r['dataset']}  (what umair train / compare read)")
     print("  Delta tables (version):")
     for name, v in r["versions"].items():
         print(f"    {r['lake']}/{name}  v{v}  {r['tables'].get(name, 0):,} rows")

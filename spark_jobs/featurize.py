@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pyspark import StorageLevel
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -55,6 +54,7 @@ from spark_jobs.raw import (
 from spark_jobs.transforms import features as ft
 from spark_jobs.transforms.indexing import position_index
 from spark_jobs.transforms.validate import REASON, Checked, split_flagged
+from umair_models import dataset_spec
 
 log = logging.getLogger("umair.featurize")
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
@@ -444,31 +444,30 @@ def _catalogue_facts(catalogue: DataFrame) -> dict[str, int]:
 
 
 # --- the job --------------------------------------------------------------------------------------
-def dataset_yaml(config: FeaturizeConfig, vocab_sizes: dict[str, int], num_items: int = 0) -> dict[str, Any]:
+def dataset_spec_of(
+    config: FeaturizeConfig, vocab_sizes: dict[str, int], num_items: int = 0
+) -> dataset_spec.DatasetSpec:
     """What `umair train --dataset` reads: table names relative to the lake, vocab sizes by reference,
-    and the item catalogue's vectors when `num_items` > 0."""
+    and the item catalogue's vectors when `num_items` > 0 (widths from the item_features table once
+    `umair embed` has written it)."""
     features = []
     for f in config.features:
         if f.kind == "multi_categorical":
-            spec = {"name": f.name, "kind": "multi_categorical", "max_len": f.max_len}
+            features.append(
+                dataset_spec.sized(f.name, "multi_categorical", f.name, vocab_sizes, f.group, max_len=f.max_len)
+            )
         elif f.categorical:
-            spec = {"name": f.name, "kind": "categorical"}
+            features.append(dataset_spec.sized(f.name, "categorical", f.name, vocab_sizes, f.group))
         else:
-            spec = {"name": f.name, "kind": "numeric"}
-        if spec["kind"] != "numeric":
-            spec.update({"vocab": f.name} if vocab_sizes.get(f.name) else {"vocab_size": 2})  # empty: OOV only
-        features.append({**spec, "group": f.group})
-    out: dict[str, Any] = {
-        "tables": {s: f"interactions_{s}" for s in SPLITS},
-        "label": "label",
-        "vocab_table": "vocab",
-        "features": features,
-    }
-    if config.user_column:
-        out["user_column"] = "user_key"
-    if num_items:  # widths come from the item_features table once `umair embed` has written it
-        out["item_features"] = {"table": "item_features", "key": "item_idx", "num_items": num_items}
-    return out
+            features.append(dataset_spec.FeatureEntry(name=f.name, kind="numeric", group=f.group))
+    return dataset_spec.DatasetSpec(
+        tables={s: f"interactions_{s}" for s in SPLITS},
+        label="label",
+        user_column="user_key" if config.user_column else None,
+        vocab_table="vocab",
+        features=features,
+        item_features=dataset_spec.ItemFeaturesEntry(table="item_features", num_items=num_items) if num_items else None,
+    )
 
 
 def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[str, Any]:
@@ -590,10 +589,9 @@ def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[s
         save("items", catalogue.select("item_idx", "illust_id", "image_uri", "tags"))
         catalogue_facts = _catalogue_facts(catalogue)
         stages.done("catalogue", catalogue_facts["items"])
-    dataset = dataset_yaml(config, vocab_sizes, catalogue_facts.get("items", 0))
-    Path(lake, "dataset.yaml").write_text(
-        f"# written by umair featurize run {run_id}; umair train --dataset {Path(lake, 'dataset.yaml')}\n"
-        + yaml.safe_dump(dataset, sort_keys=False)
+    spec = dataset_spec_of(config, vocab_sizes, catalogue_facts.get("items", 0))
+    dataset_spec.write(
+        spec, lake, f"written by umair featurize run {run_id}; umair train --dataset {Path(lake, 'dataset.yaml')}"
     )
     record = {
         "run_id": run_id,

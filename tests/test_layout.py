@@ -55,7 +55,7 @@ def test_no_stage_imports_another_stages_training_or_app_module():
     for path in sorted((ROOT / "ray_apps").rglob("*.py")):
         module, stage = _module_name(path), _stage(_module_name(path))
         if stage is None and module not in SHARED:
-            continue  # the CLI, the demo and the one-release aliases orchestrate every stage
+            continue  # the CLI and the demo orchestrate every stage
         for imported in imports_of(path):
             if imported in TRAINING_OR_APP and _stage(imported) != stage:
                 bad.append(f"{module} imports {imported}")
@@ -88,3 +88,15 @@ def test_every_stage_module_is_known_to_the_rule():
     }
     readers_with_a_main = {"ray_apps.ranker.report"}  # writes report.md from finished runs; trains nothing
     assert entry_points - readers_with_a_main <= TRAINING_OR_APP
+
+
+def test_no_package_or_benchmark_imports_the_tests():
+    """Helpers tests and benchmarks share live in the packages (e.g. ray_apps.serve.raw_http), not in tests/."""
+    bad = [
+        f"{p.relative_to(ROOT)} imports {m}"
+        for folder in ("bench", "ray_apps", "spark_jobs", "umair_models")
+        for p in sorted((ROOT / folder).rglob("*.py"))
+        for m in imports_of(p)
+        if m.split(".")[0] == "tests"
+    ]
+    assert not bad, bad

@@ -1,27 +1,12 @@
 """What the ranker trains on: a dataset config (tables, label, feature columns, optional item
 vectors) and the Ray Data preprocessing that turns Delta rows into fixed-shape arrays.
 
-The same job trains on any CTR table in Delta. A dataset YAML:
-
-    tables: {train: PATH, valid: PATH, test: PATH}   # relative paths resolve against --lake
-    label: label
-    user_column: user_id          # optional: per-user GAUC groups by it
-    vocab_table: vocab            # optional: lets a field say `vocab: <feature>` for its size
-    features:
-      - {name: C1, kind: categorical, vocab_size: 1000}
-      - {name: tags_idx, kind: multi_categorical, vocab: tag, group: item}   # max_len: from the lake's run record
-      - {name: price, kind: numeric}
-    item_features:                # optional: frozen per-item vectors (UMAIR-FPS modalities)
-      table: item_features
-      key: item_idx
-      num_items: 5000
-      vectors: {e_tsem: 384, e_sem: 512, e_sty: 768}   # omitted: widths read from the table `embed` wrote
-      present: ok                 # bool column: image vectors exist (e_tsem is always present)
-
-Without `vectors`, a table that does not exist yet (featurize wrote the catalogue, embed has not
-run) means no item vectors: the run's fingerprint records that, and a warning says so.
-
-Without --dataset, the job builds this config for our lake from its `vocab` and `item_features`.
+The same job trains on any CTR table in Delta, described by a dataset spec (`LAKE/dataset.yaml`,
+written by `prep` or `featurize`; format and its one reader / writer: umair_models/dataset_spec.py).
+Here a spec is resolved against its lake: `vocab: X` features sized from the lake's vocabulary,
+multi-valued columns without `max_len` padded as the lake's run record says, item-vector widths read
+from the item_features table `embed` wrote. Before `embed` has run, a spec without `vectors` means no
+item vectors: the run's fingerprint records that, and a warning says so.
 """
 
 from __future__ import annotations
@@ -36,14 +21,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import yaml
 
 from ray_apps import storage
-from ray_apps.encoders.item_features import ItemVectors, embedded_item_vectors, lake_item_vectors
+from ray_apps.encoders.item_features import ItemVectors, embedded_item_vectors
 from ray_apps.lake import lake_facts, read_table, table_rows, vocab_sizes
 from ray_apps.runtime import log
-from umair_models.features import FeatureSpec, FieldSpec
-from umair_models.illustration_spec import illustration_spec
+from umair_models import dataset_spec
+from umair_models.features import FeatureSpec
 
 
 @dataclass
@@ -85,64 +69,49 @@ class DatasetConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, lake: str | Path | None = None) -> DatasetConfig:
-        data = yaml.safe_load(storage.read_text(path))
-        known = {"tables", "label", "user_column", "vocab_table", "features", "item_features"}
-        if set(data) - known:
-            raise ValueError(f"{path}: unknown dataset keys {sorted(set(data) - known)}; known: {sorted(known)}")
-        root = storage.absolute(lake or storage.parent(path))  # workers elsewhere get absolute paths
+        """A dataset.yaml resolved against `lake` (default: the folder holding it)."""
+        spec = dataset_spec.parse(storage.read_text(path), str(path))
+        return cls.from_spec(spec, storage.absolute(lake or storage.parent(path)), str(path))
 
+    @classmethod
+    def from_spec(cls, spec: dataset_spec.DatasetSpec, root: str, source: str) -> DatasetConfig:
         def resolve(p: str) -> str:
             return storage.absolute(p) if storage.is_remote(p) or Path(p).is_absolute() else storage.join(root, p)
 
-        tables = {k: resolve(v) for k, v in data["tables"].items()}
-        if "train" not in tables:
-            raise ValueError(f"{path}: tables.train is required")
-        sizes = vocab_sizes(root) if data.get("vocab_table") else {}
+        tables = {k: resolve(v) for k, v in spec.tables.items()}  # workers elsewhere get absolute paths
+        sizes = vocab_sizes(root) if spec.vocab_table else {}
         lake_lens = lake_facts(root).max_lens if storage.is_delta_table(storage.join(root, "runs")) else {}
-        fields = []
-        for raw in data["features"]:
-            raw = dict(raw)
-            if "vocab" in raw:
-                feature = raw.pop("vocab")
-                if feature not in sizes:
-                    raise ValueError(
-                        f"{path}: field {raw['name']!r} names vocab {feature!r}, not in {storage.join(root, data['vocab_table'])}"
-                    )
-                raw["vocab_size"] = sizes[feature] + 1
-            if raw.get("kind") == "multi_categorical" and "max_len" not in raw and raw["name"] in lake_lens:
-                raw["max_len"] = lake_lens[raw["name"]]  # the length prep padded the column to
-            fields.append(FieldSpec(**raw))
         items = None
-        if data.get("item_features"):
-            spec_items = dict(data["item_features"])
-            spec_items["table"] = resolve(spec_items["table"])
-            items = ItemVectors(**spec_items) if "vectors" in spec_items else embedded_item_vectors(**spec_items)
-            if items is None:
-                log.warning(
-                    "%s: no item vectors: %s does not exist yet (umair embed --lake %s writes it)",
-                    path,
-                    spec_items["table"],
-                    root,
-                )
-        if items is not None:
-            if items.key not in [f.name for f in fields]:
-                fields.append(FieldSpec(items.key, "index", vocab_size=items.num_items + 1, group="item"))
-            fields += [
-                FieldSpec(n, "pretrained", dim=d, group="item", lookup=items.key) for n, d in items.vectors.items()
-            ]
-        return cls(tables, FeatureSpec(fields, data.get("label", "label")), data.get("user_column"), items)
+        if spec.item_features:
+            entry = spec.item_features
+            table = resolve(entry.table)
+            if entry.vectors:
+                items = ItemVectors(table, entry.key, entry.num_items, dict(entry.vectors), entry.present)
+            else:
+                items = embedded_item_vectors(table, entry.key, entry.num_items, entry.present)
+                if items is None:
+                    log.warning(
+                        "%s: no item vectors: %s does not exist yet (umair embed --lake %s writes it)",
+                        source,
+                        table,
+                        root,
+                    )
+        features = dataset_spec.feature_spec(spec, sizes, source, lake_lens, items.vectors if items else None)
+        return cls(tables, features, spec.user_column, items)
 
     @classmethod
     def for_lake(cls, lake: str | Path, multimodal: bool = True) -> DatasetConfig:
-        """Our lake: interactions_{train,valid,test}, its vocab, its recorded tag lengths, and item_features when present."""
-        lake = storage.absolute(lake)  # workers elsewhere get absolute paths
-        num_items = read_table(storage.join(lake, "items"), ["item_idx"]).num_rows
-        items = lake_item_vectors(lake, num_items) if multimodal else None
-        spec = illustration_spec(
-            vocab_sizes(lake), num_items, lake_facts(lake).max_lens, items.vectors if items else None
-        )
-        tables = {s: storage.join(lake, f"interactions_{s}") for s in ("train", "valid", "test")}
-        return cls(tables, spec, "user_id", items)
+        """The lake's own dataset.yaml (written by `prep` or `featurize`); `multimodal=False` leaves the
+        item vectors out."""
+        path = storage.join(storage.absolute(lake), dataset_spec.FILE_NAME)
+        if not storage.exists(path):
+            raise FileNotFoundError(
+                f"{path}: the lake has no dataset spec; build it with `umair prep` (or `umair featurize`)"
+            )
+        spec = dataset_spec.parse(storage.read_text(path), path)
+        if not multimodal:
+            spec = spec.model_copy(update={"item_features": None})
+        return cls.from_spec(spec, storage.absolute(lake), path)
 
 
 def padded_lists(column: pa.Array | pa.ChunkedArray, max_len: int) -> np.ndarray:

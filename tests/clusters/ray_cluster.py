@@ -131,9 +131,9 @@ class RayCluster:
             except requests.RequestException:
                 pass
             time.sleep(1)
-        log = Path(self.temp, "head.log").read_text()[-3000:]
+        log = self.log_tail("head")
         self.shutdown()
-        raise RuntimeError(f"the Ray head did not come up:\n{log}")
+        raise RuntimeError(f"the Ray head did not answer on {self.dashboard} within 180 s:\n{log}")
 
     def add_node(self, name: str, num_cpus: int = 2, resources: dict[str, float] | None = None) -> None:
         """A second (third, ...) node joining the head; returns once the cluster counts it."""
@@ -149,6 +149,7 @@ class RayCluster:
         self.wait_for_nodes(len(self.nodes))
 
     def alive_nodes(self) -> int:
+        """How many nodes this cluster's GCS counts alive (-1 when the query itself failed)."""
         code = "import ray; ray.init(); print(sum(n['Alive'] for n in ray.nodes()))"
         out = subprocess.run(
             [sys.executable, "-c", code],
@@ -159,13 +160,30 @@ class RayCluster:
         )
         return int(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else -1
 
-    def wait_for_nodes(self, count: int, timeout_s: float = 120) -> None:
-        deadline = time.time() + timeout_s
+    def wait_for_nodes(self, count: int, timeout_s: float = 300) -> None:
+        """Until the GCS counts `count` alive nodes. A node whose `ray start` exits fails at once with its
+        log; otherwise up to `timeout_s`: on an idle 2-core machine a node joins in 5-15 s, beside other
+        Ray / Spark work it took over 120 s (the timeout's old value, which CI beside other work hit)."""
+        deadline, seen = time.time() + timeout_s, -1
         while time.time() < deadline:
-            if self.alive_nodes() == count:
+            for name, proc in self.nodes.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"node {name}'s `ray start` exited with {proc.returncode}:\n{self.log_tail(name)}"
+                    )
+            seen = self.alive_nodes()
+            if seen == count:
                 return
             time.sleep(2)
-        raise RuntimeError(f"the cluster did not reach {count} alive nodes (logs in {self.temp})")
+        last = list(self.nodes)[-1]
+        raise RuntimeError(
+            f"the cluster did not reach {count} alive nodes in {timeout_s:.0f} s (last count {seen}; -1: the query "
+            f"failed); node {last}'s log:\n{self.log_tail(last)}"
+        )
+
+    def log_tail(self, name: str, chars: int = 3000) -> str:
+        """The end of a node's `ray start` output (Ray's own logs are under self.temp)."""
+        return Path(self.temp, f"{name}.log").read_text(errors="replace")[-chars:] + f"\n(more in {self.temp})"
 
     def actor_nodes(self, class_contains: str) -> dict[str, int]:
         """{node name: how many actors whose class name contains `class_contains` ran there}, alive or

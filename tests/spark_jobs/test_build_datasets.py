@@ -14,6 +14,7 @@ from ray_apps.lake import read_table
 from spark_jobs import schema
 from spark_jobs.build_datasets import build
 from spark_jobs.delta import read_delta, write_delta
+from umair_models import dataset_spec
 
 TABLES = ["users", "items", "vocab", "rejects", "runs", "pretext_image_labels", "text_pairs"] + [
     f"interactions_{s}" for s in schema.SPLITS
@@ -130,3 +131,27 @@ def test_a_failed_write_leaves_the_previous_version(spark, tmp_path):
     with pytest.raises(Exception, match="does not fit|do not match"):  # a schema mismatch is refused, nothing committed
         write_delta(spark.createDataFrame([("x", "y")], "id string, v string"), path, schema=target)
     assert DeltaTable(path).version() == v0
+
+
+def test_prep_writes_the_dataset_spec_the_ranker_reads(tiny_lake):
+    """LAKE/dataset.yaml names every index column of the splits, sized from the lake's own vocabulary,
+    with the tag lengths prep padded to and the whole item catalogue."""
+    from ray_apps.ranker.data import DatasetConfig
+
+    lake, record = tiny_lake
+    assert record["dataset"] == str(lake / "dataset.yaml")
+    assert (lake / "dataset.yaml").read_text().startswith(f"# written by umair prep run {record['run_id']}")
+    dataset = DatasetConfig.for_lake(lake, multimodal=False)
+    index_columns = {c for c in schema.lake_schema("interactions_train").names if c.endswith("_idx")} - {"item_idx"}
+    assert {f.name for f in dataset.spec.fields} == index_columns
+    vocab = read_table(lake / "vocab").to_pandas().groupby("feature")["index"].max()
+    assert dataset.spec["artist_idx"].vocab_size == vocab["artist_id"] + 1
+    assert dataset.spec["tags_idx"].vocab_size == dataset.spec["interest_tags_idx"].vocab_size == vocab["tag"] + 1
+    config = record["config"]
+    assert (dataset.spec["tags_idx"].max_len, dataset.spec["interest_tags_idx"].max_len) == (
+        config["max_item_tags"],
+        config["max_interest_tags"],
+    )
+    assert dataset.tables == {s: str(lake / f"interactions_{s}") for s in schema.SPLITS}
+    spec = dataset_spec.parse((lake / "dataset.yaml").read_text(), "dataset.yaml")
+    assert spec.item_features is not None and spec.item_features.num_items == record["tables"]["items"]

@@ -159,7 +159,7 @@ def test_swap_to_another_run_drops_no_request(url, tiny_runs, tiny_lake):
     UMAIR-FPS to DCN-V2: every request is answered 200, and afterwards the answers are DCN-V2's
     offline predictions. (Replacing the replica instead leaves seconds without one: 503s.)"""
     from ray_apps.serve.app import swap
-    from tests.hostile_http import good_rank_requests, paced
+    from ray_apps.serve.raw_http import good_rank_requests, paced
 
     runs, records = tiny_runs
     lake, _ = tiny_lake

@@ -1,0 +1,47 @@
+"""One strict loader for every settings file the project reads: a pydantic model with unknown keys
+forbidden, and errors that name the file and the key instead of a traceback.
+
+    class TablesFile(StrictModel):
+        label: str = "label"
+
+    spec = load_model(TablesFile, yaml.safe_load(text), "TABLES.yaml")   # ConfigError on a bad key
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A settings file that cannot be used as written; the message names the file and the keys."""
+
+
+class StrictModel(BaseModel):
+    """A settings record: unknown keys are errors, values are checked against the annotations."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def describe(error: ValidationError) -> str:
+    """pydantic's errors as `key.path: what is wrong` lines."""
+    lines = []
+    for e in error.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        what = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"  {where}: {what}")
+    return "\n".join(lines)
+
+
+def load_model(cls: type[M], data: Any, source: str) -> M:
+    """`data` (parsed YAML / JSON) as `cls`; ConfigError naming `source` and every bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        known = ", ".join(sorted(cls.model_fields))
+        raise ConfigError(f"{source}: not a valid {cls.__name__}:\n{describe(e)}\n  (known keys: {known})") from None
