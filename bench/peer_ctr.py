@@ -159,10 +159,10 @@ def prepare(ml100k: Path, work: Path) -> None:
 
 def run_ours(work: Path, models: list[str], seeds: list[int], initializer: str = "torch") -> None:
     sys.path.insert(0, str(ROOT))
+    from ray_apps.console import setup_console
     from ray_apps.ranker.config import TrainConfig
     from ray_apps.ranker.data import DatasetConfig
     from ray_apps.ranker.job import run
-    from ray_apps.runtime import setup_console
 
     setup_console(announce=False)
     out = work / ("results_ours.json" if initializer == "torch" else f"results_ours_{initializer}.json")

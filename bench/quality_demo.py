@@ -23,10 +23,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> int:
+    from ray_apps.console import setup_console
     from ray_apps.ranker.compare import CompareConfig, compare, parse_variants
     from ray_apps.ranker.config import TrainConfig
     from ray_apps.ranker.report import write_report
-    from ray_apps.runtime import setup_console
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--workdir", type=Path, default=ROOT / ".umair" / "demo")

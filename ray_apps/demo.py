@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ray_apps.runtime import setup_console
+    from ray_apps.console import setup_console
 
     a = build_parser().parse_args(argv)
     setup_console(Path(a.workdir).resolve() / "logs")

@@ -26,7 +26,14 @@ TRAINING_OR_APP = {
     "ray_apps.serve.app",
     "ray_apps.serve.export",
 }
-SHARED = ("ray_apps.artifacts", "ray_apps.lake", "ray_apps.runtime", "ray_apps.settings")
+SHARED = (
+    "ray_apps.artifacts",
+    "ray_apps.console",
+    "ray_apps.lake",
+    "ray_apps.runtime",
+    "ray_apps.settings",
+    "ray_apps.trainer",
+)
 
 
 def _module_name(path: Path) -> str:

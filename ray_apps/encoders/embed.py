@@ -33,10 +33,11 @@ from ray_apps.artifacts import (
     load_image_encoder,
     load_text_encoder,
 )
+from ray_apps.console import log, setup_console
 from ray_apps.encoders.images import DecodeImages, texts_of
 from ray_apps.encoders.item_features import COLUMNS, TABLE, to_blob
 from ray_apps.lake import read_table
-from ray_apps.runtime import init_ray, log, setup_console, torch_threads
+from ray_apps.runtime import init_ray, torch_threads
 from ray_apps.settings import app_parser, config_from_args, setting
 from umair_models.encoders.image import normalize_images
 

@@ -22,19 +22,12 @@ import torch
 
 from ray_apps import storage
 from ray_apps.artifacts import load_checkpoint_state, save_checkpoint_state, save_image_encoder, write_json
+from ray_apps.console import log, progress_file, progress_line, setup_console
 from ray_apps.encoders.images import DecodeImages
 from ray_apps.lake import vocab_sizes
-from ray_apps.runtime import (
-    TrainerSpec,
-    final_checkpoint,
-    fit_trainer,
-    init_ray,
-    log,
-    progress_file,
-    progress_line,
-    setup_console,
-)
+from ray_apps.runtime import init_ray
 from ray_apps.settings import app_parser, config_from_args, setting
+from ray_apps.trainer import TrainerSpec, final_checkpoint, fit_trainer
 from umair_models.encoders.image import DualOutputResNet, ImageEncoderConfig, normalize_images
 from umair_models.metrics import mean_average_precision, micro_f1
 

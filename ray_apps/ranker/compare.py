@@ -33,10 +33,11 @@ from typing import Any
 import yaml
 
 from ray_apps.artifacts import RANKER_FILE
+from ray_apps.console import log, setup_console
 from ray_apps.ranker.config import CONTROL, TrainConfig, default_run_name
 from ray_apps.ranker.data import DatasetConfig, ranker_splits
 from ray_apps.ranker.job import run
-from ray_apps.runtime import init_ray, log, setup_console
+from ray_apps.runtime import init_ray
 from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args, setting
 from umair_models.models.registry import BASELINES
 from umair_models.models.umair_fps import VARIANTS

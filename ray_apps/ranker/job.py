@@ -22,18 +22,13 @@ from typing import Any, Literal
 
 from ray_apps import storage
 from ray_apps.artifacts import read_json, write_json
+from ray_apps.console import log, progress_file, setup_console
 from ray_apps.ranker.config import TrainConfig, default_run_name
 from ray_apps.ranker.data import DatasetConfig, ranker_splits
 from ray_apps.ranker.loop import train_loop_per_worker
-from ray_apps.runtime import (
-    TrainerSpec,
-    fit_trainer,
-    init_ray,
-    log,
-    progress_file,
-    setup_console,
-)
+from ray_apps.runtime import init_ray
 from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args
+from ray_apps.trainer import TrainerSpec, fit_trainer
 from umair_models.models.registry import build_model
 
 

@@ -19,10 +19,10 @@ import torch
 
 from ray_apps import storage
 from ray_apps.artifacts import load_checkpoint_state, save_checkpoint_state, save_ranker, write_json
+from ray_apps.console import progress_line
 from ray_apps.encoders.item_features import ItemVectors, load_item_vectors
 from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.protocol import BatchTail, Plateau, current_lr, lr_schedule, recalibrate_batch_norm
-from ray_apps.runtime import progress_line
 from umair_models.features import FeatureSpec
 from umair_models.metrics import EvalState
 from umair_models.models.registry import build_model

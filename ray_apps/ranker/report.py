@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ray_apps.console import setup_console
 from ray_apps.ranker.config import CONTROL
-from ray_apps.runtime import setup_console
 from umair_models.models.registry import BASELINES, DISPLAY_NAMES
 
 

@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ray_apps.console import log, setup_console
 from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.data import DatasetConfig, split_arrays
-from ray_apps.runtime import init_ray, log, setup_console
+from ray_apps.runtime import init_ray
 from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args, setting
 from umair_models.models.registry import MODELS
 

@@ -334,7 +334,8 @@ def start(
     Per-request access-log lines are off unless `access_log`: on a small machine writing and
     forwarding one log line per request costs a visible share of the CPU the replica needs.
     """
-    from ray_apps.runtime import init_ray, quiet_libraries
+    from ray_apps.console import quiet_libraries
+    from ray_apps.runtime import init_ray
 
     init_ray(address)
     quiet_libraries()  # Ray Serve's logger exists once serve is imported
@@ -356,7 +357,8 @@ def swap(
     """Move the running endpoint to another run without dropping a request: the new run becomes the
     Ranker's user_config, each replica loads it beside the old one and swaps (Ranker.reconfigure).
     Returns when every replica serves it. `placement`: the one the endpoint was started with."""
-    from ray_apps.runtime import init_ray, quiet_libraries
+    from ray_apps.console import quiet_libraries
+    from ray_apps.runtime import init_ray
 
     init_ray(address)
     quiet_libraries()
@@ -407,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ray_apps.runtime import setup_console
+    from ray_apps.console import setup_console
 
     a = build_parser().parse_args(argv)
     setup_console()

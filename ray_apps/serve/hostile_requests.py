@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from typing import Any
 
 from ray_apps.serve.raw_http import GOOD_RANK, RawRequest, json_body, post_rank, raw
 
@@ -48,7 +49,7 @@ def deeply_nested(rng: random.Random) -> RawRequest:
     return post_rank("deeply_nested", body)
 
 
-WRONG_VALUES = {
+WRONG_VALUES: dict[str, list[Any]] = {
     "user_id": [5, None, [], {}, ["1"], True, 1.5, ""],
     "illust_ids": ["80000001", {}, [1, 2], [None], [[]], [{}], None, 7, [""]],
     "ts": ["yesterday", "2024-13-45T99:99:99", 1e400, [], {}, "9999-12-31T23:59:59", "0001-01-01T00:00:00-14:00"],
@@ -57,7 +58,7 @@ WRONG_VALUES = {
 
 def wrong_types(rng: random.Random) -> RawRequest:
     field = rng.choice(sorted(WRONG_VALUES))
-    body = {**GOOD_RANK, field: rng.choice(WRONG_VALUES[field])}
+    body: dict[str, Any] = {**GOOD_RANK, field: rng.choice(WRONG_VALUES[field])}
     if rng.random() < 0.2:
         body = {k: v for k, v in body.items() if k != rng.choice(["user_id", "illust_ids"])}  # a field missing
     if rng.random() < 0.2:

@@ -13,8 +13,9 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
-GOOD_RANK = {"user_id": "1000001", "illust_ids": ["80000001", "80000002", "80000003"]}
+GOOD_RANK: dict[str, Any] = {"user_id": "1000001", "illust_ids": ["80000001", "80000002", "80000003"]}
 
 
 @dataclass(frozen=True)

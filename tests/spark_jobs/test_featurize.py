@@ -122,7 +122,12 @@ def test_item_content_becomes_a_catalogue_every_split_points_into(featurized):
     test = _table(lake, "interactions_test")
     assert (test.item_idx[test.item_id == 0] == items.item_idx[LATE_ITEM]).all()  # OOV id, still its vectors' row
     dataset = yaml.safe_load((lake / "dataset.yaml").read_text())
-    assert dataset["item_features"] == {"table": "item_features", "key": "item_idx", "num_items": len(given)}
+    assert dataset["item_features"] == {
+        "table": "item_features",
+        "key": "item_idx",
+        "num_items": len(given),
+        "present": "ok",
+    }
 
 
 def test_rerun_writes_the_same_content_at_new_versions(spark, featurized, tmp_path):

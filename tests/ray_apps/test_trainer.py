@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ray_apps.runtime import train_run_storage
+from ray_apps.trainer import train_run_storage
 
 
 def _checkpoint(root):
