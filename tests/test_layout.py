@@ -21,6 +21,7 @@ TRAINING_OR_APP = {
     "ray_apps.encoders.embed",
     "ray_apps.ranker.job",
     "ray_apps.ranker.loop",
+    "ray_apps.ranker.worker",
     "ray_apps.ranker.compare",
     "ray_apps.ranker.tune",
     "ray_apps.serve.app",

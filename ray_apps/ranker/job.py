@@ -6,9 +6,10 @@
 
 Data streams from Delta through Ray Data (read_delta -> fixed-shape arrays -> per-worker shards ->
 iter_torch_batches with local shuffle and prefetch), or each worker holds its shard in memory
-(--in-memory). Item vectors are a frozen table loaded once per worker. The loop itself is in
-`ray_apps.ranker.loop`. After training: exact test AUC / log loss over all workers' shards, GAUC,
-parameter count, samples/s -> RUNS/<run>/metrics.json, predictions, model.safetensors + model.json, and a row appended
+(--in-memory). Item vectors are a frozen table loaded once per worker. Each worker runs
+`ray_apps.ranker.worker` (with the plain functions of `ray_apps.ranker.loop`), handed a typed
+RankerWork. After training: exact test AUC / log loss over all workers' shards, GAUC, parameter count,
+samples/s -> RUNS/<run>/metrics.json, predictions, model.safetensors + model.json, and a row appended
 to LAKE/experiments (Delta).
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Literal
 
 from ray_apps import storage
@@ -25,7 +26,7 @@ from ray_apps.artifacts import read_json, write_json
 from ray_apps.console import log, progress_file, setup_console
 from ray_apps.ranker.config import TrainConfig, default_run_name
 from ray_apps.ranker.data import DatasetConfig, ranker_splits
-from ray_apps.ranker.loop import train_loop_per_worker
+from ray_apps.ranker.worker import RankerWork, train_loop_per_worker
 from ray_apps.runtime import init_ray
 from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args
 from ray_apps.trainer import TrainerSpec, fit_trainer
@@ -62,10 +63,17 @@ def run(
         "splits": list(splits),
         "inputs": dataset.fingerprint(),
     }
-    cfg: dict[str, Any] = dict(recorded)
-    model = build_model(config.model, dataset.spec, config.overrides, config.variant)
-    if model.lookups and dataset.item_features:  # each worker reads them (5.8 GB at 1.88 M items: not shipped)
-        cfg["item_features"] = {**asdict(dataset.item_features), "table": storage.absolute(dataset.item_features.table)}
+    model = build_model(
+        config.model, dataset.spec, config.overrides, config.variant
+    )  # a bad config fails here, not in a worker
+    items = dataset.item_features
+    work = RankerWork(
+        config,
+        dataset.spec,
+        run_dir,
+        list(splits),
+        replace(items, table=storage.absolute(items.table)) if model.lookups and items else None,
+    )
     write_json(
         storage.join(run_dir, "config.json"),
         {**recorded["config"], **{k: v for k, v in recorded.items() if k != "config"}},
@@ -86,7 +94,7 @@ def run(
     # shards only the evaluation splits.
     sharded: Literal["all"] | list[str] = [str(s) for s in splits if s != "train"] if config.in_memory else "all"
     progress = progress_file(run_dir, "progress.log" if not storage.is_remote(run_dir) else f"{name}.progress.log")
-    result = fit_trainer(train_loop_per_worker, cfg, spec, splits, recorded, progress, sharded)
+    result = fit_trainer(train_loop_per_worker, {"work": work}, spec, splits, recorded, progress, sharded)
     metrics = read_json(storage.join(run_dir, "test_metrics.json"))
     record = {
         "run": name,

@@ -1,28 +1,22 @@
-"""What each Ray Train worker runs for a ranker: plain `train_epoch` / `evaluate` functions and the
-`train_loop_per_worker` that strings them together (as Ray's own examples write it).
+"""The plain functions a ranker trains with, in a Ray Train worker (ray_apps/ranker/worker.py) or a Ray
+Tune trial (ray_apps/ranker/tune.py) alike: the training state, `train_epoch`, `evaluate`, the epoch's
+batches and the merge of every worker's evaluation.
 
 Shapes: a batch is {column: [B] or [B, L]} plus `label` [B] float and `gauc_key` [B] int64.
 """
 
 from __future__ import annotations
 
-import io
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ray_apps import storage
-from ray_apps.artifacts import load_checkpoint_state, save_checkpoint_state, save_ranker, write_json
-from ray_apps.console import progress_line
-from ray_apps.encoders.item_features import ItemVectors, load_item_vectors
 from ray_apps.ranker.config import TrainConfig
-from ray_apps.ranker.protocol import BatchTail, Plateau, current_lr, lr_schedule, recalibrate_batch_norm
+from ray_apps.ranker.protocol import Plateau, lr_schedule
 from umair_models.features import FeatureSpec
 from umair_models.metrics import EvalState
 from umair_models.models.registry import build_model
@@ -172,221 +166,28 @@ def merged_evaluation(model: torch.nn.Module, shard: Any, batch_size: int, devic
     return merged, gather(preds)
 
 
-def train_loop_per_worker(cfg: dict[str, Any]) -> None:
-    """cfg: {"config": TrainConfig fields, "spec", "run_dir", "splits", "torch_threads", "progress", "item_features"?
-    (ItemVectors fields: the worker reads the frozen item vectors itself)}.
+@dataclass
+class TrainingState:
+    """A ranker ready to train: the model (item vectors loaded), Adam, the plateau LR schedule and the
+    early-stopping record. Built by `training_state` for a Ray Train worker and a Ray Tune trial alike."""
 
-    Protocol (`ray_apps.ranker.protocol`): with config.early_stop, after every epoch the validation
-    split is evaluated (batch-norm statistics recomputed first), the learning rate decays when the
-    monitored metric does not improve, the run stops after `patience` such epochs, and the best
-    epoch's weights are restored before the test evaluation. Without it: `epochs` passes, then test.
-    """
-    import ray.train
-    import ray.train.torch
+    model: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    plateau: Plateau
 
-    config = TrainConfig(**cfg["config"])
-    torch.set_num_threads(cfg.get("torch_threads", 1))
+
+def training_state(
+    config: TrainConfig, spec: FeatureSpec, item_vectors: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> TrainingState:
+    """Seed torch, build config.model on `spec` (its overrides and variant), load the frozen item
+    vectors ({name: (vectors [N, D], present [N])}; the model takes the ones it looks up), then the
+    optimiser and the protocol's schedule (ray_apps.ranker.protocol)."""
     torch.manual_seed(config.seed)
-    spec = FeatureSpec.from_dict(cfg["spec"])
     model = build_model(config.model, spec, config.overrides, config.variant)
-    if cfg.get("item_features"):
-        for name, (vectors, present) in load_item_vectors(ItemVectors(**cfg["item_features"])).items():
-            model.load_pretrained(name, torch.from_numpy(vectors), torch.from_numpy(present))
+    for name, (vectors, present) in item_vectors.items():  # a model that does not look `name` up ignores it
+        model.load_pretrained(name, torch.from_numpy(vectors), torch.from_numpy(present))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     plateau = Plateau(config.monitor, config.patience)
     scheduler = lr_schedule(optimizer, plateau.mode, config.lr_decay, config.lr_floor)
-    start_epoch, skip, history, epochs, best = 0, 0, [], [], None
-    resumed_from: dict[str, int] | None = None  # where this attempt picked up after a failure
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint:
-        with checkpoint.as_directory() as d:
-            state = load_checkpoint_state(d)
-        model.load_trainable_state(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        plateau = Plateau.from_state(state["plateau"])
-        start_epoch, skip, history, epochs, best = (
-            state["epoch"], state["step"], state["history"], state["epochs"], state["best"]
-        )  # fmt: skip
-        resumed_from = {"epoch": start_epoch, "step": skip}
-    device = ray.train.torch.get_device()
-    ddp = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"broadcast_buffers": False})
-    rank, world = ray.train.get_context().get_world_rank(), ray.train.get_context().get_world_size()
-    progress = Path(cfg["progress"]) if rank == 0 else None
-
-    def report(epoch: int, step: int, metrics: dict[str, Any]) -> None:
-        """Rank 0 reports with a checkpoint; the others report the metrics only."""
-        if rank != 0:
-            ray.train.report(metrics)
-            return
-        with tempfile.TemporaryDirectory() as d:
-            save_checkpoint_state(
-                d,
-                {
-                    "model": model.trainable_state(),  # without the frozen item vectors (5.8 GB at the paper's size)
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "plateau": plateau.state_dict(),
-                    "epoch": epoch,
-                    "step": step,
-                    "history": history,
-                    "epochs": epochs,
-                    "best": best,
-                },
-            )
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
-
-    totals = {"samples": 0, "seconds": 0.0, "data_wait": 0.0, "first_batch": 0.0}
-    in_memory: dict[str, torch.Tensor] = {}
-    train_shard = ray.train.get_dataset_shard("train")
-    validate = config.early_stop and "valid" in cfg["splits"]
-    tail = BatchTail(0)
-    for epoch in range(start_epoch, config.epochs):
-        if plateau.stop:
-            break  # a run resumed after its early stop
-        lr = current_lr(optimizer)
-        tail = BatchTail(config.precise_bn_batches)  # the epoch's last batches: batch-norm statistics for evaluation
-        on_step = _StepHook(config, epoch, history, progress, report)
-        stats = train_epoch(
-            ddp,
-            model.regularization,
-            optimizer,
-            tail.watch(epoch_batches(train_shard, config, epoch, in_memory, rank, world)),
-            device,
-            skip,
-            on_step,
-            config.grad_clip,
-        )
-        skip = 0
-        for key, value in (
-            ("samples", stats.samples),
-            ("seconds", stats.seconds),
-            ("data_wait", stats.data_wait),
-            ("first_batch", stats.first_batch),
-        ):
-            totals[key] += value
-        if stats.losses and (
-            not history or history[-1]["step"] != stats.steps
-        ):  # the curve ends at the epoch's last step
-            history.append({"epoch": epoch, "step": stats.steps, "loss": stats.recent_loss()})
-        metrics: dict[str, Any] = {
-            "epoch": epoch,
-            "step": stats.steps,
-            "train_loss": float(np.mean(stats.losses)) if stats.losses else float("nan"),
-        }
-        record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train_loss": metrics["train_loss"]}
-        note = ""
-        if validate:
-            recalibrate_batch_norm(model, tail.batches, device)
-            valid, _ = merged_evaluation(ddp, ray.train.get_dataset_shard("valid"), config.eval_batch_size, device)
-            summary = valid.summary()
-            metrics.update(valid_logloss=summary["logloss"], valid_auc=summary["auc"], valid_gauc=summary["gauc"])
-            value = metrics[f"valid_{config.monitor}"]
-            improved = plateau.update(epoch + 1, value)
-            if improved and config.restore_best:
-                best = model.trainable_state()
-            scheduler.step(value)
-            record.update(
-                valid_auc=metrics["valid_auc"], valid_logloss=metrics["valid_logloss"], valid_gauc=metrics["valid_gauc"],
-                improved=improved, lr_after=current_lr(optimizer),
-            )  # fmt: skip
-            note = f", valid AUC {metrics['valid_auc']:.4f} log loss {metrics['valid_logloss']:.4f}" + (
-                " (best)" if improved else f" (best: epoch {plateau.best_epoch}; lr -> {current_lr(optimizer):.2g})"
-            )
-        epochs.append(record)
-        progress_line(
-            progress,
-            f"[train] {config.run_label()} epoch {epoch + 1}/{config.epochs} done: train loss {metrics['train_loss']:.4f}"
-            + note
-            + f", {stats.samples / max(stats.seconds, 1e-9):,.0f} samples/s on this worker",
-        )
-        report(epoch + 1, 0, metrics)
-        if validate and plateau.stop:
-            progress_line(
-                progress, f"[train] {config.run_label()}: stopped early, {config.patience} epoch(s) without improvement"
-            )
-            break
-
-    if best is not None:
-        model.load_trainable_state(best)  # its batch-norm statistics were recomputed for it
-    else:
-        recalibrate_batch_norm(model, tail.batches, device)
-    every = gather(totals)
-    nodes = gather(ray.get_runtime_context().get_node_id())
-    tested = time.perf_counter()
-    test, predictions = merged_evaluation(ddp, ray.train.get_dataset_shard("test"), config.eval_batch_size, device)
-    tested = time.perf_counter() - tested
-    if rank != 0:
-        ray.train.report({"done": 1})
-        return
-    samples = sum(t["samples"] for t in every)
-    slowest = max(t["seconds"] for t in every) or float("nan")
-    steady = max(t["seconds"] - t["first_batch"] for t in every) or float("nan")
-    # train_samples_per_s: steady state, from each worker's first batch to its last (the pipeline's
-    # one-off start-up is first_batch_seconds); ..._end_to_end includes it.
-    final = {
-        **test.summary(),
-        "parameters": model.num_parameters(),
-        "train_samples": samples,
-        "train_samples_per_s": samples / steady,
-        "train_samples_per_s_end_to_end": samples / slowest,
-        "train_seconds": slowest,
-        "test_seconds": tested,  # reading the test split, the forward passes and the merged metrics
-        "data_wait_seconds": max(t["data_wait"] for t in every),
-        "first_batch_seconds": max(t["first_batch"] for t in every),
-        "workers": len(every),
-        "worker_nodes": len(set(nodes)),
-        "resumed_from": resumed_from,
-        "epochs_trained": len(epochs),
-        "best_epoch": plateau.best_epoch if best is not None else len(epochs),
-        "stopped_early": bool(validate and plateau.stop),
-    }
-    run_dir = cfg["run_dir"]  # a local path or a URI
-    arrays = {k: np.concatenate([p[k] for p in predictions]) for k in ("gauc_key", "prob", "label")}
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)  # type: ignore[arg-type]
-    storage.write_bytes(storage.join(run_dir, "predictions.npz"), buffer.getvalue())
-    save_ranker(run_dir, model, spec.to_dict(), config.model, config.variant, model.config.to_dict())
-    write_json(storage.join(run_dir, "history.json"), history)
-    write_json(storage.join(run_dir, "epochs.json"), epochs)
-    write_json(storage.join(run_dir, "test_metrics.json"), final)
-    ray.train.report({"done": 1, **{f"test_{k}": v for k, v in final.items()}})
-
-
-class _StepHook:
-    """After each training step: a loss point every 20 steps, a progress line every log_every_s,
-    a checkpoint every checkpoint_every steps (and the tests' injected failure after it)."""
-
-    def __init__(
-        self,
-        config: TrainConfig,
-        epoch: int,
-        history: list[dict],
-        progress: Path | None,
-        report: Callable[[int, int, dict[str, Any]], None],
-    ) -> None:
-        self.config, self.epoch, self.history, self.progress, self.report = config, epoch, history, progress, report
-        self.started = self.last_log = time.time()
-
-    def __call__(self, stats: EpochStats) -> None:
-        config, epoch = self.config, self.epoch
-        if stats.steps % 20 == 0:
-            self.history.append({"epoch": epoch, "step": stats.steps, "loss": stats.recent_loss()})
-        if self.progress and time.time() - self.last_log >= config.log_every_s:
-            self.last_log = time.time()
-            progress_line(
-                self.progress,
-                f"[train] {config.run_label()} epoch {epoch + 1}/{config.epochs} step {stats.steps}: "
-                f"loss {stats.recent_loss():.4f}, "
-                f"{stats.samples / (self.last_log - self.started):,.0f} samples/s",
-            )
-        if config.checkpoint_every and stats.steps % config.checkpoint_every == 0:
-            self.report(epoch, stats.steps, {"epoch": epoch, "step": stats.steps, "train_loss": stats.recent_loss()})
-            _maybe_inject_failure(config.inject_failure_marker, f"epoch {epoch} step {stats.steps}")
-
-
-def _maybe_inject_failure(marker: str, where: str) -> None:
-    """Tests: raise once (the marker file records it) so a run must recover from its checkpoint."""
-    if marker and not Path(marker).exists():
-        Path(marker).write_text(f"failed once at {where}\n")
-        raise RuntimeError("injected worker failure (test)")
+    return TrainingState(model, optimizer, scheduler, plateau)

@@ -64,19 +64,15 @@ def train_trial(params: dict[str, Any], data: dict[str, Any]) -> None:
     import torch
     from ray import tune
 
-    from ray_apps.ranker.loop import epoch_batches, evaluate, train_epoch
+    from ray_apps.ranker.loop import epoch_batches, evaluate, train_epoch, training_state
     from ray_apps.ranker.protocol import BatchTail, recalibrate_batch_norm
-    from umair_models.features import FeatureSpec
-    from umair_models.models.registry import build_model
 
-    base = TrainConfig(**data["base"])
+    base = data["base"]
     torch.set_num_threads(1)
-    torch.manual_seed(base.seed)
     overrides = {**base.overrides, **{k: v for k, v in params.items() if k != "lr"}}
-    model = build_model(data["model"], FeatureSpec.from_dict(data["spec"]), overrides)
-    for name, (vectors, present) in data["item_vectors"].items():
-        model.load_pretrained(name, torch.from_numpy(vectors), torch.from_numpy(present))
-    optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"])
+    config = replace(base, model=data["model"], lr=params["lr"], overrides=overrides)
+    trained = training_state(config, data["spec"], data["item_vectors"])
+    model, optimizer = trained.model, trained.optimizer
     held = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in data["train"].items()}
     valid = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in data["valid"].items()}
     n = len(valid["label"])
@@ -119,8 +115,8 @@ def run(lake: str, out: str, config: TuneConfig, base: TrainConfig, dataset: Dat
     t = time.time()
     data: dict[str, Any] = {
         "model": config.model,
-        "spec": dataset.spec.to_dict(),
-        "base": asdict(replace(base, in_memory=True)),
+        "spec": dataset.spec,
+        "base": replace(base, in_memory=True),
         "max_epochs": config.max_epochs,
         "train": split_arrays(dataset, "train"),
         "valid": split_arrays(dataset, "valid"),
@@ -181,7 +177,7 @@ def run(lake: str, out: str, config: TuneConfig, base: TrainConfig, dataset: Dat
                 "model": config.model,
                 "tune": asdict(config),
                 "space": SEARCH_SPACE,
-                "base": data["base"],
+                "base": asdict(data["base"]),
                 "trials": trials,
             },
             indent=1,
