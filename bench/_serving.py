@@ -12,7 +12,7 @@ def start_warm(run: str, lake: str, port: int, warmup: int = 20) -> tuple[str, d
     and 100 of its items), after `warmup` requests."""
     from ray_apps.lake import read_table
     from ray_apps.runtime import init_ray
-    from ray_apps.serve.app import start
+    from ray_apps.serve.deploy import start
 
     init_ray()
     base = start(run, lake, port=port)

@@ -95,7 +95,7 @@ def main() -> int:
 
     from ray_apps.lake import read_table
     from ray_apps.runtime import init_ray
-    from ray_apps.serve.app import start
+    from ray_apps.serve.deploy import start
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True)

@@ -3,7 +3,7 @@
     python bench/serve_swap.py --run RUNS/umair_fps --to RUNS/dcn_v2 --lake LAKE [--rate 20] [--seconds 30]
 
 Serves --run, sends POST /v1/rank (100 candidates) open-loop at --rate for --seconds, and a third
-of the way in calls `ray_apps.serve.app.swap` to --to (what `umair serve --swap` does). Prints
+of the way in calls `ray_apps.serve.deploy.swap` to --to (what `umair serve --swap` does). Prints
 the status of every request (target: zero failures), their p50 / p99 before / during / after the
 swap, and the seconds from the swap call until /v1/model names the new run and until the call
 returns. Loopback only; writes JSON.
@@ -54,7 +54,7 @@ def timeline(sent: list, t0: float, step: float = 0.5) -> list[str]:
 def main() -> int:
     from ray import serve
 
-    from ray_apps.serve.app import swap
+    from ray_apps.serve.deploy import swap
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="the run served first")

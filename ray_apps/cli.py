@@ -42,7 +42,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "ray_apps.serve.export",
         "precompute a trained run's item side and nearest-neighbour index for serving (RUN/serving/)",
     ),
-    "serve": ("ray_apps.serve.app", "serve a trained run over HTTP: /v1/rank, /v1/recommend (Ray Serve)"),
+    "serve": ("ray_apps.serve.deploy", "serve a trained run over HTTP: /v1/rank, /v1/recommend (Ray Serve)"),
 }
 
 

@@ -214,7 +214,7 @@ def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: boo
     print(f"\n=== [{len(stages.timings) + 1}] serve ===")
     import requests
 
-    from ray_apps.serve.app import start
+    from ray_apps.serve.deploy import start
 
     url = start(str(runs / "umair_fps"), str(lake), port=port)
     from ray_apps.lake import read_table

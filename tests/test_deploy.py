@@ -62,7 +62,9 @@ def test_serve_configs_import_the_app_carry_the_run_as_user_config_and_let_batch
     from ray import serve
     from ray.serve.schema import ServeDeploySchema
 
-    from ray_apps.serve.app import BATCH_SIZE, ServeTarget, serve_config
+    from ray_apps.serve.app import BATCH_SIZE
+    from ray_apps.serve.deploy import serve_config
+    from ray_apps.serve.schemas import ServeTarget
 
     services = [yaml.safe_load(p.read_text()) for p in DEPLOY.glob("kuberay/**/rayservice.yaml")]
     assert len(services) == 2  # the shared-volume one and the object-store one

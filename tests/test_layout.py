@@ -25,6 +25,7 @@ TRAINING_OR_APP = {
     "ray_apps.ranker.compare",
     "ray_apps.ranker.tune",
     "ray_apps.serve.app",
+    "ray_apps.serve.deploy",
     "ray_apps.serve.export",
 }
 SHARED = (

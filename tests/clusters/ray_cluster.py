@@ -218,7 +218,7 @@ print(json.dumps(out))
         write = [
             sys.executable,
             "-m",
-            "ray_apps.serve.app",
+            "ray_apps.serve.deploy",
             *serve_args,
             "--port",
             str(port),

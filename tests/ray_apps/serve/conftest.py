@@ -14,7 +14,7 @@ def url(tiny_runs, tiny_lake):
     """Base URL of the ranker app serving the tiny UMAIR-FPS run (a test that swaps runs swaps back)."""
     from ray import serve
 
-    from ray_apps.serve.app import start
+    from ray_apps.serve.deploy import start
 
     runs, records = tiny_runs
     lake, _ = tiny_lake

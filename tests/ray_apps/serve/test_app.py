@@ -128,8 +128,9 @@ def test_bearer_token_guards_all_but_health_when_set(url, tiny_runs, tiny_lake):
     """A second app whose replica has UMAIR_SERVE_TOKEN in its environment (as from a Kubernetes Secret)."""
     from ray import serve
 
-    from ray_apps.serve.app import Ranker, ServeTarget
+    from ray_apps.serve.app import Ranker
     from ray_apps.serve.guard import TOKEN_ENV
+    from ray_apps.serve.schemas import ServeTarget
 
     runs, records = tiny_runs
     lake, _ = tiny_lake
@@ -158,7 +159,7 @@ def test_swap_to_another_run_drops_no_request(url, tiny_runs, tiny_lake):
     """Open-loop traffic (30 requests/s, as product services send it) while the endpoint moves from
     UMAIR-FPS to DCN-V2: every request is answered 200, and afterwards the answers are DCN-V2's
     offline predictions. (Replacing the replica instead leaves seconds without one: 503s.)"""
-    from ray_apps.serve.app import swap
+    from ray_apps.serve.deploy import swap
     from ray_apps.serve.raw_http import good_rank_requests, paced
 
     runs, records = tiny_runs
@@ -185,7 +186,7 @@ def test_swap_to_another_run_drops_no_request(url, tiny_runs, tiny_lake):
 
 def test_a_run_that_fails_to_load_is_refused_and_the_endpoint_keeps_serving(url, tiny_runs, tmp_path, tiny_lake):
     from ray_apps.artifacts import UnsafeArtifactError
-    from ray_apps.serve.app import swap
+    from ray_apps.serve.deploy import swap
 
     runs, records = tiny_runs
     lake, _ = tiny_lake
