@@ -24,5 +24,5 @@ format: venv                # apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-typecheck: venv             # mypy: strict on umair_models, checked bodies on ray_apps
+typecheck: venv             # mypy: strict on umair_models, checked bodies on ray_apps and spark_jobs
 	.venv/bin/mypy

@@ -17,6 +17,7 @@ import logging
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -163,17 +164,15 @@ def build(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepCon
     save("pretext_image_labels", pretext.pretext_image_labels(item_table, labels_vocab, config.pretext_max_labels))
     if "text_pairs" in checked:
         save("text_pairs", pretext.clean_text_pairs(checked["text_pairs"].kept))
-    rejected = None
-    for c in checked.values():
-        rejected = c.rejected if rejected is None else rejected.unionByName(c.rejected)
-    save("rejects", rejected.withColumn("run_id", F.lit(run_id)))
+    save("rejects", validate.all_rejected(checked.values()).withColumn("run_id", F.lit(run_id)))
     stages.done("pretext+rejects")
 
     split_stats = {s: {"rows": table_rows[f"interactions_{s}"]} for s in schema.SPLITS}
     for s in schema.SPLITS:
         agg = splits[s].agg(F.min("ts").alias("min"), F.max("ts").alias("max"), F.avg("label").alias("pos")).first()
+        assert agg is not None  # a global aggregate has one row
         split_stats[s].update({"min_ts": str(agg["min"]), "max_ts": str(agg["max"]), "positive_rate": agg["pos"]})
-    record = {
+    record: dict[str, Any] = {
         "run_id": run_id,
         "raw": str(Path(raw).resolve()),
         "lake": str(Path(lake).resolve()),

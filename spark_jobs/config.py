@@ -3,26 +3,28 @@ field names (unknown keys are errors). `deploy/configs/prep.yaml` shows every ke
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import yaml
+from pydantic import Field, model_validator
+
+from umair_models.config_files import ConfigError, StrictModel, load_model
 
 
 def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class PrepConfig:
+class PrepConfig(StrictModel):
     train_start: str = "2021-01-01"
     test_start: str = "2021-10-01"  # train = [train_start, test_start); test = [test_start, test_end)
     test_end: str = "2022-01-01"
     valid_days: int = 14  # validation = the last `valid_days` of the training period
-    raw_format: str = "auto"  # auto | parquet | csv | json
+    raw_format: Literal["auto", "parquet", "csv", "json"] = "auto"
     min_count: int = 2  # vocabulary threshold (index 0 = OOV / padding)
-    min_count_by_feature: dict[str, int] = field(default_factory=lambda: {"user_id": 1, "illust_id": 1})
+    min_count_by_feature: dict[str, int] = Field(default_factory=lambda: {"user_id": 1, "illust_id": 1})
     max_item_tags: int = 12
     max_interest_tags: int = 8
     negative_ratio: int = 4  # used only when a source has no views
@@ -38,23 +40,22 @@ class PrepConfig:
     def min_count_for(self, feature: str) -> int:
         return self.min_count_by_feature.get(feature, self.min_count)
 
-    def check(self) -> PrepConfig:
+    @model_validator(mode="after")
+    def _ordered_dates(self) -> PrepConfig:
         if not (_utc(self.train_start) < _utc(self.valid_start) < _utc(self.test_start) < _utc(self.test_end)):
             raise ValueError("need train_start < test_start - valid_days < test_start < test_end")
-        if self.raw_format not in ("auto", "parquet", "csv", "json"):
-            raise ValueError(f"raw_format must be auto, parquet, csv or json, not {self.raw_format!r}")
         return self
 
     @classmethod
     def from_yaml(cls, path: str | Path | None) -> PrepConfig:
+        """The defaults, or a YAML file's settings (at its top level or under `prep:`); ConfigError naming
+        the file and any unknown or ill-typed key."""
         if path is None:
-            return cls().check()
+            return cls()
         data = yaml.safe_load(Path(path).read_text()) or {}
-        data = data.get("prep", data)
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"{path}: unknown prep config keys {sorted(unknown)}")
-        return cls(**data).check()
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of prep settings")
+        return load_model(cls, data.get("prep", data), str(path))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return self.model_dump()

@@ -112,14 +112,15 @@ class DeltaWriter(DataSourceArrowWriter):
         )
         return FilesWritten(written, table.num_rows, f"{socket.gethostname()}:{os.getpid()}:{os.getppid()}")
 
-    def commit(self, messages: list[FilesWritten | None]) -> None:
+    def commit(self, messages: list[WriterCommitMessage | None]) -> None:  # FilesWritten, from write()
         from deltalake import DeltaTable, Schema
-        from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
+        from deltalake.transaction import AddAction, CommitProperties, RemoveAction, create_table_with_add_actions
 
-        actions = [AddAction(data_change=True, **a) for m in messages if m for a in m.actions]
-        rows = sum(m.rows for m in messages if m)
+        written = [m for m in messages if isinstance(m, FilesWritten)]
+        actions = [AddAction(data_change=True, **a) for m in written for a in m.actions]
+        rows = sum(m.rows for m in written)
         schema = self.schema if self.schema is not None else self._written_schema(actions)
-        writers = sorted({m.writer for m in messages if m and m.writer})
+        writers = sorted({m.writer for m in written if m.writer})
         props = CommitProperties(
             custom_metadata={"umair.rows": rows, "umair.description": self.description, "umair.writers": writers}
         )
@@ -134,17 +135,18 @@ class DeltaWriter(DataSourceArrowWriter):
             )
             return
         table = DeltaTable(self.path)  # loaded here, inside commit: a stale snapshot would not conflict-check
+        changes: list[AddAction | RemoveAction] = list(actions)
         table.create_write_transaction(
-            actions,
+            changes,
             "overwrite" if self.overwrite else "append",
             schema,
             partition_by=self.partition_by or None,
             commit_properties=props,
         )
 
-    def abort(self, messages: list[FilesWritten | None]) -> None:
+    def abort(self, messages: list[WriterCommitMessage | None]) -> None:
         for m in messages:
-            for a in m.actions if m else []:
+            for a in m.actions if isinstance(m, FilesWritten) else []:
                 try:
                     os.remove(os.path.join(self.path, a["path"]))
                 except FileNotFoundError:

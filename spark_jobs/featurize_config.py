@@ -28,6 +28,9 @@ from typing import Any
 
 import yaml
 
+from umair_models.config_files import ConfigError
+from umair_models.features import Group  # a TABLES.yaml that cannot be run; the message names the key
+
 FORMATS = ("auto", "parquet", "csv", "json", "delta")
 KINDS = ("categorical", "multi_categorical", "numeric", "timestamp")
 GROUPS = ("user", "item", "context")
@@ -36,10 +39,6 @@ PARTS = ("hour", "weekday", "month", "year")
 UNITS = ("", "s", "ms", "us")
 RULES = (">=", ">", "<=", "<", "==", "!=")
 SPLITS = ("train", "valid", "test")
-
-
-class ConfigError(ValueError):
-    """A TABLES.yaml that cannot be run; the message names the key."""
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
@@ -111,7 +110,7 @@ class Feature:
     kind: str
     column: str = ""
     expr: str = ""
-    group: str = "context"
+    group: Group = "context"
     sep: str = ""  # multi_categorical given as a delimited string
     max_len: int = 0  # multi_categorical: indices kept per row (longer lists are cut)
     min_count: int | None = None  # categorical kinds: values seen fewer times in train are OOV (0)

@@ -82,7 +82,8 @@ def _item_task(size: world.SiteSize, seed: int, out: str, block: int, images: bo
         "oracle_items",
         block,
     )
-    painted, corrupt = 0, []
+    painted = 0
+    corrupt: list[str] = []
     if images:
         uris = table.column("image_uri").to_pylist()[: idx.size]
         for k, i in enumerate(idx):

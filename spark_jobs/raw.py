@@ -28,12 +28,18 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, FloatType, StringType, StructField, StructType
 
 from spark_jobs.schema import RAW, RAW_OPTIONAL, RAW_REQUIRED, spark_schema
+from spark_jobs.transforms.rules import (
+    CORRUPT,
+    PROBLEM,
+    RAW_RECORD,
+    any_of,
+    first_reason,
+    is_text,
+    not_utf8,
+    too_long,
+)
 
 EXTENSIONS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
-CORRUPT = "_corrupt_record"  # Spark's column for a line its CSV / JSON parser could not read
-PROBLEM = "_raw_problem"  # the reader's verdict on a row: null, or a reject reason
-RAW_RECORD = "_raw_record"  # the row as read (text for CSV / JSON), kept for the rejects table
-MAX_FIELD_CHARS = 10_000  # longer texts (a 10 MB tag) are rejected, not carried into the lake
 
 
 class RawFileError(ValueError):
@@ -129,7 +135,7 @@ def with_verdicts(df: DataFrame, name: str) -> DataFrame:
         rules.append(("not_utf8", not_utf8(*texts)))
         text_columns = [c for c in RAW[name].names if is_text(df.schema[c].dataType)]
         if text_columns:
-            rules.append(("field_too_long", _any([too_long(F.col(c), c in lists) for c in text_columns])))
+            rules.append(("field_too_long", any_of([too_long(F.col(c), c in lists) for c in text_columns])))
     if CORRUPT in df.columns:
         rules.append(("malformed_record", F.col(CORRUPT).isNotNull()))
     bad = [F.col(c).isNotNull() & cast[c].isNull() for c in RAW[name].names]
@@ -138,42 +144,12 @@ def with_verdicts(df: DataFrame, name: str) -> DataFrame:
         for f in df.schema.fields
         if f.name in RAW[name].names and isinstance(f.dataType, (DoubleType, FloatType))
     ]
-    rules.append(("bad_value", _any(bad)))
-    verdict = F.lit(None).cast("string")
-    for reason, broken in reversed(rules):
-        verdict = F.when(broken, F.lit(reason)).otherwise(verdict)
+    rules.append(("bad_value", any_of(bad)))
     return df.select(
         *[cast[c].alias(c) for c in RAW[name].names],
-        verdict.alias(PROBLEM),
+        first_reason(rules).alias(PROBLEM),
         F.struct(*[F.col(c) for c in read]).alias(RAW_RECORD),
     )
-
-
-def not_utf8(*texts: Column) -> Column:
-    """True where any of the text columns (strings or string lists) held bytes that are not UTF-8:
-    JSON keeps a line's invalid bytes, CSV decodes them to U+FFFD."""
-    joined = F.concat_ws("", *texts)
-    return ~F.is_valid_utf8(joined) | joined.contains("\ufffd")
-
-
-def too_long(column: Column, is_list: bool) -> Column:
-    """True where the text (or any element of the string list) is over MAX_FIELD_CHARS."""
-    if is_list:
-        return F.coalesce(F.exists(column, lambda x: F.length(x) > MAX_FIELD_CHARS), F.lit(False))
-    return F.coalesce(F.length(column) > MAX_FIELD_CHARS, F.lit(False))
-
-
-def is_text(data_type) -> bool:
-    return isinstance(data_type, StringType) or (
-        isinstance(data_type, ArrayType) and isinstance(data_type.elementType, StringType)
-    )
-
-
-def _any(conditions: list[Column]) -> Column:
-    out = F.lit(False)
-    for c in conditions:
-        out = out | F.coalesce(c, F.lit(False))
-    return out
 
 
 def _empty(spark: SparkSession, name: str) -> DataFrame:

@@ -9,7 +9,7 @@ probability of `world.bookmark_probability`; the bookmark row follows the view b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -108,14 +108,14 @@ class _Columns:
     item: np.ndarray
     event: np.ndarray
     ts: np.ndarray
-    user_null: np.ndarray | None = None
-    item_null: np.ndarray | None = None
-    ts_null: np.ndarray | None = None
+    user_null: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # empty: no null (sized below)
+    item_null: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    ts_null: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     def __post_init__(self) -> None:
         n = self.user.size
         for name in ("user_null", "item_null", "ts_null"):
-            if getattr(self, name) is None:
+            if getattr(self, name).size != n:
                 setattr(self, name, np.zeros(n, bool))
 
     def take(self, rows: np.ndarray) -> _Columns:

@@ -41,7 +41,7 @@ def user_rows(size: world.SiteSize, seed: int, block: int) -> tuple[pa.Table, di
         lang = users.language[u]
         fav_series = np.argsort(-users.taste_series[u])[: rng.integers(1, 3)]
         fav_subjects = np.argsort(-users.taste_subject[u])[: rng.integers(1, 4)]
-        t = [_name(cat.series[s], lang if rng.random() < 0.8 else rng.integers(0, 3)) for s in fav_series]
+        t = [_name(cat.series[s], lang if rng.random() < 0.8 else int(rng.integers(0, 3))) for s in fav_series]
         t += [_name(lexicon.SUBJECT_WORDS[s], lang) for s in fav_subjects]
         if rng.random() < 0.3:  # noise: a random series the user does not especially like
             t.append(_name(cat.series[rng.integers(0, size.n_series)], lang))
@@ -81,7 +81,7 @@ def item_tags(size: world.SiteSize, seed: int, items: world.ItemArrays, i: int, 
     """Artist tags of item i: subject, series, character(s), sometimes style / AI / original."""
     cat = world.build_catalog(size, seed)
     lang = items.artist_language[i]
-    pick = lambda names: _name(names, lang if rng.random() < 0.7 else rng.integers(0, 3))  # noqa: E731
+    pick = lambda names: _name(names, lang if rng.random() < 0.7 else int(rng.integers(0, 3)))  # noqa: E731
     tags = [pick(lexicon.SUBJECT_WORDS[items.subject[i]])]
     s = items.series[i]
     if s >= 0:
@@ -132,7 +132,7 @@ def item_rows(size: world.SiteSize, seed: int, block: int, image_root: str | Non
             rng.random()
             < 0.03 + 0.1 * (items.published[i] - world.FIRST_PUBLISHED) / (world.YEAR_END - world.FIRST_PUBLISHED)
         )
-        tags = item_tags(size, seed, items, i, rng)
+        tags = item_tags(size, seed, items, int(i), rng)
         if ai:
             tags.append(_name(lexicon.AI_TAG, items.artist_language[i]))
         s = items.series[i]
@@ -146,7 +146,7 @@ def item_rows(size: world.SiteSize, seed: int, block: int, image_root: str | Non
         rows["title"].append(title)
         rows["tags"].append(tags)
         missing_image = image_root is None or rng.random() < 0.01
-        rows["image_uri"].append(None if missing_image else image_path(image_root, ids[k]))
+        rows["image_uri"].append(None if image_root is None or missing_image else image_path(image_root, ids[k]))
         rows["width"].append(w)
         rows["height"].append(h)
         rows["page_count"].append(int(rng.integers(2, 20)) if kind == "manga" else 1)

@@ -232,7 +232,7 @@ def _texture(img: Image.Image, style: PaintingStyle, rng: np.random.Generator) -
         img = img.filter(ImageFilter.GaussianBlur(style.blur))
         blot = Image.fromarray(
             (rng.normal(0, 1, (h // 8 + 1, w // 8 + 1)) * 18 + 128).clip(0, 255).astype(np.uint8)
-        ).resize((w, h), Image.BICUBIC)
+        ).resize((w, h), Image.Resampling.BICUBIC)
         a = np.asarray(img, float) + (np.asarray(blot, float)[..., None] - 128)
         img = Image.fromarray(a.clip(0, 255).astype(np.uint8))
     elif style.texture == "flat":  # cel shading: hard posterised colour, a shadow band
@@ -256,8 +256,8 @@ def _texture(img: Image.Image, style: PaintingStyle, rng: np.random.Generator) -
             draw.line([(x, y), (x + dx, y + dy)], fill=col, width=3)
         img = img.filter(ImageFilter.GaussianBlur(style.blur))
     elif style.texture == "pixel":  # low resolution, nearest-neighbour blocks, few colours
-        small = img.resize((max(8, w // 6), max(8, h // 6)), Image.BILINEAR).quantize(8).convert("RGB")
-        img = small.resize((w, h), Image.NEAREST)
+        small = img.resize((max(8, w // 6), max(8, h // 6)), Image.Resampling.BILINEAR).quantize(8).convert("RGB")
+        img = small.resize((w, h), Image.Resampling.NEAREST)
     elif style.texture == "glow":  # bright strokes on dark ground with a bloom
         a = np.asarray(img, float) * 0.55
         edges = np.asarray(img.filter(ImageFilter.FIND_EDGES), float)

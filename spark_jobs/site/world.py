@@ -78,7 +78,10 @@ class Catalog:
 def build_catalog(size: SiteSize, seed: int) -> Catalog:
     rng = rng_for(seed, "catalog")
     used: set[str] = set()
-    series, genres, characters, settings = [], [], [], []
+    series: list[tuple[str, str, str]] = []
+    genres: list[str] = []
+    characters: list[list[tuple[str, str, str]]] = []
+    settings: list = []
     while len(series) < size.n_series:
         a, b = rng.choice(len(lexicon.TITLE_WORDS), 2, replace=False)
         wa, wb = lexicon.TITLE_WORDS[a], lexicon.TITLE_WORDS[b]
@@ -89,7 +92,7 @@ def build_catalog(size: SiteSize, seed: int) -> Catalog:
         series.append(name)
         genres.append(str(rng.choice(lexicon.GENRES)))
     for s in range(size.n_series):
-        chars = []
+        chars: list[tuple[str, str, str]] = []
         while len(chars) < size.chars_per_series:
             given = lexicon.join_name(
                 [lexicon.SYLLABLES[j] for j in rng.integers(0, len(lexicon.SYLLABLES), rng.integers(2, 4))]

@@ -37,8 +37,8 @@ def sample_negatives(positives: DataFrame, items: DataFrame, ratio: int, seed: i
         .orderBy("illust_id")
         .toPandas()
     )
-    ids = popularity.illust_id.to_numpy()
-    cdf = np.cumsum(popularity["count"].to_numpy() + 1.0)
+    ids = popularity["illust_id"].to_numpy()  # type: ignore[index]
+    cdf = np.cumsum(popularity["count"].to_numpy() + 1.0)  # type: ignore[index]
     cdf /= cdf[-1]
     bc = positives.sparkSession.sparkContext.broadcast((ids, cdf))
 

@@ -6,10 +6,14 @@ A row's reason is the first rule it breaks, in the order listed for its source. 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+
+from spark_jobs.transforms.rules import PROBLEM, RAW_RECORD, blank, first_reason
 
 REASON = "_reject_reason"
 EVENTS = ("view", "bookmark")
@@ -24,15 +28,9 @@ class Checked:
     rejected: DataFrame
 
 
-def _blank(col: str) -> Column:
-    return F.col(col).isNull() | (F.trim(F.col(col)) == "")
-
-
-def _first_reason(rules: list[tuple[str, Column]]) -> Column:
-    expr = F.lit(None).cast("string")
-    for reason, broken in reversed(rules):
-        expr = F.when(broken, F.lit(reason)).otherwise(expr)
-    return expr
+def all_rejected(checked: Iterable[Checked]) -> DataFrame:
+    """Every source's rejected rows in one DataFrame (source, reason, record)."""
+    return reduce(DataFrame.unionByName, [c.rejected for c in checked])
 
 
 def _duplicate(df: DataFrame, key: list[str], order: list[Column]) -> Column:
@@ -65,10 +63,9 @@ def split_flagged(
 def check_raw_rows(df: DataFrame, source: str) -> Checked:
     """The reader's verdicts (spark_jobs.raw.PROBLEM) as reasons: not_utf8, field_too_long,
     malformed_record, bad_value. Rejects keep the row as it was read (RAW_RECORD), not as cast."""
-    from spark_jobs.raw import PROBLEM, RAW_RECORD
 
     columns = [c for c in df.columns if c not in (PROBLEM, RAW_RECORD)]
-    raw_fields = df.schema[RAW_RECORD].dataType.names
+    raw_fields = df.schema[RAW_RECORD].dataType.names  # type: ignore[attr-defined]  # a StructType: the row as read
     checked = split_by_reason(df, source, F.col(PROBLEM), columns, [f"{RAW_RECORD}.{c}" for c in raw_fields])
     # Arrow (and so the Delta writer) takes only valid UTF-8: invalid bytes in a record become U+FFFD
     return Checked(checked.kept, checked.rejected.withColumn("record", F.make_valid_utf8("record")))
@@ -90,24 +87,24 @@ def check_users(users: DataFrame, end: str | None = None) -> Checked:
     """Reasons: null_id; out_of_time_range (created at or after `end`); duplicate (same user_id: the
     earliest created_at is kept)."""
     cols = users.columns
-    flagged = users.withColumn("_null", _blank("user_id"))
+    flagged = users.withColumn("_null", blank(F.col("user_id")))
     dup = F.when(~F.col("_null"), _duplicate(flagged, ["user_id"], [F.col("created_at").asc_nulls_last()])).otherwise(
         False
     )
     rules = [("null_id", F.col("_null")), ("out_of_time_range", _future(end)), ("duplicate", dup)]
-    return split_by_reason(flagged, "users", _first_reason(rules), cols)
+    return split_by_reason(flagged, "users", first_reason(rules), cols)
 
 
 def check_illustrations(items: DataFrame, end: str | None = None) -> Checked:
     """Reasons: null_id; out_of_time_range (created at or after `end`); duplicate (same illust_id:
     the earliest created_at is kept)."""
     cols = items.columns
-    flagged = items.withColumn("_null", _blank("illust_id"))
+    flagged = items.withColumn("_null", blank(F.col("illust_id")))
     dup = F.when(~F.col("_null"), _duplicate(flagged, ["illust_id"], [F.col("created_at").asc_nulls_last()])).otherwise(
         False
     )
     rules = [("null_id", F.col("_null")), ("out_of_time_range", _future(end)), ("duplicate", dup)]
-    return split_by_reason(flagged, "illustrations", _first_reason(rules), cols)
+    return split_by_reason(flagged, "illustrations", first_reason(rules), cols)
 
 
 def check_interactions(events: DataFrame, users: DataFrame, items: DataFrame, start: str, end: str) -> Checked:
@@ -124,14 +121,14 @@ def check_interactions(events: DataFrame, users: DataFrame, items: DataFrame, st
     )
     ts_ok = (F.col("ts") >= F.lit(start).cast("timestamp")) & (F.col("ts") < F.lit(end).cast("timestamp"))
     rules = [
-        ("null_id", _blank("user_id") | _blank("illust_id")),
+        ("null_id", blank(F.col("user_id")) | blank(F.col("illust_id"))),
         ("bad_timestamp", F.col("ts").isNull()),
         ("out_of_time_range", ~ts_ok),
         ("bad_event", F.col("event").isNull() | ~F.col("event").isin(*EVENTS)),
         ("unknown_user_id", F.col("_known_user").isNull()),
         ("unknown_illust_id", F.col("_known_item").isNull()),
     ]
-    first = _first_reason(rules)
+    first = first_reason(rules)
     df = df.withColumn("_pre", first)
     w = Window.partitionBy(*cols).orderBy(F.lit(1))
     dup = F.col("_pre").isNull() & (F.row_number().over(w) > 1)
@@ -142,9 +139,9 @@ def check_text_pairs(pairs: DataFrame) -> Checked:
     """Reasons: null_field (empty anchor/positive), bad_perspective, duplicate (same trimmed pair)."""
     cols = pairs.columns
     df = pairs.withColumn("anchor", F.trim("anchor")).withColumn("positive", F.trim("positive"))
-    pre = _first_reason(
+    pre = first_reason(
         [
-            ("null_field", _blank("anchor") | _blank("positive")),
+            ("null_field", blank(F.col("anchor")) | blank(F.col("positive"))),
             ("bad_perspective", F.col("perspective").isNull() | ~F.col("perspective").isin(*PERSPECTIVES)),
         ]
     )
