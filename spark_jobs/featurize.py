@@ -38,7 +38,6 @@ from spark_jobs.delta import read_delta, write_delta
 from spark_jobs.featurize_config import SPLITS, ConfigError, FeaturizeConfig, Source
 from spark_jobs.progress import Stages
 from spark_jobs.raw import (
-    CORRUPT,
     data_files,
     detect_format,
     parquet_schema,
@@ -56,6 +55,7 @@ from spark_jobs.transforms.encode import (
     with_raw_values,
 )
 from spark_jobs.transforms.parse import parse_interactions, parse_side
+from spark_jobs.transforms.rules import CORRUPT
 from spark_jobs.transforms.validate import REASON, Checked, all_rejected, split_flagged
 from umair_models import dataset_spec
 

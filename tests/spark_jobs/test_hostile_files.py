@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from spark_jobs.raw import MAX_FIELD_CHARS, RawFileError, read_raw
+from spark_jobs.raw import RawFileError, read_raw
+from spark_jobs.transforms.rules import MAX_FIELD_CHARS
 from spark_jobs.transforms.validate import check_raw_rows
 
 HUGE_TAG = "x" * 10_000_000  # 10 MB in one field
