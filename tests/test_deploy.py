@@ -158,3 +158,12 @@ def test_the_movielens_tables_example_is_a_valid_featurize_config(tmp_path):
     assert config.label.parsed() == (">=", 4.0) and config.split.by == "time"
     kinds = {f.name: (f.kind, f.group) for f in config.features}
     assert kinds["genres"] == ("multi_categorical", "item") and kinds["user_id"] == ("categorical", "user")
+
+
+def test_the_example_dataset_spec_is_a_valid_spec():
+    from umair_models import dataset_spec
+
+    path = DEPLOY / "configs/dataset_ctr_example.yaml"
+    spec = dataset_spec.parse(path.read_text(), str(path))
+    features = dataset_spec.feature_spec(spec, {}, str(path))
+    assert [f.name for f in features.fields] == ["C1", "C2", "C3", "I1"] and spec.label == "clicked"
