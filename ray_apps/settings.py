@@ -51,6 +51,16 @@ def setting(
     return dataclasses.field(default=default, metadata=meta)
 
 
+@dataclasses.dataclass(kw_only=True)
+class RayJobSettings:
+    """The settings every Ray Train job shares (train, pretrain-image, finetune-text): one declaration,
+    so their flags, defaults and help read the same in every app."""
+
+    num_workers: int = setting(1, "Ray Train workers (DDP)")
+    use_gpu: bool = setting(False, "one GPU per worker")
+    max_failures: int = setting(1, "worker failures a run survives (it resumes from its last checkpoint)")
+
+
 def _flag_name(f: dataclasses.Field) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 

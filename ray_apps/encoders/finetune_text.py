@@ -24,7 +24,7 @@ from ray_apps.artifacts import save_folder, save_text_encoder, write_json
 from ray_apps.console import log, progress_file, progress_line, setup_console
 from ray_apps.lake import read_table
 from ray_apps.runtime import init_ray
-from ray_apps.settings import app_parser, config_from_args, setting
+from ray_apps.settings import RayJobSettings, app_parser, config_from_args, setting
 from ray_apps.trainer import TrainerSpec, final_checkpoint, fit_trainer
 from umair_models.encoders.text import (
     default_base_model,
@@ -41,16 +41,13 @@ HOLDOUT_MOD = 10
 
 
 @dataclass
-class FinetuneConfig:
+class FinetuneConfig(RayJobSettings):
     lake: str = setting(help="lake root (reads text_pairs)")
     out: str = setting(help="models folder; writes OUT/text_encoder/")
     base: str = setting("", "sentence-transformers folder to start from (default: the offline all-MiniLM-L6-v2)")
     epochs: int = setting(2, "passes over the training pairs")
     batch_size: int = setting(32, "pairs per step (the in-batch negatives)")
     lr: float = setting(5e-5, "AdamW learning rate")
-    num_workers: int = setting(1, "Ray Train workers (DDP)")
-    use_gpu: bool = setting(False, "one GPU per worker")
-    max_failures: int = setting(1, "worker failures the run survives")
     seed: int = setting(0, "seed of the shuffles")
     extend_vocabulary: bool = setting(
         True, "teach the base the catalogue's characters it reads as [UNK] (CJK, kana marks)"

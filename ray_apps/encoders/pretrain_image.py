@@ -26,7 +26,7 @@ from ray_apps.console import log, progress_file, progress_line, setup_console
 from ray_apps.encoders.images import DecodeImages
 from ray_apps.lake import vocab_sizes
 from ray_apps.runtime import init_ray
-from ray_apps.settings import app_parser, config_from_args, setting
+from ray_apps.settings import RayJobSettings, app_parser, config_from_args, setting
 from ray_apps.trainer import TrainerSpec, final_checkpoint, fit_trainer
 from umair_models.encoders.image import DualOutputResNet, ImageEncoderConfig, normalize_images
 from umair_models.metrics import mean_average_precision, micro_f1
@@ -35,7 +35,7 @@ HOLDOUT_MOD = 10
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(RayJobSettings):
     lake: str = setting(help="lake root (reads pretext_image_labels)")
     out: str = setting(help="models folder; writes OUT/image_encoder/ and OUT/ray_runs/")
     depth: int = setting(18, "ResNet depth (18 on CPU; the paper uses 101)", choices=(18, 50, 101))
@@ -43,9 +43,6 @@ class PretrainConfig:
     epochs: int = setting(3, "passes over the pretext images")
     batch_size: int = setting(64, "images per step and worker")
     lr: float = setting(1e-3, "Adam learning rate")
-    num_workers: int = setting(1, "Ray Train workers (DDP)")
-    use_gpu: bool = setting(False, "one GPU per worker")
-    max_failures: int = setting(1, "worker failures the run survives (resumes from its last checkpoint)")
     num_labels: int = setting(0, "pretext classes (0: the lake's pretext vocabulary)")
     style_merge: str = setting(
         "max",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ray_apps.settings import setting
+from ray_apps.settings import RayJobSettings, setting
 from umair_models.models.registry import MODELS
 
 PLACEMENTS = ("PACK", "SPREAD", "STRICT_SPREAD")  # Ray placement-group strategies for a run's workers
@@ -27,7 +27,7 @@ def parse_overrides(items: list[str] | dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(RayJobSettings):
     model: str = setting("umair_fps", "ranker to train", choices=tuple(MODELS))
     variant: str | None = setting(None, 'UMAIR-FPS Table 4 variant, e.g. "w/o STY"')
     overrides: dict[str, Any] = setting(
@@ -41,8 +41,6 @@ class TrainConfig:
     batch_size: int = setting(1024, "training batch size per worker")
     eval_batch_size: int = setting(4096, "evaluation batch size (forward only: larger batches, fewer steps)")
     lr: float = setting(1e-3, "Adam learning rate")
-    num_workers: int = setting(1, "Ray Train workers (DDP)")
-    use_gpu: bool = setting(False, "one GPU per worker")
     worker_resources: dict[str, float] = setting(
         {}, "custom Ray resources each worker also needs, e.g. '{trainer: 1}': the workers go to nodes that have them"
     )
@@ -67,7 +65,6 @@ class TrainConfig:
         50, "before each evaluation, recompute batch-norm statistics over this many training batches (0: off)"
     )
     checkpoint_every: int = setting(0, "steps between mid-epoch checkpoints (0: only at each epoch's end)")
-    max_failures: int = setting(1, "worker failures a run survives (it resumes from its last checkpoint)")
     shuffle_buffer: int = setting(8192, "streaming: rows in each worker's local shuffle buffer")
     in_memory: bool = setting(False, "hold each worker's shard in memory, shuffled globally per epoch (small data)")
     log_every_s: float = setting(10.0, "seconds between training progress lines")
