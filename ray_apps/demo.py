@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from umair_models.config_files import ConfigError, StrictModel, load_model
+
 # Per-size settings sized for a 2-core, CPU-only machine; deploy/configs/demo.yaml overrides them.
 # `epochs` / `batch_size` are the ranker budget, the same for every model in the comparison. The
 # demo site has ~90 training rows per user: one pass at batch 256 leaves every model near the
@@ -65,6 +67,21 @@ PROFILES = {
         "parallel": 1,
     },
 }
+
+
+class DemoOverrides(StrictModel):
+    """What a settings file's `demo:` section may change of a size's profile (deploy/configs/demo.yaml)."""
+
+    image_epochs: int | None = None
+    image_size: int | None = None
+    text_epochs: int | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    early_stop: bool | None = None
+    variants: list[str] | str | None = None
+    models: list[str] | str | None = None
+    controls: list[str] | None = None
+    parallel: int | None = None
 
 
 class Stages:
@@ -264,11 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     setup_console(Path(a.workdir).resolve() / "logs")
     profile = dict(PROFILES[a.size])
     if a.config:
-        extra = (yaml.safe_load(Path(a.config).read_text()) or {}).get("demo", {})
-        unknown = set(extra) - set(profile)
-        if unknown:
-            raise SystemExit(f"{a.config}: unknown demo keys {sorted(unknown)}; known: {sorted(profile)}")
-        profile.update(extra)
+        data = yaml.safe_load(Path(a.config).read_text()) or {}
+        section = data.get("demo", {}) if isinstance(data, dict) else data
+        try:
+            profile.update(load_model(DemoOverrides, section, f"{a.config} (demo:)").model_dump(exclude_unset=True))
+        except ConfigError as e:
+            raise SystemExit(str(e)) from None
     run_demo(Path(a.workdir).resolve(), a.size, a.seed, a.force, a.keep_serving, profile, a.port)
     return 0
 
