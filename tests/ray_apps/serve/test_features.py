@@ -34,12 +34,12 @@ def test_online_features_equal_offline_rows_for_every_split(tiny_lake):
 def test_unknown_user_and_item_get_out_of_vocabulary_indices(tiny_lake):
     lake, _ = tiny_lake
     spec, store = _store(lake)
-    item = store.items.ids[0].as_py()
+    item = read_table(lake / "interactions_train", ["illust_id"])["illust_id"][0].as_py()  # in the vocabulary
     online, known = store.features("no-such-user", [item, "no-such-illust"])
     assert known == [True, False] and not store.known_user("no-such-user")
     assert all(not online[c].any() for c in store.user_columns)  # user fields: OOV for both rows
     assert all(not online[c][1].any() for c in store.item_columns)  # unknown item: OOV everywhere
-    assert online["item_idx"][0] > 0 and online["item_age_idx"][1] == 0
+    assert online["item_id_idx"][0] > 0 and online["item_age_idx"][1] == 0
 
 
 def test_age_buckets_are_log2_days_capped_at_12():
