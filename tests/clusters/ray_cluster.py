@@ -213,7 +213,8 @@ print(json.dumps(out))
 
     def deploy_serve(self, serve_args: list[str], config: Path, timeout_s: float = 300) -> str:
         """`umair serve SERVE_ARGS --port P --write-config CONFIG`, then `serve deploy CONFIG` to this
-        cluster, as a platform team deploys; -> the endpoint's URL once /v1/rank answers 200."""
+        cluster, as a platform team deploys; -> the endpoint's URL once /v1/rank answers 200. Serve is
+        shut down first, so an earlier test's deployment (its port, its proxy location) is gone."""
         port = free_port()
         write = [
             sys.executable,
@@ -226,6 +227,8 @@ print(json.dumps(out))
             str(config),
         ]
         succeeded(subprocess.run(write, capture_output=True, text=True, cwd=REPO, timeout=300))
+        shutdown = [str(BIN / "serve"), "shutdown", "--yes", "--address", self.dashboard]
+        succeeded(subprocess.run(shutdown, capture_output=True, text=True, cwd=REPO, env=self.env, timeout=300))
         deploy = [str(BIN / "serve"), "deploy", str(config), "--address", self.dashboard]
         succeeded(subprocess.run(deploy, capture_output=True, text=True, cwd=REPO, env=self.env, timeout=300))
         url, deadline = f"http://127.0.0.1:{port}", time.time() + timeout_s

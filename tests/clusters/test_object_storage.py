@@ -1,5 +1,5 @@
 """The Ray apps with the lake, the encoders, the runs and the checkpoints on object storage: a real
-S3-protocol server on loopback (moto's), a Ray cluster whose nodes get the credentials and endpoint
+S3-protocol server on loopback (moto's), the shared two-node Ray cluster whose nodes get the credentials and endpoint
 from their environment (as a platform team configures them), jobs through `ray job submit` with
 s3:// locations only. embed reads items and their images from the bucket and writes item_features
 there; train streams the splits from it, checkpoints to it (Ray Train storage_path) and resumes from
@@ -19,29 +19,14 @@ import requests
 from deltalake import DeltaTable, write_deltalake
 
 from ray_apps.lake import read_table
-from tests.clusters.ray_cluster import CHECKPOINT_SNAPSHOT, RayCluster, checkpoint_registered, rank, succeeded
+from tests.clusters.conftest import SECOND_NODE
+from tests.clusters.ray_cluster import CHECKPOINT_SNAPSHOT, checkpoint_registered, rank, succeeded
 from tests.clusters.s3_server import S3Server
 from tests.conftest import SMALL_MODEL
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 RUN = "dcn_v2_s3"
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    server = S3Server("umair", tmp_path_factory.mktemp("s3") / "moto.log")
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def cluster(s3, tmp_path_factory):
-    cache = tmp_path_factory.mktemp("storage_cache")  # where nodes mirror remote folders (encoders, served runs)
-    c = RayCluster(env={**s3.env, "UMAIR_STORAGE_CACHE": str(cache)})
-    c.start_head(num_cpus=2, resources={"head": 100})
-    yield c
-    c.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +81,11 @@ def test_training_checkpoints_to_the_bucket_and_resumes_from_it_after_its_worker
     args = ["-m", "ray_apps.ranker.job", "--lake", bucket["lake"], "--runs", bucket["runs"], "--run-name", RUN]
     args += ["--model", "dcn_v2", "--set", f"dnn_hidden={SMALL_MODEL['dnn_hidden']}", "--num-workers", "2"]
     args += ["--in-memory", "--epochs", "20", "--batch-size", "64", "--max-failures", "1"]
+    args += ["--placement", "STRICT_SPREAD"]  # one worker per node: the second node's is the one killed
     snapshot = f"runs/ray_runs/{RUN}/{CHECKPOINT_SNAPSHOT}"
-    with cluster.killing_train_worker("head", lambda: checkpoint_registered(lambda: s3.read_text(snapshot))) as killed:
+    with cluster.killing_train_worker(
+        SECOND_NODE, lambda: checkpoint_registered(lambda: s3.read_text(snapshot))
+    ) as killed:
         succeeded(cluster.submit(args))
     assert killed, "no training worker was found to kill"
     record = json.loads(s3.read_text(f"runs/{RUN}/metrics.json"))

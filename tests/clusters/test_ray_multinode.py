@@ -30,15 +30,6 @@ DCN_V2_FLAGS += ["--num-workers", "2", "--epochs", "2", "--in-memory"]
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    c = RayCluster()
-    c.start_head(num_cpus=2, resources={"head": 100})
-    c.add_node("node2", num_cpus=2, resources={"node2": 100})
-    yield c
-    c.shutdown()
-
-
-@pytest.fixture(scope="module")
 def lake(tiny_lake, tiny_features, tmp_path_factory) -> Path:
     """A copy of the tiny lake with its item features (the cluster's jobs write runs and tables into it)."""
     copy = tmp_path_factory.mktemp("cluster") / "lake"
