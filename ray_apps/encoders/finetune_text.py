@@ -157,8 +157,8 @@ def run(config: FinetuneConfig, address: str | None = None) -> dict:
         config.max_failures,
         keep_checkpoints=1,
     )
-    datasets = {"train": ray.data.from_items(train_rows, override_num_blocks=pair_blocks(len(train_rows), config))}
-    datasets["train"] = datasets["train"].random_shuffle(seed=config.seed)
+    pairs = ray.data.from_items(train_rows, override_num_blocks=pair_blocks(len(train_rows), config))
+    datasets = {"train": pairs.random_shuffle(seed=config.seed)}
     result = fit_trainer(
         train_loop,
         asdict(config),
