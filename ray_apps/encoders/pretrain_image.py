@@ -3,7 +3,8 @@
     python -m ray_apps.encoders.pretrain_image --lake LAKE --out MODELS [--depth 18] [--num-workers 2] [--use-gpu]
     umair pretrain-image --lake LAKE --out MODELS
 
-Reads `pretext_image_labels` (image -> its most frequent tags) through Ray Data, decodes images in
+Reads `pretext_image_labels` (image -> its most frequent tags; a lake `featurize` wrote has none, and
+the labels come from its own catalogue instead: encoders/catalogue_pretext.py) through Ray Data, decodes images in
 CPU tasks, trains with DDP (TorchTrainer), reports loss / mAP / micro-F1 on a held-out slice
 (items with item_idx % 10 == 0) each epoch, checkpoints each epoch to RunConfig.storage_path
 and resumes from the last checkpoint after a worker failure (FailureConfig).
@@ -23,8 +24,9 @@ import torch
 from ray_apps import storage
 from ray_apps.artifacts import load_checkpoint_state, save_checkpoint_state, save_image_encoder, write_json
 from ray_apps.console import log, progress_file, progress_line, setup_console
+from ray_apps.encoders.catalogue_pretext import NothingToLearnError, catalogue_pretext
 from ray_apps.encoders.images import DecodeImages
-from ray_apps.lake import vocab_sizes
+from ray_apps.lake import read_table, vocab_sizes
 from ray_apps.runtime import init_ray
 from ray_apps.settings import RayJobSettings, app_parser, config_from_args, setting
 from ray_apps.trainer import TrainerSpec, final_checkpoint, fit_trainer
@@ -36,7 +38,7 @@ HOLDOUT_MOD = 10
 
 @dataclass
 class PretrainConfig(RayJobSettings):
-    lake: str = setting(help="lake root (reads pretext_image_labels)")
+    lake: str = setting(help="lake root (reads pretext_image_labels, else the items table's text values)")
     out: str = setting(help="models folder; writes OUT/image_encoder/ and OUT/ray_runs/")
     depth: int = setting(18, "ResNet depth (18 on CPU; the paper uses 101)", choices=(18, 50, 101))
     image_size: int = setting(96, "images are resized to SIZE x SIZE")
@@ -44,6 +46,10 @@ class PretrainConfig(RayJobSettings):
     batch_size: int = setting(64, "images per step and worker")
     lr: float = setting(1e-3, "Adam learning rate")
     num_labels: int = setting(0, "pretext classes (0: the lake's pretext vocabulary)")
+    pretext_min_items: int = setting(
+        5, "a featurized lake: a text value is a class when this many imaged items share it"
+    )
+    pretext_max_labels: int = setting(1000, "a featurized lake: at most this many classes, the most shared first")
     style_merge: str = setting(
         "max",
         "e_STY from the three pooled Gram matrices: element-wise max (the paper's 256) or concat (768)",
@@ -152,16 +158,32 @@ def _evaluate(model, shard, device, batch_size: int) -> dict:
     return {"valid_map": mean_average_precision(p, y), "valid_micro_f1": micro_f1(p, y), "valid_images": int(len(y))}
 
 
-def run(config: PretrainConfig, address: str | None = None) -> dict:
+def pretext_examples(config: PretrainConfig):
+    """-> (Ray Dataset of item_idx, image_uri, label_idx; what the labels are). Sets config.num_labels
+    when 0. Our lake's pretext table when it has one, else the classes of its own catalogue."""
     import ray.data
-    import ray.train
 
-    init_ray(address)
-    if not config.num_labels:
-        config.num_labels = vocab_sizes(config.lake)["pretext_label"]
-    ds = ray.data.read_delta(
-        storage.join(config.lake, "pretext_image_labels"), columns=["item_idx", "image_uri", "label_idx"]
+    table = storage.join(config.lake, "pretext_image_labels")
+    if storage.is_delta_table(table):
+        config.num_labels = config.num_labels or vocab_sizes(config.lake)["pretext_label"]
+        return ray.data.read_delta(table, columns=["item_idx", "image_uri", "label_idx"]), {"source": table}
+    items = storage.join(config.lake, "items")
+    if not storage.is_delta_table(items):
+        raise NothingToLearnError(
+            f"{config.lake}: no pretext_image_labels table (written by `umair prep`) and no items table "
+            "(written by `umair featurize` with item_content): nothing to pre-train the image encoder on"
+        )
+    examples, names = catalogue_pretext(
+        read_table(items, ["item_idx", "image_uri", "tags"]), config.pretext_min_items, config.pretext_max_labels
     )
+    config.num_labels = config.num_labels or len(names)
+    log.info("pretext from %s: %d items with images, %d classes", items, examples.num_rows, len(names))
+    return ray.data.from_arrow(examples), {"source": items, "items": examples.num_rows, "classes": names}
+
+
+def run(config: PretrainConfig, address: str | None = None) -> dict:
+    init_ray(address)
+    ds, pretext = pretext_examples(config)
     decode = DecodeImages(config.image_size)
     prepared = ds.map_batches(decode, batch_size=64)
     if ds.count() * config.image_size**2 * 3 < 2 * 1024**3:  # small enough: decode once, not every epoch
@@ -190,6 +212,7 @@ def run(config: PretrainConfig, address: str | None = None) -> dict:
     summary = {
         "version": version,
         "config": asdict(config),
+        "pretext": pretext,
         "final": state["metrics"],
         "checkpoint": checkpoint.path,
         "history": [
@@ -209,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     setup_console()
     config = config_from_args(PretrainConfig, a, "pretrain_image")
-    summary = run(config, a.address)
+    try:
+        summary = run(config, a.address)
+    except NothingToLearnError as e:
+        raise SystemExit(f"pretrain-image: {e}") from None
     f = summary["final"]
     print(
         f"image encoder {summary['version']}: valid mAP {f.get('valid_map', float('nan')):.3f}, "

@@ -13,12 +13,14 @@ import pytest
 from ray_apps.encoders.embed import EmbedConfig
 from ray_apps.encoders.embed import run as embed
 from ray_apps.encoders.item_features import from_blobs
+from ray_apps.encoders.pretrain_image import PretrainConfig
+from ray_apps.encoders.pretrain_image import run as pretrain
 from ray_apps.lake import read_table
 from ray_apps.ranker.compare import compare
 from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.data import DatasetConfig
 from tests.conftest import SMALL_MODEL
-from tests.own_tables import POSTERS
+from tests.own_tables import GENRES, POSTERS
 
 
 def test_featurized_lake_trains_a_baseline_and_umair_fps(featurized, ray_local, tmp_path):
@@ -37,11 +39,21 @@ def test_featurized_lake_trains_a_baseline_and_umair_fps(featurized, ray_local, 
 
 
 def test_embed_encodes_a_featurized_catalogue_and_umair_fps_trains_on_it(featurized, tiny_models, tmp_path):
+    """The image encoder is pre-trained on the catalogue's own posters and genres (no sample-site
+    encoder), then embed encodes the catalogue with it."""
     lake, record, facts = featurized
-    models, _, _ = tiny_models
-    summary = embed(EmbedConfig(lake=str(lake), models=str(models), batch_size=16))
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models[0] / "text_encoder", models / "text_encoder")
     n = record["catalogue"]["items"]
     readable = sum(kind.endswith("png") for kind in POSTERS.values())
+    image = pretrain(
+        PretrainConfig(
+            lake=str(lake), out=str(models), depth=18, image_size=32, epochs=1, batch_size=8, pretext_min_items=2
+        )
+    )
+    assert image["pretext"]["source"] == str(lake / "items") and set(image["pretext"]["classes"]) <= set(GENRES)
+    assert image["pretext"]["items"] == readable + 1  # the corrupt poster has a path too (decoding drops it)
+    summary = embed(EmbedConfig(lake=str(lake), models=str(models), batch_size=16))
     assert summary["rows"] == n and summary["ok"] == readable
     assert summary["not_ok"] == {
         "missing_image": n - len(POSTERS),  # rows without a poster field
@@ -51,6 +63,7 @@ def test_embed_encodes_a_featurized_catalogue_and_umair_fps_trains_on_it(featuri
     features = read_table(lake / "item_features").to_pandas().set_index("illust_id")
     ok = {item for item, kind in POSTERS.items() if kind.endswith("png")}
     assert {i for i in features.index if features.ok[i]} == ok
+    assert set(features.image_encoder[features.ok]) == {image["version"]}  # the catalogue's own encoder
     text = from_blobs(features.e_tsem.tolist(), len(features.e_tsem.iloc[0]) // 2).astype(np.float32)
     assert np.allclose(np.linalg.norm(text, axis=1), 1.0, atol=1e-2)  # every item has its text vector
 
