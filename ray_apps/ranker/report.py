@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ray_apps.console import setup_console
+from ray_apps.ranker.auc_budget import cached_ceiling, cached_probes, oracle_auc, where_auc_goes
 from ray_apps.ranker.config import CONTROL
 from umair_models.models.registry import BASELINES, DISPLAY_NAMES
 
@@ -25,26 +26,6 @@ def load_runs(runs: str | Path) -> list[dict]:
         r["_dir"] = str(f.parent)
         out.append(r)
     return out
-
-
-def oracle_auc(raw: str | Path, test_start: str, test_end: str) -> float | None:
-    """AUC of the generator's true P(bookmark) on the test period's views [test_start, test_end): the best any model can do."""
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-
-    from umair_models.metrics import auc
-
-    path = Path(raw, "oracle")
-    if not path.exists():
-        return None
-    t = ds.dataset(path).to_table(columns=["ts", "p_bookmark", "bookmarked"])
-    t = t.filter(
-        pc.and_(
-            pc.greater_equal(t["ts"], pc.strptime(test_start, "%Y-%m-%d", "us", error_is_null=True).cast(t["ts"].type)),
-            pc.less(t["ts"], pc.strptime(test_end, "%Y-%m-%d", "us", error_is_null=True).cast(t["ts"].type)),
-        )
-    )
-    return auc(t["p_bookmark"].to_numpy(), t["bookmarked"].to_numpy())
 
 
 @dataclass
@@ -142,29 +123,10 @@ def _budget(rows: list[dict]) -> str:
     return f"every model trained for {protocol} at batch {batch}, Adam lr {lr}; seeds {seeds}"
 
 
-def _lake_facts(rows: list[dict], raw: str | Path | None) -> Any:
+def _one_lake(rows: list[dict], raw: str | Path | None) -> str | None:
+    """The lake every run was trained on, when there is one and a raw zone to compare with."""
     lakes = {str(r["lake"]) for r in rows if r.get("lake")}
-    if not raw or len(lakes) != 1:
-        return None
-    from ray_apps.lake import lake_facts
-
-    return lake_facts(lakes.pop())
-
-
-def _ceiling(runs: Path, raw: str | Path, facts: Any) -> dict | None:
-    """The learnable ceiling (ray_apps.ranker.ceiling), cached in RUNS/ceiling.json for this raw zone and split."""
-    from ray_apps.ranker.ceiling import learnable_ceiling
-
-    periods = [facts.train_start, facts.valid_start, facts.test_start, facts.test_end]
-    key = {"raw": str(Path(raw).resolve()), "periods": periods}
-    cache = runs / "ceiling.json"
-    if cache.exists():
-        saved = json.loads(cache.read_text())
-        if saved.get("key") == key:
-            return saved["ceiling"]
-    ceiling = learnable_ceiling(raw, *periods)
-    cache.write_text(json.dumps({"key": key, "ceiling": ceiling}, indent=1))
-    return ceiling
+    return lakes.pop() if raw and len(lakes) == 1 else None
 
 
 def write_report(runs: str | Path, raw: str | Path | None = None) -> Path:
@@ -180,12 +142,18 @@ def write_report(runs: str | Path, raw: str | Path | None = None) -> Path:
     controls = [groups[(m, None, True)] for m in BASELINES if (m, None, True) in groups]
     variants = [g for (_, v, _), g in groups.items() if v]
     lines = ["# UMAIR-FPS comparison", "", f"Runs: `{runs.resolve()}`. Test split; {_budget(rows)}.", ""]
-    facts = _lake_facts(rows, raw)
+    lake = _one_lake(rows, raw)
+    facts = None
+    if lake is not None:
+        from ray_apps.lake import lake_facts
+
+        facts = lake_facts(lake)
     references = []
-    oracle = ceiling = None
+    oracle = ceiling = probes = None
     if facts is not None and raw is not None:
         oracle = oracle_auc(raw, facts.test_start, facts.test_end)
-        found = _ceiling(runs, raw, facts)
+        probes = cached_probes(runs, raw, str(lake))
+        found = cached_ceiling(runs, raw, facts)
         ceiling = found["auc"] if found else None
         if ceiling is not None:
             references.append(
@@ -222,6 +190,10 @@ def write_report(runs: str | Path, raw: str | Path | None = None) -> Path:
             + ", ".join(f"{g.label} {(g.mean('auc') - 0.5) / (ceiling - 0.5):.0%}" for g in table3)
             + "."
         )
+    with_vectors = controls + ([main["umair_fps"]] if "umair_fps" in main else [])
+    if facts is not None:
+        best = max(with_vectors, key=lambda g: g.mean("auc"), default=None)
+        lines += [""] + where_auc_goes((best.label, best.mean("auc")) if best else None, ceiling, oracle, probes)
     if variants and "umair_fps" in main:
         full = Group("UMAIR-FPS (w/ ATT*3)", "umair_fps", None, False, main["umair_fps"].runs)
         lines += ["", "## Table 4: ablations of UMAIR-FPS", ""] + _table([*variants, full])

@@ -16,6 +16,7 @@ def test_demo_pipeline_end_to_end_on_tiny_then_skips_when_current(spark, ray_loc
     assert result["answer"]["results"] and all(0 <= r["score"] <= 1 for r in result["answer"]["results"])
     report = (tmp_path / "runs" / "report.md").read_text()
     assert "UMAIR-FPS" in report and "DCN-V2" in report and "Oracle" in report and "w/o STY" in report
+    assert "## Where the AUC goes" in report and "| e_STY (style) |" in report
     assert (tmp_path / "runs" / "charts" / "auc.png").stat().st_size > 0
     again = run_demo(tmp_path, "tiny", 7, force=False, keep_serving=False, profile=profile, port=8877)
     assert all(

@@ -40,7 +40,9 @@ def test_a_second_compare_on_the_same_runs_folder_refuses_with_a_clear_message(t
         pass
 
 
-def test_seeds_and_controls_give_mean_and_sd_and_changed_inputs_retrain(tiny_features, tiny_lake, tmp_path, capsys):
+def test_seeds_and_controls_give_mean_and_sd_and_changed_inputs_retrain(
+    tiny_features, tiny_lake, tiny_site, tmp_path, capsys
+):
     lake, _ = tiny_lake
     out = tmp_path / "runs"
     records = compare(str(lake), str(out), ["dcn_v2"], [], BUDGET, controls=["dcn_v2"], seeds=[0, 1])
@@ -50,6 +52,15 @@ def test_seeds_and_controls_give_mean_and_sd_and_changed_inputs_retrain(tiny_fea
     report = write_report(out).read_text()
     assert "| DCN-V2 +MM |" in report and " ± " in report and "| Seeds |" in report
     assert "seeds [0, 1]" in report and "early stopping on validation auc" in report
+    # With the site's raw zone: where the AUC goes, each modality probed against the true attributes.
+    report = write_report(out, tiny_site[0]).read_text()
+    section = report.split("## Where the AUC goes")[1]
+    assert "The best run given the item vectors, DCN-V2 +MM, reaches" in section
+    probes = json.loads((out / "probes.json").read_text())["value"]
+    assert set(probes) == {"e_sty", "e_sem", "e_tsem"}
+    for name, found in probes.items():
+        assert all(0 <= found[a]["accuracy"] <= 1 and 0 < found[a]["majority"] <= 1 for a in found), name
+        assert f"{found['style']['accuracy']:.3f} ({found['style']['majority']:.3f})" in section
 
     # Unchanged inputs and budget: nothing retrains.
     again = compare(str(lake), str(out), ["dcn_v2"], [], BUDGET, controls=["dcn_v2"], seeds=[0, 1])

@@ -1,0 +1,82 @@
+"""Linear probes: how much of each illustration's true style, subject and series a modality's item
+vectors hold, as the encoder part of "Where the AUC goes" in a comparison report.
+
+For each modality (e_STY, e_SEM, e_TSEM, as `embed` wrote them) and each true attribute of the
+sample site (RAW/oracle_items), a multinomial logistic regression is fitted on the vectors of the
+items with item_idx % HOLDOUT_MOD != 0 and scored on the others; its accuracy is reported beside
+the rate of the held-out items' most common class (what a probe that learned nothing gets). A
+modality that holds an attribute well above that rate gives the ranker something to learn from;
+one at the majority rate gives it only noise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ATTRIBUTES = ("style", "subject", "series")
+HOLDOUT_MOD = 5  # one item in five is held out of the probe's fit
+L2 = 1e-3
+
+
+def probe_accuracy(x: np.ndarray, y: np.ndarray, held_out: np.ndarray) -> dict[str, float | int]:
+    """x [n, d] vectors, y [n] int classes, held_out [n] bool -> {accuracy, majority, items} on the
+    held-out rows: a multinomial logistic regression (standardized inputs, L2, full-batch L-BFGS)."""
+    fit, test = ~held_out, held_out
+    classes, y_codes = np.unique(y, return_inverse=True)
+    mean, std = x[fit].mean(0), x[fit].std(0) + 1e-6
+    xs = torch.from_numpy(((x - mean) / std).astype(np.float32))
+    labels = torch.from_numpy(y_codes.astype(np.int64))
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(x.shape[1], len(classes))
+    optimizer = torch.optim.LBFGS(linear.parameters(), max_iter=200, history_size=20, line_search_fn="strong_wolfe")
+    loss_fn = torch.nn.CrossEntropyLoss()
+    fit_t = torch.from_numpy(fit)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = loss_fn(linear(xs[fit_t]), labels[fit_t]) + L2 * linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        predicted = linear(xs[torch.from_numpy(test)]).argmax(1).numpy()
+    truth = y_codes[test]
+    majority = np.bincount(truth).max() / len(truth) if len(truth) else float("nan")
+    return {"accuracy": float((predicted == truth).mean()), "majority": float(majority), "items": int(test.sum())}
+
+
+def lake_probes(lake: str | Path, raw: str | Path) -> dict[str, dict[str, dict]] | None:
+    """{modality: {attribute: probe_accuracy(...)}} for the lake's item_features against RAW/oracle_items
+    (items with a usable vector only: image modalities need a decoded image); None when either is missing."""
+    import pyarrow.dataset as ds
+
+    from ray_apps import storage
+    from ray_apps.encoders.item_features import MODALITIES, TABLE, TEXT_MODALITIES, blob_column
+    from ray_apps.lake import read_table
+
+    table = storage.join(lake, TABLE)
+    if not (Path(raw, "oracle_items").exists() and storage.is_delta_table(table)):
+        return None
+    truth = ds.dataset(Path(raw, "oracle_items")).to_table(columns=["illust_id", *ATTRIBUTES]).to_pandas()
+    features = read_table(table)
+    ids = features["illust_id"].to_pandas()
+    rows = truth.set_index("illust_id").reindex(ids)
+    known = rows["style"].notna().to_numpy()
+    item_idx = features["item_idx"].to_numpy()
+    ok = features["ok"].to_numpy(zero_copy_only=False).astype(bool)
+    out: dict[str, dict[str, dict]] = {}
+    for name in MODALITIES:
+        column = features[name]
+        first = column.drop_null()
+        if not len(first):
+            continue
+        vectors, has = blob_column(column, len(first[0].as_py()) // 2)
+        use = known & has & (True if name in TEXT_MODALITIES else ok)
+        x = vectors[use].astype(np.float32)
+        held_out = item_idx[use] % HOLDOUT_MOD == 0
+        out[name] = {a: probe_accuracy(x, rows[a].to_numpy()[use].astype(np.int64), held_out) for a in ATTRIBUTES}
+    return out
