@@ -31,7 +31,7 @@ def describe(error: ValidationError) -> str:
     lines = []
     for e in error.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        what = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        what = "unknown key" if e["type"] in ("extra_forbidden", "unexpected_keyword_argument") else e["msg"]
         lines.append(f"  {where}: {what}")
     return "\n".join(lines)
 

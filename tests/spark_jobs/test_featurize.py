@@ -157,7 +157,11 @@ def test_random_split_puts_every_row_in_one_split(spark, featurized, tmp_path):
     [
         ({"split": {"by": "sideways"}}, "split.by"),
         ({"label": {"column": "rating", "rule": "about 4"}}, "label.rule"),
-        ({"features": [{"name": "x", "kind": "categorical", "colour": "red"}]}, r"features\[0\]: unknown keys"),
+        (
+            {"features": [{"name": "x", "kind": "categorical", "colour": "red"}]},
+            r"features\[0\]: not a valid Feature:\n  colour: unknown key",
+        ),
+        ({"split": {"valid": "a tenth"}}, r"split: not a valid Split:\n  valid: Input should be a valid number"),
         ({"users": {"path": "users.parquet"}}, "users.key"),
         ({"timestamp": None}, "timestamp"),
         ({"items": None}, "item_content: needs the `items` table"),
