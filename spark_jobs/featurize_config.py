@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 
-from umair_models.config_files import ConfigError, describe
+from umair_models.config_files import ConfigError, load_dataclass
 from umair_models.features import Group  # a TABLES.yaml that cannot be run; the message names the key
 
 FORMATS = ("auto", "parquet", "csv", "json", "delta")
@@ -40,19 +39,10 @@ PARTS = ("hour", "weekday", "month", "year")
 UNITS = ("", "s", "ms", "us")
 RULES = (">=", ">", "<=", "<", "==", "!=")
 SPLITS = ("train", "valid", "test")
-STRICT = ConfigDict(extra="forbid")
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
-    """`data` as the dataclass `cls`, validated by pydantic against its annotations (unknown keys and
-    ill-typed values are errors naming `where` and the key, like every settings file)."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    try:
-        return TypeAdapter(with_config(STRICT)(cls)).validate_python(data)
-    except ValidationError as e:
-        known = ", ".join(sorted(f.name for f in fields(cls)))
-        raise ConfigError(f"{where}: not a valid {cls.__name__}:\n{describe(e)}\n  (known keys: {known})") from None
+    return load_dataclass(cls, data, where)
 
 
 @dataclass(frozen=True)

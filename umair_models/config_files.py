@@ -5,15 +5,18 @@ forbidden, and errors that name the file and the key instead of a traceback.
         label: str = "label"
 
     spec = load_model(TablesFile, yaml.safe_load(text), "TABLES.yaml")   # ConfigError on a bad key
+    feature = load_dataclass(Feature, raw, "features[0]")                # the same for a dataclass
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, with_config
 
 M = TypeVar("M", bound=BaseModel)
+D = TypeVar("D")
 
 
 class ConfigError(ValueError):
@@ -44,4 +47,16 @@ def load_model(cls: type[M], data: Any, source: str) -> M:
         return cls.model_validate(data)
     except ValidationError as e:
         known = ", ".join(sorted(cls.model_fields))
+        raise ConfigError(f"{source}: not a valid {cls.__name__}:\n{describe(e)}\n  (known keys: {known})") from None
+
+
+def load_dataclass(cls: type[D], data: Any, source: str) -> D:
+    """`data` as the dataclass `cls`, validated by pydantic against its annotations (lists become the
+    tuples a field declares); ConfigError naming `source` and every unknown or ill-typed key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
+    try:
+        return TypeAdapter(with_config(ConfigDict(extra="forbid"))(cls)).validate_python(data)
+    except ValidationError as e:
+        known = ", ".join(sorted(f.name for f in fields(cls)))  # type: ignore[arg-type]
         raise ConfigError(f"{source}: not a valid {cls.__name__}:\n{describe(e)}\n  (known keys: {known})") from None

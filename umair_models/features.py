@@ -8,11 +8,13 @@ modalities). Built from a dict / YAML file or, by the training job, from the lak
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from umair_models.config_files import ConfigError, load_dataclass
 
 Kind = Literal["categorical", "multi_categorical", "numeric", "pretrained", "index"]
 Group = Literal["user", "item", "context"]
@@ -106,14 +108,8 @@ class FeatureSpec:
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
         unknown = set(data) - {"label", "fields", "tables"}
         if unknown:
-            raise ValueError(f"unknown feature-spec keys: {sorted(unknown)}")
-        allowed = {f.name for f in fields(FieldSpec)}
-        out = []
-        for raw in data["fields"]:
-            bad = set(raw) - allowed
-            if bad:
-                raise ValueError(f"field {raw.get('name')!r}: unknown keys {sorted(bad)}")
-            out.append(FieldSpec(**raw))
+            raise ConfigError(f"feature spec: unknown keys {sorted(unknown)}; known: fields, label, tables")
+        out = [load_dataclass(FieldSpec, raw, f"feature spec: fields[{i}]") for i, raw in enumerate(data["fields"])]
         return cls(out, data.get("label", "label"), dict(data.get("tables", {})))
 
     @classmethod

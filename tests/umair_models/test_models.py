@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from tests.umair_models.conftest import item_tables, learnable_labels, make_batch, make_spec
+from umair_models.config_files import ConfigError
 from umair_models.features import FeatureSpec, FieldSpec
 from umair_models.models import MODELS, build_model
 from umair_models.models.umair_fps import VARIANTS
@@ -100,8 +101,10 @@ def test_umair_masks_missing_images_and_depends_on_style_vectors():
 
 
 def test_unknown_config_key_and_model_are_clear_errors():
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ConfigError, match=r"DCNConfig settings: not a valid DCNConfig:\n  embeding_dim: unknown key"):
         build_model("dcn", make_spec(), {"embeding_dim": 4})
+    with pytest.raises(ConfigError, match=r"dnn_hidden.0: Input should be a valid integer"):
+        build_model("dcn", make_spec(), {"dnn_hidden": ["wide"]})
     with pytest.raises(KeyError, match="unknown model"):
         build_model("dlrm", make_spec())
     with pytest.raises(KeyError, match="unknown variant"):

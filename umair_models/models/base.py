@@ -5,12 +5,13 @@ A model computes logits and nothing more: no optimizer, device placement, loss o
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from umair_models.config_files import load_dataclass
 from umair_models.features import FeatureSpec
 from umair_models.layers.embedding import FeatureEmbedding, PretrainedLookup
 
@@ -34,15 +35,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ModelConfig:
-        data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        for f in fields(cls):
-            if f.name in data and isinstance(data[f.name], list):
-                data[f.name] = tuple(data[f.name])
-        return cls(**data)
+        return load_dataclass(cls, dict(data or {}), f"{cls.__name__} settings")
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
