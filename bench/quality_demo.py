@@ -24,8 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> int:
     from ray_apps.console import setup_console
-    from ray_apps.ranker.compare import CompareConfig, compare, parse_variants
+    from ray_apps.ranker.compare import compare
     from ray_apps.ranker.config import TrainConfig
+    from ray_apps.ranker.plan import CompareConfig, parse_variants
     from ray_apps.ranker.report import write_report
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -184,8 +184,8 @@ def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: boo
 
     def compare() -> str:
         from ray_apps.ranker.compare import compare as cmp
-        from ray_apps.ranker.compare import parse_variants
         from ray_apps.ranker.config import TrainConfig
+        from ray_apps.ranker.plan import parse_variants
         from ray_apps.ranker.report import write_report
         from umair_models.models.registry import BASELINES
 

@@ -69,23 +69,48 @@ def cached_probes(runs: Path, raw: str | Path, lake: str) -> dict | None:
 
 
 def where_auc_goes(
-    best: tuple[str, float] | None, ceiling: float | None, oracle: float | None, probes: dict | None
+    best: tuple[str, float, float | None] | None,
+    ceiling: float | None,
+    oracle: float | None,
+    probes: dict | None,
+    with_oracle_vectors: list[tuple[str, float, float | None]] | None = None,
 ) -> list[str]:
-    """The report section: the best run's test AUC against the learnable ceiling and the oracle, and
-    each modality's probes. `best`: (label, mean test AUC) of the best run given the item vectors."""
+    """The report section. `best`: (label, mean test AUC, the same model's AUC on oracle vectors or None)
+    of the best run given the item vectors; `with_oracle_vectors`: such triples for every model that was
+    also trained on the oracle vectors (the split of the lost AUC into an encoder and a ranker part)."""
     lines = ["## Where the AUC goes", ""]
     if best is not None and ceiling is not None:
-        label, value = best
+        label, value, _ = best
         lines += [
             f"The best run given the item vectors, {label}, reaches {value:.4f}; the learnable ceiling "
             f"(the same training period, each item's true style, subject and series given) {ceiling:.4f}"
             + (f"; the oracle (true probabilities) {oracle:.4f}" if oracle is not None else "")
             + f". Lost to the ceiling: {ceiling - value:.4f} AUC, {(ceiling - value) / max(ceiling - 0.5, 1e-9):.0%} "
-            "of the learnable lift. Part of it is lost in the encoders (the vectors below hold the true "
-            "attributes only in part), the rest in the rankers; the oracle-vectors control that separates "
-            "the two is not built yet.",
+            "of the learnable lift.",
             "",
         ]
+        if with_oracle_vectors:
+            lines += [
+                "The same ranker on the learned vectors and on oracle vectors (each item's true attributes "
+                "one-hot, a control): the encoder part of the loss is oracle vectors - learned vectors, the "
+                "ranker part ceiling - oracle vectors.",
+                "",
+                "| Ranker | learned vectors | oracle vectors | encoder part | ranker part |",
+                "|---|---|---|---|---|",
+            ]
+            for name, learned, perfect in with_oracle_vectors:
+                if perfect is None:
+                    continue
+                lines.append(
+                    f"| {name} | {learned:.4f} | {perfect:.4f} | {perfect - learned:+.4f} | {ceiling - perfect:+.4f} |"
+                )
+            lines.append("")
+        else:
+            lines += [
+                "(`umair compare --raw RAW --oracle-vectors umair_fps,dcn_v2` splits it into an encoder "
+                "and a ranker part.)",
+                "",
+            ]
     if probes:
         lines += [
             "Linear probes of the item vectors (held-out items, one in five): accuracy, and in brackets the "

@@ -2,13 +2,16 @@
 
     umair compare --lake LAKE --out RUNS [--models all] [--variants all|none|"w/o STY,w/o SEM"] [--raw RAW]
                   [--seeds 3] [--controls dcn_v2|all|none] [--tuned TUNED] [--dataset dataset.yaml] [--parallel 2]
+                  [--oracle-vectors umair_fps,dcn_v2 (with --raw)]
                   [any `umair train` budget flag: --epochs, --early-stop, --lr, --seed, ...] [--config compare.yaml]
 
 Every run gets the same TrainConfig (epochs, batch size, optimizer, protocol, seed) apart from the
 model; `--tuned DIR` gives each model the settings `umair tune` found for it with the same search
 budget. `--seeds N` trains every run N times (seeds seed .. seed+N-1; the report gives mean ± sd).
 `--controls` adds `+MM` rows: baselines given the item vectors as extra fields, so the report can
-tell "more inputs" from "better fusion". Small splits (up to 2 GiB as arrays) are read from Delta
+tell "more inputs" from "better fusion"; `--oracle-vectors` (a sample site only) trains the models it
+names once more on each item's true attributes as item vectors, so the report can tell what the
+encoders lose from what the rankers lose. Small splits (up to 2 GiB as arrays) are read from Delta
 once and cached for all runs. A finished run (RUNS/<run>/metrics.json) is reused only when its
 budget and its inputs (the Delta versions of the splits and item vectors, the feature spec) are
 the same, unless --force. One compare at a time writes to a runs folder (a lock file; a second
@@ -26,110 +29,19 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ray_apps.artifacts import RANKER_FILE
 from ray_apps.console import log, setup_console
-from ray_apps.ranker.config import CONTROL, TrainConfig, default_run_name
+from ray_apps.ranker.config import CONTROL, TrainConfig
 from ray_apps.ranker.data import DatasetConfig, ranker_splits
 from ray_apps.ranker.job import run
+from ray_apps.ranker.oracle_vectors import NoOracleError, write_oracle_vectors
+from ray_apps.ranker.plan import CompareConfig, load_tuned, parse_variants, plan
 from ray_apps.runtime import init_ray
-from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args, setting
-from umair_models.models.registry import BASELINES
-from umair_models.models.umair_fps import VARIANTS
-
-QUICK_VARIANTS = ("w/o ALL", "w/o STY", "w/o SEM", "w/o TSEM", "w/o UMCM", "w/ UMCM_ATT", "w/ UMCM_SEN", "w/o DCN-V2")
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    """One run of a comparison: a model (a Table 4 variant of UMAIR-FPS, or a +MM control) and a seed."""
-
-    model: str
-    variant: str | None = None
-    control: bool = False
-    seed: int = 0
-
-    @property
-    def name(self) -> str:
-        """The run's folder: model[__variant][__+MM][__seedN] (seed 0 has no suffix)."""
-        return (
-            default_run_name(self.model, self.variant)
-            + (f"__{CONTROL}" if self.control else "")
-            + (f"__seed{self.seed}" if self.seed else "")
-        )
-
-    def config(self, base: TrainConfig, tuned: dict[str, dict[str, Any]]) -> TrainConfig:
-        """The run's TrainConfig: the shared budget, the model's tuned settings (if any), the control's switch."""
-        settings = dict(tuned.get(self.model, {}))
-        overrides = {**settings.pop("overrides", {}), **base.overrides}
-        if self.control:
-            overrides["use_pretrained"] = True
-        return replace(base, **settings, model=self.model, variant=self.variant, overrides=overrides, seed=self.seed)
-
-
-def plan(
-    models: Sequence[str], variants: Sequence[str], controls: Sequence[str] = (), seeds: Sequence[int] = (0,)
-) -> list[PlannedRun]:
-    """Every run of a comparison, seed by seed: the models, the +MM controls, then the UMAIR-FPS variants."""
-    runs = []
-    for seed in seeds:
-        runs += [PlannedRun(m, seed=seed) for m in models]
-        runs += [PlannedRun(m, control=True, seed=seed) for m in controls]
-        runs += [PlannedRun("umair_fps", v, seed=seed) for v in variants if v != "w/ ATT*3"]  # ATT*3 is the default
-    return runs
-
-
-@dataclass
-class CompareConfig:
-    """What a comparison trains (the budget each run gets is a TrainConfig)."""
-
-    models: str = setting("all", "comma list of models, or 'all' (UMAIR-FPS + the six baselines)")
-    variants: str = setting("quick", "UMAIR-FPS ablations: 'all', 'quick' (the main ones), 'none' or a comma list")
-    controls: str = setting(
-        "dcn_v2",
-        f"baselines also trained with the item vectors as extra fields ({CONTROL} rows): a comma list, 'all' or 'none'",
-    )
-    seeds: int = setting(1, "train every run with this many seeds (seed, seed+1, ...); the report gives mean ± sd")
-    tuned: str | None = setting(
-        None, "folder written by `umair tune`: each model trains with the settings found for it"
-    )
-    raw: str | None = setting(
-        None, "raw landing zone of a sample site: the oracle and learnable-ceiling rows of the report"
-    )
-    force: bool = setting(False, "retrain runs that already have metrics")
-    parallel: int = setting(1, "runs that train at once, sharing the cluster")
-    cache_splits: bool | None = setting(
-        None, "read the splits once into Ray's object store and each worker's memory (default: when they fit in 2 GiB)"
-    )
-
-    def model_list(self) -> list[str]:
-        return (
-            ["umair_fps", *BASELINES]
-            if self.models == "all"
-            else [m.strip() for m in self.models.split(",") if m.strip()]
-        )
-
-    def control_list(self) -> list[str]:
-        if self.controls == "none":
-            return []
-        chosen = (
-            list(BASELINES) if self.controls == "all" else [m.strip() for m in self.controls.split(",") if m.strip()]
-        )
-        unknown = [m for m in chosen if m not in BASELINES]
-        if unknown:
-            raise SystemExit(f"--controls: {unknown} are not baselines; choose from {list(BASELINES)}")
-        return chosen
-
-    def seed_list(self, first: int) -> list[int]:
-        if self.seeds < 1:
-            raise SystemExit(f"--seeds must be >= 1, got {self.seeds}")
-        return list(range(first, first + self.seeds))
-
+from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args
 
 # Settings that change how a run executes, not what it learns: a finished run is reused across them.
 RUNTIME_KEYS = (
@@ -201,25 +113,6 @@ def runs_folder_lock(out: str | Path) -> Iterator[None]:
         handle.close()  # releases the lock
 
 
-def load_tuned(folder: str | Path | None) -> dict[str, dict[str, Any]]:
-    """model -> the TrainConfig settings `umair tune` wrote for it (FOLDER/<model>.yaml); {} without a folder."""
-    if not folder:
-        return {}
-    files = sorted(Path(folder).glob("*.yaml"))
-    if not files:
-        raise SystemExit(f"--tuned {folder}: no <model>.yaml files (write them with `umair tune --out {folder}`)")
-    allowed = {field.name for field in fields(TrainConfig)} - {"model", "variant", "seed", "tuned"}
-    tuned: dict[str, dict[str, Any]] = {}
-    for path in files:
-        data = yaml.safe_load(path.read_text()) or {}
-        settings: dict[str, Any] = data["train"] if isinstance(data.get("train"), dict) else data
-        unknown = set(settings) - allowed
-        if unknown:
-            raise SystemExit(f"{path}: unknown train settings {sorted(unknown)}")
-        tuned[path.stem] = {**settings, "tuned": str(Path(folder).resolve())}
-    return tuned
-
-
 def compare(
     lake: str,
     out: str,
@@ -234,6 +127,8 @@ def compare(
     seeds: list[int] | None = None,
     tuned: dict[str, dict[str, Any]] | None = None,
     dataset: DatasetConfig | None = None,
+    oracle: Sequence[str] = (),
+    raw: str | None = None,
 ) -> list[dict]:
     """Train every run of the plan on the dataset's splits (default: the lake's); returns their metrics records in plan order.
 
@@ -248,17 +143,22 @@ def compare(
     if controls and not dataset.item_features:
         log.info("no item vectors in this dataset: the %s controls are skipped", CONTROL)
         controls = []
+    oracle_dataset = None
+    if oracle:
+        if not dataset.item_features or raw is None:
+            raise NoOracleError("oracle vectors need a dataset with item vectors and the sample site's raw zone")
+        oracle_dataset = dataset.with_item_table(write_oracle_vectors(raw, lake))
     cache = should_cache(dataset, cache_splits)
     base = replace(base, in_memory=cache)
     with runs_folder_lock(out):
-        inputs = dataset.fingerprint()
         results: dict[int, dict] = {}
-        todo: list[tuple[int, str, TrainConfig]] = []
-        for i, planned in enumerate(plan(models, variants, controls, seeds or [base.seed]), 1):
+        todo: list[tuple[int, str, TrainConfig, DatasetConfig]] = []
+        for i, planned in enumerate(plan(models, variants, controls, seeds or [base.seed], oracle), 1):
             cfg = planned.config(base, tuned or {})
+            data = oracle_dataset if planned.oracle and oracle_dataset else dataset
             done = Path(out, planned.name, "metrics.json")
             previous = json.loads(done.read_text()) if done.exists() and not force else None
-            why = reusable(previous, cfg, inputs, done.parent) if previous is not None else None
+            why = reusable(previous, cfg, data.fingerprint(), done.parent) if previous is not None else None
             if previous is not None and why is None:
                 log.info(
                     "[%d] %s: already trained with this budget on these inputs, reused (use --force)", i, planned.name
@@ -267,19 +167,18 @@ def compare(
             else:
                 if why:
                     print(f"[{i}] {planned.name}: retrained, {why}", flush=True)
-                todo.append((i, planned.name, cfg))
+                todo.append((i, planned.name, cfg, data))
         if todo:
-            _train_all(lake, out, todo, results, dataset, base, cache, address, parallel)
+            _train_all(lake, out, todo, results, dataset, cache, address, parallel)
     return [results[i] for i in sorted(results)]
 
 
 def _train_all(
     lake: str,
     out: str,
-    todo: list[tuple[int, str, TrainConfig]],
+    todo: list[tuple[int, str, TrainConfig, DatasetConfig]],
     results: dict[int, dict],
     dataset: DatasetConfig,
-    base: TrainConfig,
     cache: bool,
     address: str | None,
     parallel: int,
@@ -287,16 +186,16 @@ def _train_all(
     init_ray(address)
     splits = None
     if cache:
-        splits = ranker_splits(dataset, with_valid=any(cfg.early_stop for _, _, cfg in todo), materialize=True)
+        splits = ranker_splits(dataset, with_valid=any(item[2].early_stop for item in todo), materialize=True)
         log.info(
             "splits cached in the object store for every run: %s",
             ", ".join(f"{s} {d.count():,} rows ({d.size_bytes() / 2**20:.0f} MiB)" for s, d in splits.items()),
         )
     concurrent = max(1, min(parallel, len(todo)))
 
-    def train(item: tuple[int, str, TrainConfig]) -> None:
-        i, name, cfg = item
-        r = run(lake, out, cfg, dataset, address=address, run_name=name, splits=splits, concurrent_runs=concurrent)
+    def train(item: tuple[int, str, TrainConfig, DatasetConfig]) -> None:
+        i, name, cfg, data = item
+        r = run(lake, out, cfg, data, address=address, run_name=name, splits=splits, concurrent_runs=concurrent)
         print(f"[{i}] {name:<28} AUC {r['auc']:.4f}  log loss {r['logloss']:.4f}  ({r['wall_seconds']} s)", flush=True)
         results[i] = r
 
@@ -317,20 +216,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_file_flag(p, "compare")
     add_address_flag(p)
     return p
-
-
-def parse_variants(text: str) -> list[str]:
-    if text == "all":
-        return list(VARIANTS)
-    if text == "quick":
-        return list(QUICK_VARIANTS)
-    if text == "none":
-        return []
-    chosen = [v.strip() for v in text.split(",") if v.strip()]
-    unknown = [v for v in chosen if v not in VARIANTS]
-    if unknown:
-        raise SystemExit(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
-    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         seeds=what.seed_list(base.seed),
         tuned=load_tuned(what.tuned),
         dataset=DatasetConfig.from_yaml(a.dataset, a.lake) if a.dataset else None,
+        oracle=what.oracle_list(),
+        raw=what.raw,
     )
     report = write_report(a.out, what.raw)
     print(f"report: {report}")

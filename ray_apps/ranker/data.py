@@ -27,7 +27,7 @@ from ray_apps.console import log
 from ray_apps.encoders.item_features import ItemVectors, embedded_item_vectors
 from ray_apps.lake import lake_facts, read_table, table_rows, vocab_sizes
 from umair_models import dataset_spec
-from umair_models.features import FeatureSpec
+from umair_models.features import FeatureSpec, FieldSpec
 
 
 @dataclass
@@ -61,11 +61,35 @@ class DatasetConfig:
             return DeltaTable(path).version() if storage.is_delta_table(path) else None
 
         spec = json.dumps(self.spec.to_dict(), sort_keys=True, default=str)
-        return {
+        out = {
             "tables": {split: version(path) for split, path in sorted(self.tables.items())},
             "item_features": version(self.item_features.table) if self.item_features else None,
             "spec_sha256": hashlib.sha256(spec.encode()).hexdigest(),
         }
+        name = self.item_features.table.rstrip("/").rsplit("/", 1)[-1] if self.item_features else None
+        if name not in (None, "item_features"):
+            out["item_features_table"] = name  # another table than embed's (e.g. a control's)
+        return out
+
+    def with_item_table(self, table: str) -> DatasetConfig:
+        """The same dataset with its item vectors read from another table of embed's layout (same key,
+        num_items, presence column); the pretrained fields take that table's modalities and widths."""
+        if self.item_features is None:
+            raise ValueError("this dataset has no item vectors to replace")
+        current = self.item_features
+        items = embedded_item_vectors(table, current.key, current.num_items, current.present)
+        if items is None:
+            raise FileNotFoundError(f"{table}: no such Delta table")
+        spec = self.spec.without("pretrained")
+        pretrained = [
+            FieldSpec(n, "pretrained", dim=d, group="item", lookup=current.key) for n, d in items.vectors.items()
+        ]
+        return DatasetConfig(
+            dict(self.tables),
+            FeatureSpec([*spec.fields, *pretrained], spec.label, dict(spec.tables)),
+            self.user_column,
+            items,
+        )
 
     @classmethod
     def from_yaml(cls, path: str | Path, lake: str | Path | None = None) -> DatasetConfig:

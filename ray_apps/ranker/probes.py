@@ -49,16 +49,17 @@ def probe_accuracy(x: np.ndarray, y: np.ndarray, held_out: np.ndarray) -> dict[s
     return {"accuracy": float((predicted == truth).mean()), "majority": float(majority), "items": int(test.sum())}
 
 
-def lake_probes(lake: str | Path, raw: str | Path) -> dict[str, dict[str, dict]] | None:
-    """{modality: {attribute: probe_accuracy(...)}} for the lake's item_features against RAW/oracle_items
-    (items with a usable vector only: image modalities need a decoded image); None when either is missing."""
+def lake_probes(lake: str | Path, raw: str | Path, table: str | None = None) -> dict[str, dict[str, dict]] | None:
+    """{modality: {attribute: probe_accuracy(...)}} for the lake's item_features (or `table` of that
+    layout) against RAW/oracle_items (items with a usable vector only: image modalities need a decoded
+    image); None when either is missing."""
     import pyarrow.dataset as ds
 
     from ray_apps import storage
     from ray_apps.encoders.item_features import MODALITIES, TABLE, TEXT_MODALITIES, blob_column
     from ray_apps.lake import read_table
 
-    table = storage.join(lake, TABLE)
+    table = table or storage.join(lake, TABLE)
     if not (Path(raw, "oracle_items").exists() and storage.is_delta_table(table)):
         return None
     truth = ds.dataset(Path(raw, "oracle_items")).to_table(columns=["illust_id", *ATTRIBUTES]).to_pandas()

@@ -11,8 +11,9 @@ import yaml
 from deltalake import write_deltalake
 
 from ray_apps.lake import read_table
-from ray_apps.ranker.compare import PlannedRun, RunsFolderBusy, compare, load_tuned, plan, runs_folder_lock
+from ray_apps.ranker.compare import RunsFolderBusy, compare, runs_folder_lock
 from ray_apps.ranker.config import TrainConfig
+from ray_apps.ranker.plan import PlannedRun, load_tuned, plan
 from ray_apps.ranker.report import write_report
 from tests.conftest import SMALL_MODEL
 
@@ -52,15 +53,6 @@ def test_seeds_and_controls_give_mean_and_sd_and_changed_inputs_retrain(
     report = write_report(out).read_text()
     assert "| DCN-V2 +MM |" in report and " ± " in report and "| Seeds |" in report
     assert "seeds [0, 1]" in report and "early stopping on validation auc" in report
-    # With the site's raw zone: where the AUC goes, each modality probed against the true attributes.
-    report = write_report(out, tiny_site[0]).read_text()
-    section = report.split("## Where the AUC goes")[1]
-    assert "The best run given the item vectors, DCN-V2 +MM, reaches" in section
-    probes = json.loads((out / "probes.json").read_text())["value"]
-    assert set(probes) == {"e_sty", "e_sem", "e_tsem"}
-    for name, found in probes.items():
-        assert all(0 <= found[a]["accuracy"] <= 1 and 0 < found[a]["majority"] <= 1 for a in found), name
-        assert f"{found['style']['accuracy']:.3f} ({found['style']['majority']:.3f})" in section
 
     # Unchanged inputs and budget: nothing retrains.
     again = compare(str(lake), str(out), ["dcn_v2"], [], BUDGET, controls=["dcn_v2"], seeds=[0, 1])
@@ -71,6 +63,20 @@ def test_seeds_and_controls_give_mean_and_sd_and_changed_inputs_retrain(
     newer = compare(str(lake), str(out), ["dcn_v2"], [], BUDGET, controls=[], seeds=[0])
     assert "dcn_v2: retrained, its inputs changed" in capsys.readouterr().out
     assert newer[0]["inputs"]["item_features"] == records[0]["inputs"]["item_features"] + 1
+
+    # The oracle-vectors control: DCN-V2 +MM on the site's true attributes, then where the AUC goes.
+    raw = tiny_site[0]
+    (oracle,) = compare(str(lake), str(out), [], [], BUDGET, seeds=[0], oracle=["dcn_v2"], raw=str(raw))
+    assert oracle["run"] == "dcn_v2__+MM__oracle" and oracle["config"]["overrides"]["use_pretrained"]
+    assert oracle["inputs"]["item_features_table"] == "item_features_oracle"
+    section = write_report(out, raw).read_text().split("## Where the AUC goes")[1]
+    assert "The best run given the item vectors, DCN-V2 +MM, reaches" in section
+    assert f"| DCN-V2 +MM | {(records[1]['auc'] + records[3]['auc']) / 2:.4f} | {oracle['auc']:.4f} |" in section
+    probes = json.loads((out / "probes.json").read_text())["value"]
+    assert set(probes) == {"e_sty", "e_sem", "e_tsem"}
+    for name, found in probes.items():
+        assert all(0 <= found[a]["accuracy"] <= 1 and 0 < found[a]["majority"] <= 1 for a in found), name
+        assert f"{found['style']['accuracy']:.3f} ({found['style']['majority']:.3f})" in section
 
 
 def test_tune_searches_on_the_validation_split_and_compare_trains_with_what_it_found(tiny_lake, ray_local, tmp_path):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ray_apps.ranker.auc_budget import where_auc_goes
-from ray_apps.ranker.probes import probe_accuracy
+from ray_apps.ranker.oracle_vectors import write_oracle_vectors
+from ray_apps.ranker.probes import lake_probes, probe_accuracy
 
 
 def test_a_probe_reads_an_attribute_the_vectors_hold_and_not_one_they_do_not():
@@ -25,8 +26,28 @@ def test_a_probe_reads_an_attribute_the_vectors_hold_and_not_one_they_do_not():
 def test_the_section_gives_the_lost_lift_and_a_row_per_modality():
     probe = {"accuracy": 0.8, "majority": 0.25, "items": 40}
     probes = {"e_sty": {a: probe for a in ("style", "subject", "series")}}
-    lines = "\n".join(where_auc_goes(("UMAIR-FPS", 0.66), 0.71, 0.75, probes))
+    lines = "\n".join(where_auc_goes(("UMAIR-FPS", 0.66, 0.70), 0.71, 0.75, probes, [("UMAIR-FPS", 0.66, 0.70)]))
     assert lines.startswith("## Where the AUC goes")
     assert "Lost to the ceiling: 0.0500 AUC, 24% of the learnable lift" in lines
+    assert "| UMAIR-FPS | 0.6600 | 0.7000 | +0.0400 | +0.0100 |" in lines  # encoder part, ranker part
     assert "| e_STY (style) | 0.800 (0.250) | 0.800 (0.250) | 0.800 (0.250) | 40 |" in lines
     assert "Needs the sample site's raw zone" in "\n".join(where_auc_goes(None, None, None, None))
+
+
+def test_on_the_tiny_site_true_one_hot_attributes_probe_at_1_and_random_vectors_at_the_majority_rate(
+    tiny_site, tiny_lake
+):
+    import pyarrow.dataset as ds
+
+    raw, _ = tiny_site
+    lake, _ = tiny_lake
+    probes = lake_probes(lake, raw, write_oracle_vectors(raw, str(lake)))  # the oracle-vectors control's table
+    assert probes is not None
+    assert probes["e_sty"]["style"]["accuracy"] == 1.0 and probes["e_sem"]["subject"]["accuracy"] == 1.0
+    assert probes["e_sty"]["style"]["items"] > 0
+    truth = ds.dataset(raw / "oracle_items").to_table(columns=["style", "subject"]).to_pandas()
+    held_out = np.arange(len(truth)) % 5 == 0
+    noise = np.random.default_rng(0).normal(size=(len(truth), 32))
+    for attribute in ("style", "subject"):
+        random = probe_accuracy(noise, truth[attribute].to_numpy(), held_out)
+        assert random["accuracy"] < random["majority"] + 0.1, (attribute, random)
