@@ -4,10 +4,12 @@ seeds (mean ± sd), beside the learnable ceiling and the oracle.
     make demo                                  # once: builds .umair/demo (raw, lake, encoders, item vectors)
     .venv/bin/python bench/quality_demo.py [--workdir .umair/demo] [--out .umair/demo/quality]
         [--models all] [--controls all] [--variants "w/o STY,w/o UMCM,w/o DCN-V2"] [--seeds 3]
-        [--epochs 4] [--batch-size 512] [--parallel 2]
+        [--epochs 4] [--batch-size 512] [--parallel 2] [--oracle-vectors umair_fps,dcn_v2]
 
 Every run: validation AUC after each epoch, learning rate x0.1 on a plateau, patience 2, the best
-epoch tested (`umair compare --early-stop`). Writes OUT/report.md (the report of `umair compare`)
+epoch tested (`umair compare --early-stop`). `--oracle-vectors` (default: UMAIR-FPS and DCN-V2) also
+trains those on each item's true attributes, so the report's "Where the AUC goes" splits the loss
+into an encoder and a ranker part ("none" skips it). Writes OUT/report.md (the report of `umair compare`)
 and prints it; the figures go to bench/README.md.
 """
 
@@ -39,16 +41,21 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--parallel", type=int, default=2)
+    p.add_argument("--oracle-vectors", default="umair_fps,dcn_v2")
     a = p.parse_args()
     setup_console(announce=False)
     lake, raw = a.workdir / "lake", a.workdir / "raw"
     out = a.out or a.workdir / "quality"
-    what = CompareConfig(models=a.models, controls=a.controls, seeds=a.seeds, parallel=a.parallel)
+    what = CompareConfig(
+        models=a.models, controls=a.controls, seeds=a.seeds, parallel=a.parallel, oracle_vectors=a.oracle_vectors,
+        raw=str(raw),
+    )  # fmt: skip
     base = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, early_stop=True)
     t = time.time()
     compare(
         str(lake), str(out), what.model_list(), parse_variants(a.variants), base,
         parallel=a.parallel, controls=what.control_list(), seeds=what.seed_list(base.seed),
+        oracle=what.oracle_list(), raw=str(raw),
     )  # fmt: skip
     report = write_report(out, raw)
     print(report.read_text())
