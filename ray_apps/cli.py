@@ -43,6 +43,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "precompute a trained run's item side and nearest-neighbour index for serving (RUN/serving/)",
     ),
     "serve": ("ray_apps.serve.deploy", "serve a trained run over HTTP: /v1/rank, /v1/recommend (Ray Serve)"),
+    "gate": (
+        "ray_apps.lifecycle.gate",
+        "promotion gate: a challenger run against the champion on the same test rows (paired bootstrap)",
+    ),
 }
 
 

@@ -13,7 +13,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("encoders", "ranker", "serve")
+STAGES = ("encoders", "ranker", "serve", "lifecycle")
 # Modules that train or serve: what other stages must not import.
 TRAINING_OR_APP = {
     "ray_apps.encoders.pretrain_image",
@@ -27,6 +27,7 @@ TRAINING_OR_APP = {
     "ray_apps.serve.app",
     "ray_apps.serve.deploy",
     "ray_apps.serve.export",
+    "ray_apps.lifecycle.gate",
 }
 SHARED = (
     "ray_apps.artifacts",
