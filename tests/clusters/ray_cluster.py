@@ -255,7 +255,7 @@ print(json.dumps(out))
                 if workers and ready():
                     os.kill(workers[0], signal.SIGKILL)
                     killed.append(workers[0])
-                time.sleep(0.01)
+                time.sleep(0.1)  # polling the process table and the snapshot costs CPU the training needs
 
         killer = threading.Thread(target=kill_once, daemon=True)
         killer.start()
