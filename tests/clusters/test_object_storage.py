@@ -80,7 +80,7 @@ def test_embed_reads_items_images_and_encoders_from_the_bucket_and_writes_item_f
 def test_training_checkpoints_to_the_bucket_and_resumes_from_it_after_its_worker_is_killed(s3, cluster, bucket):
     args = ["-m", "ray_apps.ranker.job", "--lake", bucket["lake"], "--runs", bucket["runs"], "--run-name", RUN]
     args += ["--model", "dcn_v2", "--set", f"dnn_hidden={SMALL_MODEL['dnn_hidden']}", "--num-workers", "2"]
-    args += ["--in-memory", "--epochs", "10", "--batch-size", "64", "--max-failures", "1"]
+    args += ["--in-memory", "--epochs", "8", "--batch-size", "64", "--max-failures", "1"]
     args += ["--placement", "STRICT_SPREAD"]  # one worker per node: the second node's is the one killed
     snapshot = f"runs/ray_runs/{RUN}/{CHECKPOINT_SNAPSHOT}"
     with cluster.killing_train_worker(

@@ -126,9 +126,9 @@ def test_in_memory_shards_on_two_nodes_give_the_single_node_result(cluster, lake
 
 def test_a_training_worker_killed_on_the_second_node_resumes_from_its_checkpoint(cluster, lake):
     """The same run twice, the second with the second node's training worker SIGKILLed once, right after
-    Ray Train registered its first checkpoint (10 epochs of small batches: the tiny lake trains in a
+    Ray Train registered its first checkpoint (8 epochs of small batches: the tiny lake trains in a
     second or two otherwise)."""
-    budget = ["--epochs", "10", "--batch-size", "64", "--max-failures", "1"]
+    budget = ["--epochs", "8", "--batch-size", "64", "--max-failures", "1"]
     t = time.time()
     succeeded(_train_dcn_v2(cluster, lake, "dcn_v2_whole", *budget))
     whole_s = time.time() - t

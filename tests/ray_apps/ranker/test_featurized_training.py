@@ -53,7 +53,7 @@ def test_embed_encodes_a_featurized_catalogue_and_umair_fps_trains_on_it(featuri
         )
     )
     assert image["pretext"]["source"] == str(lake / "items") and set(image["pretext"]["classes"]) <= set(GENRES)
-    assert image["pretext"]["items"] == readable + 1  # the corrupt poster has a path too (decoding drops it)
+    assert image["pretext"]["items"] == len(POSTERS)  # every poster path, corrupt and missing too (decoding drops them)
     summary = embed(EmbedConfig(lake=str(lake), models=str(models), batch_size=16))
     assert summary["rows"] == n and summary["ok"] == readable
     assert summary["not_ok"] == {
