@@ -1,9 +1,7 @@
 """`deploy/spark/submit.sh` against a Spark standalone cluster (a Master and two Workers on loopback):
-`build_datasets` on the tiny site's landing zone writes the same Delta tables, at the same versions,
-as its local[*] run, `featurize` the same lake as its local run on a user's own tables, and the
-executors, not the driver, wrote the data. (`generate_site` runs through the same submit path; it is
-not repeated here: painting the tiny site's images on two one-core executors cost more than half of
-this module's time, 2026-12-04.)"""
+`generate_site` and `build_datasets` produce the same raw files and the same Delta tables, at the same
+versions, as the local[*] run of the same seed, `featurize` the same lake as its local run on a
+user's own tables, and the executors, not the driver, wrote the data."""
 
 from __future__ import annotations
 
@@ -58,10 +56,15 @@ def _writer_parents(table: Path) -> set[int]:
     return {int(w.rsplit(":", 1)[1]) for w in commit.get("umair.writers", [])}
 
 
-def test_prep_on_a_standalone_cluster_equals_the_local_run(standalone, tiny_site, tiny_lake, tmp_path):
-    raw, _ = tiny_site
+def test_generate_and_prep_on_a_standalone_cluster_equal_the_local_run(standalone, tiny_site, tiny_lake, tmp_path):
+    local_raw, manifest = tiny_site
     local_lake, _ = tiny_lake
-    lake = tmp_path / "lake"
+    raw, lake = tmp_path / "raw", tmp_path / "lake"
+    _run(standalone, "generate_site", ["--size", "tiny", "--seed", "7", "--out", str(raw)])
+    made = json.loads((raw / "_manifest.json").read_text())
+    assert {k: v for k, v in made.items() if k not in ("out", "seconds")} == {
+        k: v for k, v in manifest.items() if k not in ("out", "seconds")
+    }
     seen = _run(standalone, "build_datasets", ["--raw", str(raw), "--lake", str(lake)])
 
     tables = sorted(p.name for p in local_lake.iterdir() if (p / "_delta_log").is_dir())
@@ -71,7 +74,7 @@ def test_prep_on_a_standalone_cluster_equals_the_local_run(standalone, tiny_site
     assert executors and not executors & seen.pids("driver")
     for name in local_prep:
         assert DeltaTable(str(lake / name)).version() == DeltaTable(str(local_lake / name)).version(), name
-        assert _rows(lake / name, lake) == _rows(local_lake / name, local_lake), name
+        assert _rows(lake / name, raw) == _rows(local_lake / name, local_raw), name
         writers = _writer_parents(lake / name)
         if read_table(lake / name).num_rows:
             assert writers and writers <= executors, (name, writers)  # daemons under the Workers' executors
