@@ -41,10 +41,6 @@ RULES = (">=", ">", "<=", "<", "==", "!=")
 SPLITS = ("train", "valid", "test")
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
-    return load_dataclass(cls, data, where)
-
-
 @dataclass(frozen=True)
 class Source:
     """A table: a file, a folder of files or a Delta table. `path` may be {train, valid, test} for
@@ -204,23 +200,25 @@ class FeaturizeConfig:
             if required not in data:
                 raise ConfigError(f"`{required}` is required")
         features = [
-            _build(Feature, f, f"features[{i}]").check(f"features[{i}]") for i, f in enumerate(data["features"])
+            load_dataclass(Feature, f, f"features[{i}]").check(f"features[{i}]") for i, f in enumerate(data["features"])
         ]
         names = [f.name for f in features]
         if len(set(names)) != len(names) or not features:
             raise ConfigError(f"features: need at least one, names unique; got {names}")
         config = cls(
-            interactions=_build(Source, data["interactions"], "interactions").check("interactions"),
-            label=_build(Label, data["label"], "label"),
+            interactions=load_dataclass(Source, data["interactions"], "interactions").check("interactions"),
+            label=load_dataclass(Label, data["label"], "label"),
             features=features,
-            users=_build(Source, data["users"], "users").check("users") if data.get("users") else None,
-            items=_build(Source, data["items"], "items").check("items") if data.get("items") else None,
-            timestamp=_build(Timestamp, data["timestamp"], "timestamp") if data.get("timestamp") else None,
+            users=load_dataclass(Source, data["users"], "users").check("users") if data.get("users") else None,
+            items=load_dataclass(Source, data["items"], "items").check("items") if data.get("items") else None,
+            timestamp=load_dataclass(Timestamp, data["timestamp"], "timestamp") if data.get("timestamp") else None,
             user_column=data.get("user_column", ""),
-            split=_build(Split, data.get("split", {}), "split").check(),
+            split=load_dataclass(Split, data.get("split", {}), "split").check(),
             min_count=int(data.get("min_count", 1)),
             item_content=(
-                _build(ItemContent, data["item_content"], "item_content").check() if data.get("item_content") else None
+                load_dataclass(ItemContent, data["item_content"], "item_content").check()
+                if data.get("item_content")
+                else None
             ),
             root=str(Path(root).resolve()),
         )
