@@ -47,13 +47,22 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "ray_apps.lifecycle.gate",
         "promotion gate: a challenger run against the champion on the same test rows (paired bootstrap)",
     ),
+    "promote": (
+        "ray_apps.lifecycle.promote",
+        "make a gated run the champion (MLflow alias) and swap the endpoint to it",
+    ),
+    "rollback": (
+        "ray_apps.lifecycle.promote:rollback_main",
+        "return the champion alias and the endpoint to the previous champion",
+    ),
 }
 
 
 def _dispatch(module: str) -> Callable[[list[str]], int]:
     import importlib
 
-    return importlib.import_module(module).main
+    name, _, attr = module.partition(":")  # "package.module" runs its main; "package.module:func" runs func
+    return getattr(importlib.import_module(name), attr or "main")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,8 @@ _LIBRARY_LOGGERS = (
     "urllib3",
     "filelock",
     "fsspec",
+    "mlflow",
+    "alembic",
 )
 # Library warnings that tell a user of `umair` nothing they can act on (the records stay in the log file).
 _NOISE = (

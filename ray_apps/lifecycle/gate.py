@@ -8,7 +8,8 @@ interval for the challenger's AUC minus the champion's and for its log loss minu
 The challenger is promoted only when it is not worse beyond the tolerance with 95% confidence: the
 interval's lower AUC bound >= -tolerance and its upper log-loss bound <= +tolerance (a
 non-inferiority test; a challenger within the noise of an equal model passes, one trained on a broken
-day does not). The decision, its figures and its reason go to CHALLENGER/gate.json and the console.
+day does not). The decision, its figures and its reason go to CHALLENGER/gate.json, the console and
+the registry (tags umair.gate* on the challenger's model version, record/gate.json on its MLflow run).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import torch
 
 from ray_apps import storage
 from ray_apps.artifacts import load_ranker, write_json
-from ray_apps.console import setup_console
+from ray_apps.console import log, setup_console
+from ray_apps.lifecycle import registry
 from umair_models.metrics import auc, log_loss
 
 SCORE_BATCH = 8192
@@ -116,8 +118,23 @@ def gate(champion: str, challenger: str, lake: str, split: str = "test", toleran
     if not np.array_equal(labels, same):
         raise ValueError("the two runs were scored on different rows")  # the same table read twice
     decision = decide(paired_bootstrap(labels, old, new), tolerance, len(labels))
-    write_json(storage.join(challenger, "gate.json"), {"champion": champion, "split": split, **asdict(decision)})
+    record = {"champion": storage.absolute(champion), "split": split, **asdict(decision)}
+    write_json(storage.join(challenger, "gate.json"), record)
+    _record_in_registry(challenger, record)
     return decision
+
+
+def _record_in_registry(challenger: str, record: dict) -> None:
+    """The decision on the challenger's registered version (tags) and its MLflow run (record/gate.json)."""
+    tags = {
+        "umair.gate": "promote" if record["promote"] else "reject",
+        "umair.gate_reason": record["reason"],
+        "umair.gate_champion": record["champion"],
+    }
+    try:
+        registry.tag_version(challenger, tags, ("gate.json", record))
+    except registry.RegistryError as e:
+        log.warning("gate decision not recorded in the registry: %s", e)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,6 +50,11 @@ class TrainConfig(RayJobSettings):
         choices=PLACEMENTS,
     )
     seed: int = setting(0, "seed of the model's initialisation and of the shuffles")
+    init_from: str | None = setting(
+        None,
+        "warm start: begin from this trained run's weights (RUNS/<run>; same model and settings); rows of "
+        "values new since that run start fresh. Refused before training when the run does not fit",
+    )
     early_stop: bool = setting(
         False,
         "evaluate the validation split after every epoch: decay the learning rate when --monitor does not improve, "

@@ -9,8 +9,10 @@ iter_torch_batches with local shuffle and prefetch), or each worker holds its sh
 (--in-memory). Item vectors are a frozen table loaded once per worker. Each worker runs
 `ray_apps.ranker.worker` (with the plain functions of `ray_apps.ranker.loop`), handed a typed
 RankerWork. After training: exact test AUC / log loss over all workers' shards, GAUC, parameter count,
-samples/s -> RUNS/<run>/metrics.json, predictions, model.safetensors + model.json, and a row appended
-to LAKE/experiments (Delta).
+samples/s -> RUNS/<run>/metrics.json, predictions, model.safetensors + model.json, a row appended
+to LAKE/experiments (Delta) and an MLflow run with the run's lineage (ray_apps.lifecycle.registry).
+--init-from RUN starts from a trained run's weights (a warm start; refused before training when the
+run does not fit).
 """
 
 from __future__ import annotations
@@ -24,13 +26,16 @@ from typing import Any, Literal
 from ray_apps import storage
 from ray_apps.artifacts import read_json, write_json
 from ray_apps.console import log, progress_file, setup_console
+from ray_apps.lifecycle import registry
 from ray_apps.ranker.config import TrainConfig, default_run_name
 from ray_apps.ranker.data import DatasetConfig, ranker_splits
+from ray_apps.ranker.warm_start import warm_state
 from ray_apps.ranker.worker import RankerWork, train_loop_per_worker
 from ray_apps.runtime import init_ray
 from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args
 from ray_apps.trainer import TrainerSpec, fit_trainer
 from umair_models.models.registry import build_model
+from umair_models.warm_start import WarmStartError
 
 
 def run(
@@ -66,6 +71,14 @@ def run(
     model = build_model(
         config.model, dataset.spec, config.overrides, config.variant
     )  # a bad config fails here, not in a worker
+    if config.init_from:  # and a warm start that does not fit
+        parent = storage.absolute(config.init_from)
+        config = replace(config, init_from=parent)
+        report = warm_state(parent, model, config.model, config.variant)[1]
+        log.info(
+            "warm start from %s: %d tensors copied, %d tables grown by %d new rows",
+            parent, report.copied, report.grown, report.new_rows,
+        )  # fmt: skip
     items = dataset.item_features
     work = RankerWork(
         config,
@@ -109,6 +122,7 @@ def run(
     }
     write_json(storage.join(run_dir, "metrics.json"), record)
     append_experiment(lake, record)
+    record["mlflow_run_id"] = registry.record_run(runs, run_dir, record, parent=config.init_from)
     return record
 
 
@@ -174,7 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     log.info(
         "train %s: %s", config.run_label(), {k: v for k, v in asdict(config).items() if k != "inject_failure_marker"}
     )
-    r = run(a.lake, a.runs, config, dataset, a.address, a.run_name)
+    try:
+        r = run(a.lake, a.runs, config, dataset, a.address, a.run_name)
+    except WarmStartError as e:
+        print(f"train: cannot warm-start from {config.init_from}: {e}")
+        return 2
     print(
         f"{r['run']}: test AUC {r['auc']:.4f}, log loss {r['logloss']:.4f}, GAUC {r['gauc']:.4f}, "
         f"{r['parameters']:,} parameters, {r['train_samples_per_s']:.0f} train samples/s "

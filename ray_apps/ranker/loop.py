@@ -17,6 +17,7 @@ import torch
 
 from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.protocol import Plateau, lr_schedule
+from ray_apps.ranker.warm_start import warm_state
 from umair_models.features import FeatureSpec
 from umair_models.metrics import EvalState
 from umair_models.models.registry import build_model
@@ -181,10 +182,13 @@ def training_state(
     config: TrainConfig, spec: FeatureSpec, item_vectors: dict[str, tuple[np.ndarray, np.ndarray]]
 ) -> TrainingState:
     """Seed torch, build config.model on `spec` (its overrides and variant), load the frozen item
-    vectors ({name: (vectors [N, D], present [N])}; the model takes the ones it looks up), then the
+    vectors ({name: (vectors [N, D], present [N])}; the model takes the ones it looks up), the weights of
+    config.init_from (a warm start), then the
     optimiser and the protocol's schedule (ray_apps.ranker.protocol)."""
     torch.manual_seed(config.seed)
     model = build_model(config.model, spec, config.overrides, config.variant)
+    if config.init_from:  # a warm start: the trained run's weights, new embedding rows as initialised
+        model.load_trainable_state(warm_state(config.init_from, model, config.model, config.variant)[0])
     for name, (vectors, present) in item_vectors.items():  # a model that does not look `name` up ignores it
         model.load_pretrained(name, torch.from_numpy(vectors), torch.from_numpy(present))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)

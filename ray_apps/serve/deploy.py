@@ -65,25 +65,38 @@ def serve_config(run: str, lake: str, access_log: bool = False, placement: Repli
 
 
 def _deploy(run: str, lake: str, access_log: bool, placement: ReplicaPlacement | None, timeout_s: float = 300) -> None:
-    """Apply serve_config(run, lake) as `serve deploy` would, and wait until every replica serves `run`.
+    """Apply serve_config(run, lake) as `serve deploy` would, and wait until every replica serves `run`."""
+    from ray.serve.schema import ServeDeploySchema
 
-    The run is checked here first (model loads, serving export built), so a wrong path fails in
-    this process with the file's name, not in a replica.
-    """
-    from ray.serve.context import _get_global_client  # what `serve deploy` / `serve run CONFIG` use
-    from ray.serve.schema import ApplicationStatus, ServeDeploySchema
+    _check_run(run, lake)
+    _apply(ServeDeploySchema.model_validate(serve_config(run, lake, access_log, placement)), run, timeout_s)
 
+
+def _check_run(run: str, lake: str) -> None:
+    """Load the run and build its serving export here first, so a wrong path fails in this process with
+    the file's name, not in a replica."""
     from ray_apps.artifacts import load_ranker
     from ray_apps.serve import export
 
     load_ranker(run)
     export.ensure(run, lake, publish=True)
-    config = serve_config(run, lake, access_log, placement)
+
+
+def _serve_client():
+    from ray.serve.context import _get_global_client  # what `serve deploy` / `serve run CONFIG` use
+
     client = _get_global_client()
     if client is None:
         raise RuntimeError("Serve is not running on this Ray cluster (start the endpoint first)")
-    client.deploy_apps(ServeDeploySchema.model_validate(config))
-    wanted = config["applications"][0]["deployments"][0]["user_config"]["run"]
+    return client
+
+
+def _apply(config, run: str, timeout_s: float) -> None:
+    """Deploy `config` (a ServeDeploySchema) and wait until sampled replicas serve `run`."""
+    from ray.serve.schema import ApplicationStatus
+
+    _serve_client().deploy_apps(config)
+    wanted = storage.absolute(run)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         status = serve.status().applications.get(APP_NAME)
@@ -96,6 +109,31 @@ def _deploy(run: str, lake: str, access_log: bool, placement: ReplicaPlacement |
                 raise RuntimeError(next(a["swap_error"] for a in answers if a["swap_error"]))
         time.sleep(0.2)
     raise TimeoutError(f"the endpoint did not serve {wanted} within {timeout_s:g} s (see `serve status`)")
+
+
+def swap_keeping_settings(run: str, lake: str, address: str | None = None, timeout_s: float = 300) -> None:
+    """Swap the running endpoint to `run` keeping every other setting it was deployed with (replicas,
+    placement, access log): only the Ranker's user_config changes, so the swap is in place (drops nothing).
+    What promotion and rollback use: they do not know how the endpoint was started."""
+    from ray.serve.schema import ServeDeploySchema
+
+    from ray_apps.console import quiet_libraries
+    from ray_apps.runtime import init_ray
+
+    init_ray(address)
+    quiet_libraries()
+    deployed = (_serve_client().get_serve_details().get("applications", {}).get(APP_NAME) or {}).get(
+        "deployed_app_config"
+    )
+    if not deployed:
+        raise RuntimeError(f"no `{APP_NAME}` endpoint is running on this Ray cluster (start it with `umair serve`)")
+    _check_run(run, lake)
+    target = ServeTarget(run=storage.absolute(run), lake=storage.absolute(lake)).model_dump()
+    app = dict(deployed)
+    app["deployments"] = [
+        {**d, "user_config": target} if d.get("name") == "Ranker" else d for d in deployed.get("deployments", [])
+    ]
+    _apply(ServeDeploySchema.model_validate({"applications": [app]}), run, timeout_s)  # as `_deploy` does
 
 
 def start(
