@@ -168,3 +168,31 @@ def test_the_example_dataset_spec_is_a_valid_spec():
     spec = dataset_spec.parse(path.read_text(), str(path))
     features = dataset_spec.feature_spec(spec, {}, str(path))
     assert [f.name for f in features.fields] == ["C1", "C2", "C3", "I1"] and spec.label == "clicked"
+
+
+def test_the_dashboard_queries_only_metrics_the_endpoint_exports_and_prometheus_scrapes_them():
+    import json
+    import re
+
+    from ray_apps.serve.metrics import EXPORTED, PREFIX
+
+    dashboard = json.loads((DEPLOY / "observability/grafana-dashboard.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b" + PREFIX + r"umair_\w+", target["expr"])
+    }
+    assert len(dashboard["panels"]) >= 8 and len(queried) >= 10
+    for name in queried:
+        base = re.sub(r"_(bucket|sum|count)$", "", name.removeprefix(PREFIX))
+        kind = EXPORTED.get(base) or EXPORTED.get(name.removeprefix(PREFIX))
+        assert kind, f"the dashboard queries {name}, which the code does not export"
+        assert (base != name.removeprefix(PREFIX)) == (kind == "histogram"), f"{name}: a {kind} has no such series"
+    monitor = yaml.safe_load((DEPLOY / "observability/podmonitor.yaml").read_text())
+    port = monitor["spec"]["podMetricsEndpoints"][0]["port"]
+    service = yaml.safe_load((DEPLOY / "kuberay/rayservice.yaml").read_text())["spec"]["rayClusterConfig"]
+    groups = [service["headGroupSpec"], *service["workerGroupSpecs"]]
+    for group in groups:  # every Ray node exports on the port the monitor scrapes
+        ports = {p["name"]: p["containerPort"] for p in group["template"]["spec"]["containers"][0]["ports"]}
+        assert str(ports[port]) == group["rayStartParams"]["metrics-export-port"]

@@ -19,12 +19,15 @@ instead of piling up. With UMAIR_SERVE_TOKEN set in the replicas' environment ev
 /healthz needs `Authorization: Bearer <token>` (ray_apps.serve.guard).
 Model swap: the run is the deployment's user_config, loaded by `Ranker.reconfigure`; each request
 finishes on the run it started with (ray_apps.serve.served_run).
+Metrics: requests by route and status, latencies, batch sizes, cold-start counts, scores and the
+served version, through Ray's metrics export (ray_apps.serve.metrics).
 """
 
 import asyncio
 import json
 import logging
 import os
+import time
 from collections import deque
 from datetime import datetime
 
@@ -38,6 +41,7 @@ from ray import serve
 
 from ray_apps import storage
 from ray_apps.serve.guard import RequestGuard
+from ray_apps.serve.metrics import MetricsMiddleware, replica_metrics
 from ray_apps.serve.schemas import RankRequest, RankResponse, RecommendRequest, ServeTarget
 from ray_apps.serve.served_run import ServedRun
 
@@ -51,6 +55,7 @@ api = FastAPI(title="UMAIR-FPS ranking API", version="1")
 
 
 api.add_middleware(RequestGuard, max_body_bytes=MAX_BODY_BYTES, body_timeout_s=BODY_TIMEOUT_S)
+api.add_middleware(MetricsMiddleware)  # added last: outermost, so the guard's refusals are counted too
 
 
 @api.exception_handler(RequestValidationError)
@@ -80,6 +85,7 @@ class Ranker:
         self.batches = 0
         self.max_batch_size = 0
         self.recent_batch_sizes: deque[int] = deque(maxlen=50)
+        self.metrics = replica_metrics()
 
     async def reconfigure(self, user_config: dict) -> None:
         """Load the run named by `user_config` off the event loop, then swap to it in one assignment:
@@ -97,6 +103,8 @@ class Ranker:
             return
         self.swaps += self.served is not None
         self.served, self.swap_error = loaded, None
+        about = loaded.describe()
+        self.metrics.serving(about["run"], about["model"] or "", about["trained_at"] or "")
 
     async def serving(self) -> dict:
         """For `swap` (through a deployment handle): the run this replica serves and the last swap error."""
@@ -119,7 +127,9 @@ class Ranker:
             members = [i for i, (s, _) in enumerate(requests) if s is served]
             features = [requests[i][1] for i in members]
             sizes = [len(next(iter(f.values()))) for f in features]
+            started = time.perf_counter()
             probs = served.score({k: np.concatenate([f[k] for f in features]) for k in features[0]})
+            self.metrics.forward_pass(len(members), time.perf_counter() - started)
             for i, p in zip(members, np.split(probs, np.cumsum(sizes)[:-1])):
                 out[i] = p
         return out
@@ -129,11 +139,18 @@ class Ranker:
     ) -> JSONResponse:
         """Score, sort and answer with the RankResponse shape (built as plain JSON: the declared
         response_model documents it; skipping its re-validation keeps the request path short)."""
+        started = time.perf_counter()
         features, known = served.store.features(user_id, illust_ids, ts)
+        lookup_s = time.perf_counter() - started
         scores = (await self._score((served, features))).tolist()
         order = sorted(range(len(illust_ids)), key=lambda i: -scores[i])[:k]
         results = [{"illust_id": illust_ids[i], "score": scores[i], "known": known[i]} for i in order]
-        return JSONResponse({"user_id": user_id, "known_user": served.store.known_user(user_id), "results": results})
+        known_user = served.store.known_user(user_id)
+        self.metrics.ranked_request(known_user, known, scores, lookup_s)
+        if served.drift is not None:  # every scored candidate, before the top-k cut
+            served.drift.add(scores)
+            self.metrics.drift(served.drift.psi())
+        return JSONResponse({"user_id": user_id, "known_user": known_user, "results": results})
 
     @api.post("/v1/rank", response_model=RankResponse)
     async def rank(self, body: RankRequest) -> JSONResponse:

@@ -3,6 +3,8 @@
 - Bearer token: when the environment variable UMAIR_SERVE_TOKEN is set in the replica's process
   (a Kubernetes Secret in the RayService; unset for the local demo), every path but /healthz needs
   `Authorization: Bearer <token>`; otherwise 401.
+- Rate: with UMAIR_SERVE_RATE_LIMIT="RATE,BURST" set, a client over its budget gets 429 with
+  Retry-After before anything else is done for it (ray_apps.serve.ratelimit).
 - Body size: a declared `content-length` over the limit is answered 413 before a byte is read;
   an undeclared (chunked) body is read up to the limit, then 413.
 - Body time: the whole body must arrive within `body_timeout_s` of the request's start, else 408,
@@ -20,6 +22,8 @@ import os
 
 from fastapi.responses import JSONResponse
 
+from ray_apps.serve import ratelimit
+
 TOKEN_ENV = "UMAIR_SERVE_TOKEN"
 OPEN_PATHS = frozenset({"/healthz"})  # liveness / readiness probes carry no token
 
@@ -31,13 +35,18 @@ class RequestGuard:
         self.body_timeout_s = body_timeout_s
         token = os.environ.get(token_env, "")
         self.expected_authorization = f"Bearer {token}".encode() if token else None
+        self.limiter = ratelimit.from_env()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        error = self._refuse_caller(scope, headers) or self._refuse_declared_length(headers)
+        error = (
+            self._refuse_over_limit(scope, headers)
+            or self._refuse_caller(scope, headers)
+            or self._refuse_declared_length(headers)
+        )
         if error is None and (b"content-length" in headers or b"transfer-encoding" in headers):
             body, error = await self._read_body(receive)
             if body is None:
@@ -49,13 +58,22 @@ class RequestGuard:
         await self.app(scope, receive, send)
 
     def _refuse_caller(self, scope, headers: dict[bytes, bytes]) -> JSONResponse | None:
-        if self.expected_authorization is None or _app_path(scope) in OPEN_PATHS:
+        if self.expected_authorization is None or app_path(scope) in OPEN_PATHS:
             return None
         if hmac.compare_digest(headers.get(b"authorization", b""), self.expected_authorization):
             return None
         return JSONResponse(
             {"detail": "missing or wrong bearer token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
         )
+
+    def _refuse_over_limit(self, scope, headers: dict[bytes, bytes]) -> JSONResponse | None:
+        if self.limiter is None or app_path(scope) in OPEN_PATHS:
+            return None
+        wait = self.limiter.wait_s(self.limiter.client_of(scope, headers))
+        if not wait:
+            return None
+        detail = f"over the rate limit of {self.limiter.rate:g} requests/s (burst {self.limiter.burst:g}); retry later"
+        return JSONResponse({"detail": detail}, status_code=429, headers={"Retry-After": ratelimit.retry_after(wait)})
 
     def _refuse_declared_length(self, headers: dict[bytes, bytes]) -> JSONResponse | None:
         size = headers.get(b"content-length")
@@ -89,7 +107,7 @@ class RequestGuard:
                 return b"".join(chunks), None
 
 
-def _app_path(scope) -> str:
+def app_path(scope) -> str:
     """The path below the app's route prefix (Serve passes the prefix as root_path)."""
     path, root = scope["path"], scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ray_apps import storage
+from ray_apps.serve.drift import ScoreDrift
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class ServedRun:
     config: dict
     feature_versions: dict
     trained_at: str
+    drift: ScoreDrift | None = None  # served scores against the run's offline test predictions
     loaded_at: str = field(default_factory=lambda: datetime.now().isoformat(timespec="seconds"))
 
     @classmethod
@@ -59,6 +61,7 @@ class ServedRun:
             config=_json_or_empty(local / "config.json"),
             feature_versions=encoder_versions(lake),
             trained_at=datetime.fromtimestamp(artifacts.ranker_trained_at(local)).isoformat(),
+            drift=ScoreDrift.for_run(local),
         )
 
     def score(self, batch: dict[str, np.ndarray]) -> np.ndarray:
@@ -77,6 +80,7 @@ class ServedRun:
             "metrics": {k: self.metrics.get(k) for k in ("auc", "logloss", "gauc", "parameters")},
             "feature_versions": self.feature_versions,
             "parameters": self.model.num_parameters(),
+            "score_drift": self.drift.describe() if self.drift else None,
         }
 
 

@@ -14,6 +14,7 @@ import requests
 import torch
 
 from ray_apps.lake import read_table
+from tests.ray_apps.serve.conftest import second_app
 
 
 def test_health_and_model_info(url):
@@ -126,33 +127,18 @@ def test_concurrent_requests_are_batched(url):
 
 def test_bearer_token_guards_all_but_health_when_set(url, tiny_runs, tiny_lake):
     """A second app whose replica has UMAIR_SERVE_TOKEN in its environment (as from a Kubernetes Secret)."""
-    from ray import serve
-
-    from ray_apps.serve.app import Ranker
     from ray_apps.serve.guard import TOKEN_ENV
-    from ray_apps.serve.schemas import ServeTarget
 
-    runs, records = tiny_runs
-    lake, _ = tiny_lake
-    target = ServeTarget(run=str(Path(runs, records["umair_fps"]["run"]).resolve()), lake=str(lake.resolve()))
-    options = {"num_cpus": 0, "runtime_env": {"env_vars": {TOKEN_ENV: "s3cret"}}}
-    serve.run(
-        Ranker.options(ray_actor_options=options, user_config=target.model_dump()).bind(),
-        name="secured",
-        route_prefix="/secured",
-    )
-    try:
+    with second_app("secured", {TOKEN_ENV: "s3cret"}, tiny_runs, tiny_lake) as prefix:
         body = {"user_id": "1000001", "illust_ids": ["80000001"]}
         for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "s3cret"}):
-            r = requests.post(f"{url}/secured/v1/rank", json=body, headers=headers, timeout=30)
+            r = requests.post(f"{url}{prefix}/v1/rank", json=body, headers=headers, timeout=30)
             assert r.status_code == 401 and r.json()["detail"] and r.headers["www-authenticate"] == "Bearer"
-        assert requests.get(f"{url}/secured/v1/model", timeout=30).status_code == 401
-        assert requests.get(f"{url}/secured/healthz", timeout=30).json() == {"status": "ok"}  # probes pass
-        ok = requests.post(f"{url}/secured/v1/rank", json=body, headers={"authorization": "Bearer s3cret"}, timeout=30)
+        assert requests.get(f"{url}{prefix}/v1/model", timeout=30).status_code == 401
+        assert requests.get(f"{url}{prefix}/healthz", timeout=30).json() == {"status": "ok"}  # probes pass
+        ok = requests.post(f"{url}{prefix}/v1/rank", json=body, headers={"authorization": "Bearer s3cret"}, timeout=30)
         assert ok.status_code == 200 and len(ok.json()["results"]) == 1
         assert requests.post(f"{url}/v1/rank", json=body, timeout=30).status_code == 200  # unset: open (demo)
-    finally:
-        serve.delete("secured")
 
 
 def test_swap_to_another_run_drops_no_request(url, tiny_runs, tiny_lake):
