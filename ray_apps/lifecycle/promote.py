@@ -75,7 +75,7 @@ def _swap(run_dir: str, lake: str | None, address: str | None) -> bool:
 def promote(run: str, lake: str | None = None, address: str | None = None, force: str | None = None) -> Move:
     """Make `run` the champion (and swap the endpoint on the Ray cluster at `address` to it)."""
     run_dir = storage.absolute(run)
-    runs = registry._runs_of(run_dir)
+    runs = registry.runs_of(run_dir)
     with lifecycle_lock(runs, f"promote {run_dir}"):
         current = registry.champion(runs)
         if current and current[1] == run_dir:

@@ -171,7 +171,7 @@ def mlflow_run_of(run_dir: str | Path) -> str | None:
 
 
 # --- versions, the champion alias and its history ----------------------------------------------------
-def _runs_of(run_dir: str | Path) -> str:
+def runs_of(run_dir: str | Path) -> str:
     """The runs folder a run belongs to (where its registry lives unless MLFLOW_TRACKING_URI is set)."""
     return str(run_dir).rstrip("/").rsplit("/", 1)[0]
 
@@ -182,7 +182,7 @@ def model_version(run_dir: str | Path, note: str = "") -> str:
     rid = mlflow_run_of(run_dir)
     if rid is None:
         raise RegistryError(f"{run_dir} has no {RECORD_FILE}: it was not trained by `umair train` with a registry")
-    with client(_runs_of(run_dir)) as c:
+    with client(runs_of(run_dir)) as c:
         from mlflow.exceptions import MlflowException
 
         try:
@@ -222,7 +222,7 @@ def history(runs: str | Path) -> list[str]:
 def tag_version(run_dir: str | Path, tags: dict[str, Any], artifact: tuple[str, dict] | None = None) -> str:
     """Set tags on the run's registered version (and log `artifact` (name, dict) to its MLflow run)."""
     version = model_version(run_dir)
-    with client(_runs_of(run_dir)) as c:
+    with client(runs_of(run_dir)) as c:
         for k, v in tags.items():
             c.set_model_version_tag(MODEL_NAME, version, k, v if isinstance(v, str) else json.dumps(v, default=str))
         if artifact:
