@@ -15,6 +15,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "spark_jobs.build_datasets",
         "raw landing zone -> Delta lake (validation, labels, split, vocab) with Spark",
     ),
+    "ingest": (
+        "spark_jobs.ingest",
+        "take the days that arrived (RAW/<dataset>/date=D/) into the lake: merge, extend vocabularies, roll splits (Spark)",
+    ),
     "featurize": (
         "spark_jobs.featurize",
         "your own interaction / CTR tables -> indexed Delta splits + dataset.yaml for train / compare (Spark)",
@@ -50,6 +54,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "promote": (
         "ray_apps.lifecycle.promote",
         "make a gated run the champion (MLflow alias) and swap the endpoint to it",
+    ),
+    "cycle": (
+        "ray_apps.lifecycle.cycle",
+        "one day's cycle: ingest -> warm-started challenger -> gate -> promote (holds the lifecycle lock)",
     ),
     "rollback": (
         "ray_apps.lifecycle.promote:rollback_main",

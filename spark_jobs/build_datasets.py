@@ -28,6 +28,7 @@ from spark_jobs.config import PrepConfig
 from spark_jobs.delta import read_delta, write_delta
 from spark_jobs.progress import Stages
 from spark_jobs.raw import read_raw
+from spark_jobs.session import lake_job_parser, start_lake_job
 from spark_jobs.transforms import examples as ex
 from spark_jobs.transforms import features as ft
 from spark_jobs.transforms import pretext, validate
@@ -37,18 +38,18 @@ from umair_models import dataset_spec
 log = logging.getLogger("umair.prep")
 
 
-def _reject_counts(checked: validate.Checked) -> dict[str, int]:
+def reject_counts(checked: validate.Checked) -> dict[str, int]:
     return {r["reason"]: r["count"] for r in checked.rejected.groupBy("reason").count().collect()}
 
 
-def _balance(name: str, rows_in: int, kept: int, reasons: dict[str, int]) -> dict:
+def balance(name: str, rows_in: int, kept: int, reasons: dict[str, int]) -> dict:
     rejected = sum(reasons.values())
     if rows_in != kept + rejected:  # never expected: a bug, not bad data
         raise RuntimeError(f"{name}: counts do not balance: {rows_in} in != {kept} kept + {rejected} rejected")
     return {"in": rows_in, "kept": kept, "rejected": rejected, "reasons": dict(sorted(reasons.items()))}
 
 
-def _index_users(attrs: DataFrame, vocab: DataFrame, config: PrepConfig) -> DataFrame:
+def index_users(attrs: DataFrame, vocab: DataFrame, config: PrepConfig) -> DataFrame:
     df = ft.lookup(attrs, vocab, "user_id", "user_id", "user_idx", broadcast=False)
     for name in ft.USER_FEATURES:
         df = ft.lookup(df, vocab, name, name, f"{name}_idx")
@@ -58,7 +59,7 @@ def _index_users(attrs: DataFrame, vocab: DataFrame, config: PrepConfig) -> Data
     )
 
 
-def _index_items(attrs: DataFrame, vocab: DataFrame, config: PrepConfig) -> DataFrame:
+def index_items(attrs: DataFrame, vocab: DataFrame, config: PrepConfig) -> DataFrame:
     catalogue = position_index(attrs, ["created_at", "illust_id"], "item_idx")
     df = ft.lookup(catalogue, vocab, "illust_id", "illust_id", "item_id_idx", broadcast=False)
     for name in ft.ITEM_FEATURES:
@@ -67,7 +68,7 @@ def _index_items(attrs: DataFrame, vocab: DataFrame, config: PrepConfig) -> Data
     return df.withColumn("item_id_idx", F.col("item_id_idx").cast("long"))
 
 
-def _interactions(split: DataFrame, users: DataFrame, items: DataFrame, vocab: DataFrame) -> DataFrame:
+def interaction_rows(split: DataFrame, users: DataFrame, items: DataFrame, vocab: DataFrame) -> DataFrame:
     user_cols = [c for c, _ in schema.USER_INDEX_COLUMNS]
     item_cols = [c for c, _ in schema.ITEM_INDEX_COLUMNS]
     df = (
@@ -77,6 +78,13 @@ def _interactions(split: DataFrame, users: DataFrame, items: DataFrame, vocab: D
     )
     df = ft.lookup(df, vocab, "item_age", "item_age", "item_age_idx")
     return df.withColumn("month", F.date_format("ts", "yyyy-MM")).withColumn("label", F.col("label").cast("int"))
+
+
+def write_spec(vocab: DataFrame, lake: str, num_items: int, config: PrepConfig, note: str) -> Path:
+    """LAKE/dataset.yaml for the lake's current vocabulary and catalogue (what train / compare read)."""
+    sizes = {r["feature"]: int(r["size"]) for r in vocab.groupBy("feature").agg(F.max("index").alias("size")).collect()}
+    max_lens = {"tags_idx": config.max_item_tags, "interest_tags_idx": config.max_interest_tags}
+    return dataset_spec.write(dataset_spec.illustration_dataset(sizes, max_lens, num_items), lake, note)
 
 
 def build(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepConfig()) -> dict:
@@ -104,7 +112,7 @@ def build(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepCon
     checked = {"users": users, "illustrations": items, "interactions": events}
     if "text_pairs" in read:
         checked["text_pairs"] = validate.then(read["text_pairs"], validate.check_text_pairs(read["text_pairs"].kept))
-    counts = {name: _balance(name, rows_in[name], c.kept.count(), _reject_counts(c)) for name, c in checked.items()}
+    counts = {name: balance(name, rows_in[name], c.kept.count(), reject_counts(c)) for name, c in checked.items()}
     stages.done("validate", rows_in["interactions"])
 
     labelled = ex.label_examples(events.kept)
@@ -152,11 +160,11 @@ def build(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepCon
     vocab = save("vocab", fitted).persist(StorageLevel.MEMORY_AND_DISK)
     stages.done("vocab", table_rows["vocab"])
 
-    user_table = save("users", _index_users(user_attrs, vocab, config)).persist(StorageLevel.MEMORY_AND_DISK)
-    item_table = save("items", _index_items(item_attrs, vocab, config)).persist(StorageLevel.MEMORY_AND_DISK)
+    user_table = save("users", index_users(user_attrs, vocab, config)).persist(StorageLevel.MEMORY_AND_DISK)
+    item_table = save("items", index_items(item_attrs, vocab, config)).persist(StorageLevel.MEMORY_AND_DISK)
     stages.done("users+items", table_rows["users"] + table_rows["items"])
     for split in schema.SPLITS:
-        df = _interactions(splits[split], user_table, item_table, vocab)
+        df = interaction_rows(splits[split], user_table, item_table, vocab)
         save(f"interactions_{split}", df, ("month",) if config.partition_interactions_by_month else ())
     stages.done("interactions", sum(table_rows[f"interactions_{s}"] for s in schema.SPLITS))
 
@@ -206,10 +214,7 @@ def build(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepCon
     )
     save("runs", run_row, mode="append")
     record["versions"] = versions
-    sizes = {r["feature"]: int(r["size"]) for r in vocab.groupBy("feature").agg(F.max("index").alias("size")).collect()}
-    max_lens = {"tags_idx": config.max_item_tags, "interest_tags_idx": config.max_interest_tags}
-    spec = dataset_spec.illustration_dataset(sizes, max_lens, table_rows["items"])
-    record["dataset"] = str(dataset_spec.write(spec, lake, f"written by umair prep run {run_id}"))
+    record["dataset"] = str(write_spec(vocab, lake, table_rows["items"], config, f"written by umair prep run {run_id}"))
     for df in (users.kept, items.kept, events.kept, labelled, train, item_attrs, vocab, user_table, item_table):
         df.unpersist()
     return record
@@ -238,21 +243,16 @@ def print_record(r: dict) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Build the Delta lake from a raw landing zone (Spark).")
-    p.add_argument("--raw", required=True, help="raw landing zone folder")
-    p.add_argument("--lake", required=True, help="lake root; each table is a Delta table under it")
-    p.add_argument("--config", default=None, help="YAML with a `prep:` section (default: the paper's settings)")
-    p.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else local[*])")
-    return p
+    return lake_job_parser(
+        "Build the Delta lake from a raw landing zone (Spark).",
+        "raw landing zone folder",
+        "lake root; each table is a Delta table under it",
+        "YAML with a `prep:` section (default: the paper's settings)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    from spark_jobs.session import get_spark
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    args = build_parser().parse_args(argv)
-    config = PrepConfig.from_yaml(args.config)
-    spark = get_spark("umair-prep", args.master)
+    args, config, spark = start_lake_job("umair-prep", build_parser(), argv)
     print_record(build(spark, args.raw, args.lake, config))
     return 0
 

@@ -32,6 +32,9 @@ class PrepConfig(StrictModel):
     pretext_num_labels: int = 256  # the most frequent tags become the image pretext classes
     pretext_max_labels: int = 8
     partition_interactions_by_month: bool = True
+    # `umair ingest` rolls the splits each day: test = the newest day, valid = what was test before
+    # (the day before), train = all older examples, or only the last `train_window_days` days (0: all).
+    train_window_days: int = Field(default=0, ge=0)
 
     @property
     def valid_start(self) -> str:

@@ -228,3 +228,46 @@ def read_delta(spark, path: str, version: int | None = None):
     df = spark.read.option("basePath", path).parquet(*files)
     want = pa.schema(table.schema().to_arrow())
     return df.select(*want.names)
+
+
+def merge_rows(path: str, rows: pa.Table, key: str, description: str = "") -> int:
+    """Upsert `rows` into the Delta table at `path` on `key` (one commit: matched rows updated,
+    others inserted); returns the new version. For a day's few changed rows, collected on the driver."""
+    from deltalake import DeltaTable
+    from deltalake.transaction import CommitProperties
+
+    table = DeltaTable(path)
+    rows = conform(rows, pa.schema(table.schema().to_arrow()))
+    props = CommitProperties(custom_metadata={"umair.rows": rows.num_rows, "umair.description": description})
+    (
+        table.merge(rows, predicate=f"t.{key} = s.{key}", source_alias="s", target_alias="t", commit_properties=props)
+        .when_matched_update_all()
+        .when_not_matched_insert_all()
+        .execute()
+    )
+    return DeltaTable(path).version()
+
+
+def delete_rows(path: str, predicate: str) -> int:
+    """Delete the rows matching a delta-rs SQL `predicate` (one commit); returns the new version."""
+    from deltalake import DeltaTable
+
+    table = DeltaTable(path)
+    table.delete(predicate)
+    return DeltaTable(path).version()
+
+
+def restore_versions(lake: str, before: dict[str, int | None]) -> list[str]:
+    """Put each table `lake/<name>` back to its version in `before` (a table that did not exist is left
+    for the next run to overwrite); returns the names restored. Used when a multi-table job fails."""
+    from deltalake import DeltaTable
+
+    restored = []
+    for name, version in before.items():
+        path = os.path.join(lake, name)
+        if version is None or not DeltaTable.is_deltatable(path):
+            continue
+        if DeltaTable(path).version() != version:
+            DeltaTable(path).restore(version)
+            restored.append(name)
+    return restored

@@ -77,7 +77,7 @@ def read_source(spark: SparkSession, source: Source, path: str, name: str) -> Da
         elif fmt == "parquet":
             for file in data_files(path) if "://" not in path else []:
                 parquet_schema(name, file)  # an empty or truncated file: RawFileError naming it
-            df = read_parquet(spark, path)
+            df = read_parquet(spark, [path])
         elif fmt == "json":
             df = spark.read.options(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT, **source.options).json(path)
         else:

@@ -6,7 +6,8 @@
 Each Spark task builds one block of users or illustrations from (size, seed) alone and writes
 its own Parquet file (and JPEGs), so the output is byte-for-byte the same for the same seed,
 whatever the cluster. Datasets written under RAW:
-  interactions/ users/ illustrations/ text_pairs/   the raw contract
+  interactions/ users/ illustrations/ text_pairs/   the raw contract (--days N: the last N days
+                                                   under <dataset>/date=YYYY-MM-DD/, see site/days.py)
   images/                                          JPEG files named by `image_uri`
   oracle/ (true P(bookmark) per view), oracle_items/ (style, subject, series per illustration)
   _manifest.json                                   sizes, dirty-row counts, distribution stats
@@ -29,26 +30,44 @@ import pyarrow.parquet as pq
 
 from spark_jobs.config import PrepConfig
 from spark_jobs.site import activity, catalogue, corpus, painter, world
+from spark_jobs.site import days as arriving_days
 
 log = logging.getLogger("umair.generate")
 DATASETS = ("interactions", "users", "illustrations", "text_pairs", "oracle", "oracle_items", "images")
 
 
-def _write(table: pa.Table, out: str, dataset: str, part: int) -> None:
-    folder = Path(out, dataset)
+def _write(table: pa.Table, out: str, dataset: str, part: int, day: str | None = None) -> None:
+    folder = Path(out, dataset) if day is None else Path(out, dataset, f"date={day}")
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".part-{part:05d}.parquet.tmp"
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, folder / f"part-{part:05d}.parquet")  # a retried task replaces, never duplicates
 
 
-def _user_task(size: world.SiteSize, seed: int, out: str, block: int) -> dict:
+def _write_days(
+    table: pa.Table, out: str, dataset: str, block: int, days: int, time_column: str, late_seed=None
+) -> dict:
+    """The history part of `table` as before; each arriving day's rows under dataset/date=D/. -> rows per day."""
+    if days <= 0:
+        _write(table, out, dataset, block)
+        return {}
+    history, by_day = arriving_days.split_by_day(table, time_column, days, late_seed)
+    _write(history, out, dataset, block)
+    for day, rows in by_day.items():
+        if rows.num_rows:
+            _write(rows, out, dataset, block, day)
+    return {f"{day}.{dataset}": rows.num_rows for day, rows in by_day.items()}
+
+
+def _user_task(size: world.SiteSize, seed: int, out: str, block: int, days: int) -> dict:
     users, dirty_users = catalogue.user_rows(size, seed, block)
-    _write(users, out, "users", block)
-    acts = activity.generate_block(size, seed, block)
-    _write(acts.interactions, out, "interactions", block)
+    per_day = _write_days(users, out, "users", block, days, "created_at")
+    acts = activity.generate_block(size, seed, block, days)
+    late = world.rng_for(seed, "late", block)
+    per_day |= _write_days(acts.interactions, out, "interactions", block, days, "ts", late)
     _write(acts.oracle, out, "oracle", block)
     return {
+        "days": per_day,
         "users": users.num_rows,
         "interactions": acts.interactions.num_rows,
         "views": acts.oracle.num_rows,
@@ -60,10 +79,10 @@ def _user_task(size: world.SiteSize, seed: int, out: str, block: int) -> dict:
     }
 
 
-def _item_task(size: world.SiteSize, seed: int, out: str, block: int, images: bool) -> dict:
+def _item_task(size: world.SiteSize, seed: int, out: str, block: int, images: bool, days: int) -> dict:
     image_root = str(Path(out, "images").resolve()) if images else None
     table, dirty = catalogue.item_rows(size, seed, block, image_root)
-    _write(table, out, "illustrations", block)
+    per_day = _write_days(table, out, "illustrations", block, days, "created_at")
     items = world.build_items(size, seed)
     start = block * size.items_per_block
     idx = np.arange(start, min(start + size.items_per_block, size.n_items))
@@ -100,6 +119,7 @@ def _item_task(size: world.SiteSize, seed: int, out: str, block: int, images: bo
             Path(uris[k]).write_bytes(data)
             painted += 1
     return {
+        "days": per_day,
         "illustrations": table.num_rows,
         "oracle_items": int(idx.size),
         "images": painted,
@@ -112,12 +132,21 @@ def _merge(stats: list[dict]) -> dict:
     total: dict = {"dirty": {}}
     for s in stats:
         for key, value in s.items():
-            if key == "dirty":
+            if isinstance(value, dict):  # dirty rows by kind, rows per arriving day
                 for k, v in value.items():
-                    total["dirty"][k] = total["dirty"].get(k, 0) + v
+                    total.setdefault(key, {})[k] = total.setdefault(key, {}).get(k, 0) + v
             else:
                 total[key] = total.get(key, 0 if not isinstance(value, list) else []) + value
     return total
+
+
+def _by_day(rows: dict[str, int]) -> dict[str, dict[str, int]]:
+    """{'2021-12-30.interactions': 40, ...} -> {'2021-12-30': {'interactions': 40, ...}, ...}, oldest first."""
+    out: dict[str, dict[str, int]] = {}
+    for key in sorted(rows):
+        day, dataset = key.split(".", 1)
+        out.setdefault(day, {})[dataset] = rows[key]
+    return out
 
 
 def distribution_stats(spark, out: str) -> dict:
@@ -160,8 +189,11 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def generate(spark, size_name: str, out: str, seed: int = 7, images: bool = True) -> dict:
-    """Write the whole site under `out` (replacing what was there); return the manifest."""
+def generate(spark, size_name: str, out: str, seed: int = 7, images: bool = True, days: int = 0) -> dict:
+    """Write the whole site under `out` (replacing what was there); return the manifest. `days` > 0:
+    the year's last `days` days arrive as partitions `<dataset>/date=D/` (spark_jobs.site.days)."""
+    if not 0 <= days <= 28:
+        raise ValueError(f"--days must be between 0 and 28 (the year's last four weeks), got {days}")
     size = world.SIZES[size_name]
     t0 = time.time()
     for name in DATASETS:
@@ -170,8 +202,8 @@ def generate(spark, size_name: str, out: str, seed: int = 7, images: bool = True
     sc = spark.sparkContext
     nu, ni = world.n_user_blocks(size), world.n_item_blocks(size)
     log.info("generating %s site (seed %d): %d user blocks, %d illustration blocks -> %s", size_name, seed, nu, ni, out)
-    user_stats = sc.parallelize(range(nu), nu).map(lambda b: _user_task(size, seed, out, b)).collect()
-    item_stats = sc.parallelize(range(ni), ni).map(lambda b: _item_task(size, seed, out, b, images)).collect()
+    user_stats = sc.parallelize(range(nu), nu).map(lambda b: _user_task(size, seed, out, b, days)).collect()
+    item_stats = sc.parallelize(range(ni), ni).map(lambda b: _item_task(size, seed, out, b, images, days)).collect()
     pairs, dirty_pairs = corpus.text_pairs(size, seed)
     _write(pairs, out, "text_pairs", 0)
     stats = _merge(user_stats + item_stats)
@@ -182,7 +214,8 @@ def generate(spark, size_name: str, out: str, seed: int = 7, images: bool = True
         "seed": seed,
         "images": images,
         "out": str(Path(out).resolve()),
-        "counts": {k: v for k, v in stats.items() if k != "dirty"},
+        "counts": {k: v for k, v in stats.items() if k not in ("dirty", "days")},
+        "days": _by_day(stats.get("days", {})),
         "dirty_rows": stats["dirty"],
         "generative_rule": {
             "base": world.BASE,
@@ -221,6 +254,12 @@ def print_manifest(m: dict) -> None:
     print(
         f"  test-period views of illustrations unseen in training: {d['test_views_of_items_unseen_in_train_share']:.1%}"
     )
+    for day, rows in m.get("days", {}).items():
+        print(
+            f"  arriving day {day}: "
+            + ", ".join(f"{n:,} {k}" for k, n in sorted(rows.items()))
+            + f"   {m['out']}/<dataset>/date={day}/"
+        )
     print("  dirty rows written on purpose: " + ", ".join(f"{k}={v}" for k, v in sorted(m["dirty_rows"].items())))
     print(f"  manifest: {m['out']}/_manifest.json")
 
@@ -231,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="raw landing zone folder to (re)write")
     p.add_argument("--seed", type=int, default=7, help="random seed; same seed, same output (default: 7)")
     p.add_argument("--no-images", action="store_true", help="skip painting JPEGs (image_uri is null)")
+    p.add_argument(
+        "--days",
+        type=int,
+        default=0,
+        help="hold the year's last N days back as daily partitions <dataset>/date=D/ (umair ingest takes them)",
+    )
     p.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else local[*])")
     return p
 
@@ -241,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
     spark = get_spark("umair-generate", args.master)
-    manifest = generate(spark, args.size, args.out, args.seed, images=not args.no_images)
+    manifest = generate(spark, args.size, args.out, args.seed, images=not args.no_images, days=args.days)
     print_manifest(manifest)
     return 0
 

@@ -39,6 +39,7 @@ from spark_jobs.transforms.rules import (
     too_long,
 )
 
+DAY_PARTITION = "date="  # RAW/<dataset>/date=YYYY-MM-DD/: a day that arrived after the history
 EXTENSIONS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
 
 
@@ -51,12 +52,30 @@ class RawFileError(ValueError):
         super().__init__(f"raw dataset {dataset!r}, file {file}: {where}{problem}")
 
 
-def data_files(path: str | Path) -> list[Path]:
-    """The data files of a dataset: `path` itself when it is a file, else the files under the folder."""
+def data_files(path: str | Path, day: str | None = None) -> list[Path]:
+    """The data files of a dataset: `path` itself when it is a file, else the files under the folder
+    outside any arriving-day partition `date=D/`; with `day`, the files of partition `date=<day>/`."""
     path = Path(path)
     if path.is_file():
-        return [path]
-    return sorted(p for p in path.rglob("*") if p.suffix in EXTENSIONS and not p.name.startswith((".", "_")))
+        return [path] if day is None else []
+    if day is not None:
+        path = path / f"{DAY_PARTITION}{day}"
+    return sorted(
+        p
+        for p in path.rglob("*")
+        if p.suffix in EXTENSIONS
+        and not p.name.startswith((".", "_"))
+        and not any(d.startswith(DAY_PARTITION) for d in p.relative_to(path).parts[:-1])
+    )
+
+
+def arrived_days(raw: str, name: str = "interactions") -> list[str]:
+    """Dates of the partitions RAW/<name>/date=YYYY-MM-DD/ that hold data files, oldest first."""
+    folder = Path(raw, name)
+    if not folder.is_dir():
+        return []
+    found = [p.name[len(DAY_PARTITION) :] for p in folder.glob(f"{DAY_PARTITION}*") if p.is_dir()]
+    return sorted(d for d in found if data_files(folder, d))
 
 
 def locate(raw: str, name: str) -> Path | None:
@@ -69,9 +88,9 @@ def locate(raw: str, name: str) -> Path | None:
     return found[0] if found else None
 
 
-def detect_format(folder: str | Path) -> str:
-    """The format of a dataset's data files (a local folder or file); one format per dataset."""
-    found = {EXTENSIONS[p.suffix] for p in data_files(folder)}
+def detect_format(folder: str | Path, files: list[Path] | None = None) -> str:
+    """The format of a dataset's data files (a local folder or file, or the `files` given); one format per dataset."""
+    found = {EXTENSIONS[p.suffix] for p in (data_files(folder) if files is None else files)}
     if len(found) != 1:
         raise ValueError(
             f"{folder}: expected data files of one format ({', '.join(sorted(set(EXTENSIONS.values())))}), found {sorted(found) or 'none'}"
@@ -79,9 +98,11 @@ def detect_format(folder: str | Path) -> str:
     return found.pop()
 
 
-def read_raw(spark: SparkSession, raw: str, name: str, fmt: str = "auto") -> DataFrame | None:
+def read_raw(spark: SparkSession, raw: str, name: str, fmt: str = "auto", day: str | None = None) -> DataFrame | None:
     """Dataset `name`: the contract's columns with its types, plus PROBLEM and RAW_RECORD (see the
     module docstring); None for a missing optional dataset. Raises RawFileError for a bad file.
+    Without `day`, the history (files outside `date=` partitions); with it, that day's partition
+    (None when the dataset has none that day: a day need not bring new users or illustrations).
 
     CSV cannot hold lists: list columns (tags, interest_tags) are '|'-separated strings there.
     """
@@ -93,16 +114,19 @@ def read_raw(spark: SparkSession, raw: str, name: str, fmt: str = "auto") -> Dat
             f"raw dataset {name!r} not found: expected a folder {Path(raw, name)}/ or one file "
             f"{Path(raw, name)}.<{'|'.join(e.lstrip('.') for e in EXTENSIONS)}>"
         )
-    path = str(located)
-    fmt = detect_format(path) if fmt == "auto" else fmt
+    files = data_files(located, day)
+    if day is not None and not files:
+        return None
+    path = [str(f) for f in files]
+    fmt = detect_format(located, files) if fmt == "auto" else fmt
     schema = RAW[name]
     lists = [f.name for f in schema if pa.types.is_list(f.type)]
     if fmt == "parquet":
-        check_parquet_files(name, data_files(path))
+        check_parquet_files(name, files)
         try:
-            df = read_parquet(spark, path)
+            df = read_parquet(spark, files)
         except AnalysisException as e:
-            raise ValueError(f"raw dataset {name!r} at {path}: Spark cannot read it: {e}") from e
+            raise ValueError(f"raw dataset {name!r} at {located}: Spark cannot read it: {e}") from e
     elif fmt == "json":
         text = [StructField(c, ArrayType(StringType()) if c in lists else StringType()) for c in schema.names]
         df = (
@@ -112,7 +136,7 @@ def read_raw(spark: SparkSession, raw: str, name: str, fmt: str = "auto") -> Dat
         )
         check_json_files(name, df)
     else:
-        header = check_csv_headers(name, data_files(path))
+        header = check_csv_headers(name, files)
         if header is None:  # only empty files
             return None if name in RAW_OPTIONAL else _empty(spark, name)
         text_schema = StructType([StructField(c, StringType()) for c in header] + [StructField(CORRUPT, StringType())])
@@ -233,25 +257,27 @@ def check_json_files(name: str, df: DataFrame) -> None:
                 raise RawFileError(name, row["file"], c, f"absent from all {row['_parsed']} records")
 
 
-def nanosecond_columns(path: str | Path) -> list[str]:
-    """Columns stored as Parquet TIMESTAMP(NANOS) in the dataset's first data file."""
+def nanosecond_columns(paths: list[str] | list[Path]) -> list[str]:
+    """Columns stored as Parquet TIMESTAMP(NANOS) in the first local data file of `paths` (files or folders)."""
     import pyarrow.parquet as pq
 
-    files = data_files(path)
+    local = [Path(p) for p in paths if "://" not in str(p)]
+    files = [f for p in local for f in data_files(p)][:1]
     if not files:
         return []
     schema = pq.read_schema(files[0])
     return [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
 
 
-def read_parquet(spark: SparkSession, path: str) -> DataFrame:
-    """spark.read.parquet, with nanosecond timestamp columns (read as longs under
+def read_parquet(spark: SparkSession, files: list[str] | list[Path]) -> DataFrame:
+    """spark.read.parquet of the files, with nanosecond timestamp columns (read as longs under
     spark.sql.legacy.parquet.nanosAsLong) turned into timestamps truncated to microseconds."""
-    nanos = nanosecond_columns(path)
+    nanos = nanosecond_columns(files)
+    paths = [str(f) for f in files]
     if not nanos:
-        return spark.read.parquet(path)
+        return spark.read.parquet(*paths)
     spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
-    df = spark.read.parquet(path)
+    df = spark.read.parquet(*paths)
     for c in nanos:
         df = df.withColumn(c, F.timestamp_micros(F.floor(F.col(c) / 1000)))
     return df

@@ -152,6 +152,16 @@ LAKE: dict[str, pa.Schema] = {
         ]
     ),
 }
+# One row per arriving day taken in by `umair ingest` (its idempotence and watermark).
+LAKE["ingest_log"] = pa.schema(
+    [
+        ("date", pa.string()),
+        ("run_id", pa.string()),
+        ("finished_at", TS),
+        ("counts", pa.string()),
+        ("versions", pa.string()),
+    ]
+)
 SPLITS = ("train", "valid", "test")
 
 

@@ -7,6 +7,7 @@ console progress bars are off (the jobs print their own progress)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -67,3 +68,24 @@ def get_spark(app_name: str, master: str | None = None, conf: dict[str, str] | N
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def lake_job_parser(description: str, raw_help: str, lake_help: str, config_help: str) -> argparse.ArgumentParser:
+    """The flags of a job from a landing zone into a lake (prep, ingest): --raw, --lake, --config, --master."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--raw", required=True, help=raw_help)
+    p.add_argument("--lake", required=True, help=lake_help)
+    p.add_argument("--config", default=None, help=config_help)
+    p.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else local[*])")
+    return p
+
+
+def start_lake_job(app: str, parser: argparse.ArgumentParser, argv: list[str] | None):
+    """Parse `argv`, log INFO lines with times, load the prep settings, start Spark: (args, PrepConfig, session)."""
+    import logging
+
+    from spark_jobs.config import PrepConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = parser.parse_args(argv)
+    return args, PrepConfig.from_yaml(args.config), get_spark(app, args.master)

@@ -52,6 +52,19 @@ def tiny_lake(spark, tiny_site, tmp_path_factory) -> tuple[Path, dict]:
 
 
 @pytest.fixture(scope="session")
+def tiny_days(spark, tmp_path_factory) -> tuple[Path, Path, dict]:
+    """(RAW, LAKE, manifest): the tiny site, seed 7, no images, its last 3 days arriving as partitions,
+    and the lake `prep` built from its history (no day ingested yet: copy it before ingesting)."""
+    from spark_jobs.build_datasets import build
+    from spark_jobs.generate_site import generate
+
+    raw, lake = tmp_path_factory.mktemp("raw_days"), tmp_path_factory.mktemp("lake_days")
+    manifest = generate(spark, "tiny", str(raw), seed=7, images=False, days=3)
+    build(spark, str(raw), str(lake))
+    return raw, lake, manifest
+
+
+@pytest.fixture(scope="session")
 def featurized(spark, tmp_path_factory) -> tuple[Path, dict, dict]:
     """(LAKE, run record, facts) of `featurize` on the tables of tests/own_tables.py."""
     from spark_jobs.featurize import featurize

@@ -196,3 +196,30 @@ def test_the_dashboard_queries_only_metrics_the_endpoint_exports_and_prometheus_
     for group in groups:  # every Ray node exports on the port the monitor scrapes
         ports = {p["name"]: p["containerPort"] for p in group["template"]["spec"]["containers"][0]["ports"]}
         assert str(ports[port]) == group["rayStartParams"]["metrics-export-port"]
+
+
+def test_the_daily_schedules_submit_the_cycle_onto_the_endpoints_cluster_and_the_ingest_through_spark_submit():
+    from ray_apps.lifecycle import cycle
+    from spark_jobs import ingest
+
+    docs = {d["kind"]: d for d in yaml.safe_load_all((DEPLOY / "schedules/daily-cycle.yaml").read_text())}
+    rayjob = yaml.safe_load(docs["ConfigMap"]["data"]["rayjob-cycle.yaml"])
+    assert rayjob["kind"] == "RayJob" and "rayClusterSpec" not in rayjob["spec"]  # runs on the endpoint's cluster
+    argv = shlex.split(rayjob["spec"]["entrypoint"])
+    assert argv[:3] == ["python", "-m", "ray_apps.lifecycle.cycle"]
+    args = cycle.build_parser().parse_args(argv[3:])
+    assert args.address == "auto" and args.raw is None  # ingest is the data team's spark-submit
+    service = yaml.safe_load((DEPLOY / "kuberay/rayservice.yaml").read_text())["metadata"]["name"]
+    cron = docs["CronJob"]["spec"]
+    script = cron["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+    assert f"get rayservice {service} " in script and "RAY_CLUSTER_NAME" in script
+    assert rayjob["spec"]["clusterSelector"]["ray.io/cluster"] == "RAY_CLUSTER_NAME"
+    assert cron["concurrencyPolicy"] == "Forbid"
+    verbs = {(r["resources"][0], v) for r in docs["Role"]["rules"] for v in r["verbs"]}
+    assert {("rayservices", "get"), ("rayjobs", "create")} <= verbs
+
+    job = yaml.safe_load((DEPLOY / "schedules/daily-ingest.yaml").read_text())
+    command = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[:2] == ["deploy/spark/submit.sh", "ingest"] and (ROOT / command[0]).is_file()
+    ingest.build_parser().parse_args(command[2:])
+    assert (ROOT / command[command.index("--config") + 1]).is_file()

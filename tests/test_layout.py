@@ -3,7 +3,7 @@
 - A stage of ray_apps (encoders, ranker, serve, lifecycle) never imports another stage's training or
   app module: artifacts are read back through `ray_apps.artifacts` or the producing stage's reader
   module (e.g. `encoders.item_features`), never through the code that trains them. Orchestrators
-  (the CLI, the demo, promotion) are the exception: driving other stages is their job.
+  (the CLI, the demo, promotion, the daily cycle) are the exception: driving other stages is their job.
 - Shared modules (artifacts, lake, runtime, settings) import no stage's training or app module.
 - umair_models imports neither Spark nor Ray.
 """
@@ -30,10 +30,11 @@ TRAINING_OR_APP = {
     "ray_apps.serve.export",
     "ray_apps.lifecycle.gate",
     "ray_apps.lifecycle.promote",
+    "ray_apps.lifecycle.cycle",
 }
 # Modules whose job is to drive other stages' apps, like the CLI and the demo: promotion swaps the
-# endpoint (ray_apps.serve.deploy) after the gate.
-ORCHESTRATORS = {"ray_apps.lifecycle.promote"}
+# endpoint (ray_apps.serve.deploy) after the gate; the cycle trains (ray_apps.ranker.job), gates and promotes.
+ORCHESTRATORS = {"ray_apps.lifecycle.promote", "ray_apps.lifecycle.cycle"}
 SHARED = (
     "ray_apps.artifacts",
     "ray_apps.console",

@@ -75,16 +75,21 @@ def _swap(run_dir: str, lake: str | None, address: str | None) -> bool:
 def promote(run: str, lake: str | None = None, address: str | None = None, force: str | None = None) -> Move:
     """Make `run` the champion (and swap the endpoint on the Ray cluster at `address` to it)."""
     run_dir = storage.absolute(run)
+    with lifecycle_lock(registry.runs_of(run_dir), f"promote {run_dir}"):
+        return promote_holding_lock(run_dir, lake, address, force)
+
+
+def promote_holding_lock(run_dir: str, lake: str | None, address: str | None, force: str | None = None) -> Move:
+    """`promote` for a caller that already holds RUNS/lifecycle.lock (`umair cycle`)."""
     runs = registry.runs_of(run_dir)
-    with lifecycle_lock(runs, f"promote {run_dir}"):
-        current = registry.champion(runs)
-        if current and current[1] == run_dir:
-            raise PromotionRefused(f"{run_dir} is already the champion (version {current[0]})")
-        reason = _gate_reason(run_dir, current, force)
-        version = registry.model_version(run_dir)
-        swapped = _swap(run_dir, lake, address)
-        registry.move_champion(runs, version, "promote", reason)
-        return Move(current, (version, run_dir), swapped, reason)
+    current = registry.champion(runs)
+    if current and current[1] == run_dir:
+        raise PromotionRefused(f"{run_dir} is already the champion (version {current[0]})")
+    reason = _gate_reason(run_dir, current, force)
+    version = registry.model_version(run_dir)
+    swapped = _swap(run_dir, lake, address)
+    registry.move_champion(runs, version, "promote", reason)
+    return Move(current, (version, run_dir), swapped, reason)
 
 
 def rollback(runs: str, lake: str | None = None, address: str | None = None, reason: str = "rollback by hand") -> Move:
@@ -103,7 +108,7 @@ def rollback(runs: str, lake: str | None = None, address: str | None = None, rea
         return Move(current, (previous, previous_dir), swapped, reason)
 
 
-def _report(verb: str, move: Move) -> None:
+def report(verb: str, move: Move) -> None:
     before = f"version {move.before[0]} ({move.before[1]})" if move.before else "no champion"
     print(f"{verb}: champion {before} -> version {move.after[0]} ({move.after[1]}); {move.reason}")
     if move.swapped:
@@ -115,7 +120,7 @@ def _report(verb: str, move: Move) -> None:
 def _run_cli(verb: str, action) -> int:
     setup_console(announce=False)
     try:
-        _report(verb, action())
+        report(verb, action())
     except (PromotionRefused, LockHeldError, registry.RegistryError) as e:
         print(f"{verb}: REFUSED: {e}")
         return 3

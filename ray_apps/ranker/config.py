@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from typing import Any
 
-from ray_apps.settings import RayJobSettings, setting
+from ray_apps.settings import (
+    RayJobSettings,
+    add_address_flag,
+    add_config_file_flag,
+    add_config_flags,
+    config_from_args,
+    setting,
+)
 from umair_models.models.registry import MODELS
 
 PLACEMENTS = ("PACK", "SPREAD", "STRICT_SPREAD")  # Ray placement-group strategies for a run's workers
@@ -86,3 +94,15 @@ CONTROL = "+MM"  # a baseline given the item vectors as extra fields (ModelConfi
 def default_run_name(model: str, variant: str | None) -> str:
     """A run's folder name: the model, plus the Table 4 variant in a path-safe spelling."""
     return (model + (f"__{variant}" if variant else "")).replace("/", "-").replace(" ", "_").replace("*", "x")
+
+
+def add_train_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """A flag per TrainConfig setting (but `skip`), --config FILE (section `train:`) and --address."""
+    add_config_flags(parser, TrainConfig, skip)
+    add_config_file_flag(parser, "train")
+    add_address_flag(parser)
+
+
+def train_config_from(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig of parsed `add_train_flags` arguments: defaults < the file < flags given."""
+    return config_from_args(TrainConfig, args, "train")

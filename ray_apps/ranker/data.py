@@ -163,6 +163,13 @@ def padded_lists(column: pa.Array | pa.ChunkedArray, max_len: int) -> np.ndarray
     return out
 
 
+def unknown_past(indices: np.ndarray, vocab_size: int) -> np.ndarray:
+    """`indices` (any shape) with every index the model has no row for (>= vocab_size: a value the lake's
+    vocabulary gained after the model was trained, see `umair ingest`) read as 0, unknown."""
+    past = indices >= vocab_size
+    return np.where(past, 0, indices) if past.any() else indices
+
+
 def group_keys(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """GAUC group ids int64 [n]: integer ids as they are, anything else as a stable 64-bit hash of its text."""
     if pa.types.is_integer(column.type):
@@ -174,7 +181,8 @@ def group_keys(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
 class ToArrays:
     """Ray Data map_batches fn (Arrow table in, numpy out): the spec's columns as fixed-shape arrays.
 
-    categorical / index -> int64 [B]; multi_categorical -> int64 [B, L] (padded / cut to L);
+    categorical / index -> int64 [B]; multi_categorical -> int64 [B, L] (padded / cut to L); an index past
+    the spec's vocab_size (newer than the model) -> 0;
     numeric -> float32 [B]; label -> float32 [B]; `gauc_key` -> int64 [B] (the user column as a
     group id, see `group_keys`; the row number without one). Also accepts a pandas DataFrame.
     """
@@ -191,9 +199,9 @@ class ToArrays:
         out: dict[str, np.ndarray] = {}
         for f in self.spec.fields:
             if f.kind in ("categorical", "index"):
-                out[f.name] = as_numpy(f.name, np.int64)
+                out[f.name] = unknown_past(as_numpy(f.name, np.int64), f.vocab_size)
             elif f.kind == "multi_categorical":
-                out[f.name] = padded_lists(table.column(f.name), f.max_len)
+                out[f.name] = unknown_past(padded_lists(table.column(f.name), f.max_len), f.vocab_size)
             elif f.kind == "numeric":
                 out[f.name] = as_numpy(f.name, np.float32)
         out["label"] = as_numpy(self.spec.label, np.float32)

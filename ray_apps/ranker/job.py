@@ -27,12 +27,11 @@ from ray_apps import storage
 from ray_apps.artifacts import read_json, write_json
 from ray_apps.console import log, progress_file, setup_console
 from ray_apps.lifecycle import registry
-from ray_apps.ranker.config import TrainConfig, default_run_name
+from ray_apps.ranker.config import TrainConfig, add_train_flags, default_run_name, train_config_from
 from ray_apps.ranker.data import DatasetConfig, ranker_splits
 from ray_apps.ranker.warm_start import warm_state
 from ray_apps.ranker.worker import RankerWork, train_loop_per_worker
 from ray_apps.runtime import init_ray
-from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args
 from ray_apps.trainer import TrainerSpec, fit_trainer
 from umair_models.models.registry import build_model
 from umair_models.warm_start import WarmStartError
@@ -174,16 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", required=True, help="runs folder; the run writes RUNS/<run>/")
     p.add_argument("--dataset", default=None, help="dataset YAML (default: our lake's interaction tables)")
     p.add_argument("--run-name", default=None, help="the run's folder name (default: model[__variant])")
-    add_config_flags(p, TrainConfig)
-    add_config_file_flag(p, "train")
-    add_address_flag(p)
+    add_train_flags(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     setup_console()
-    config = config_from_args(TrainConfig, a, "train")
+    config = train_config_from(a)
     dataset = DatasetConfig.from_yaml(a.dataset, a.lake) if a.dataset else None
     log.info(
         "train %s: %s", config.run_label(), {k: v for k, v in asdict(config).items() if k != "inject_failure_marker"}

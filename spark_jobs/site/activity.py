@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
+from spark_jobs.site import days as arriving_days
 from spark_jobs.site import world
 
 RECENT_SHARE = 0.25
@@ -52,7 +53,9 @@ def _pick_items(rng: np.random.Generator, items: world.ItemArrays, cum_pop: np.n
     return np.clip(np.searchsorted(cum_pop, target, side="right"), lo, np.maximum(hi - 1, 0))
 
 
-def generate_block(size: world.SiteSize, seed: int, block: int) -> ActivityBlock:
+def generate_block(size: world.SiteSize, seed: int, block: int, days: int = 0) -> ActivityBlock:
+    """One user block's log; `days` > 0 draws the arriving days' bookmarks again under drifted tastes
+    (spark_jobs.site.days; the history, and the whole block when `days` is 0, are as without it)."""
     users = world.build_user_block(size, seed, block)
     items = world.build_items(size, seed)
     cum_pop = _cum_popularity(size, seed)
@@ -69,13 +72,14 @@ def generate_block(size: world.SiteSize, seed: int, block: int) -> ActivityBlock
 
     n_b = int(bookmarked.sum())
     bts = np.minimum(ts[bookmarked] + rng.integers(5, 600, n_b), world.YEAR_END - 1)
-    cols = _Columns(
-        user=np.concatenate([users.start + local, users.start + local[bookmarked]]),
-        item=np.concatenate([item, item[bookmarked]]),
-        event=np.concatenate([np.zeros(ts.size, np.int8), np.ones(n_b, np.int8)]),
-        ts=np.concatenate([ts, bts]),
-    )
+    cols = _bookmarked_log(users.start + local, item, ts, bookmarked, bts)
     cols, counts = _add_dirty_rows(size, rng, cols)
+    if days > 0:  # the arriving days: tastes drift; bookmarks of their views drawn again (own stream)
+        clean = ts.size + n_b
+        p, bookmarked, bts = arriving_days.redraw(seed, days, block, items.style[item], ts, p, bookmarked, bts)
+        cols = _bookmarked_log(users.start + local, item, ts, bookmarked, bts).concat(
+            cols.take(np.arange(clean, cols.user.size))
+        )
     oracle = pa.table(
         {
             "user_id": _ids(users.start + local, world.USER_ID_OFFSET),
@@ -89,6 +93,18 @@ def generate_block(size: world.SiteSize, seed: int, block: int) -> ActivityBlock
 
 
 EVENTS = pa.array(["view", "bookmark", "click"])
+
+
+def _bookmarked_log(
+    user: np.ndarray, item: np.ndarray, ts: np.ndarray, bookmarked: np.ndarray, bts: np.ndarray
+) -> _Columns:
+    """Clean rows: every view [n], then a bookmark row (at `bts` [n_bookmarked]) for each bookmarked view."""
+    return _Columns(
+        user=np.concatenate([user, user[bookmarked]]),
+        item=np.concatenate([item, item[bookmarked]]),
+        event=np.concatenate([np.zeros(ts.size, np.int8), np.ones(int(bookmarked.sum()), np.int8)]),
+        ts=np.concatenate([ts, bts]),
+    )
 
 
 def _ids(index: np.ndarray, offset: int, null: np.ndarray | None = None) -> pa.Array:

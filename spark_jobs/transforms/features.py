@@ -108,15 +108,34 @@ def weighted_value_counts(df: DataFrame, weight: str, scalars: list[str], lists:
     return out.where(F.col("value").isNotNull()).groupBy("feature", "value").agg(F.sum("w").cast("long").alias("count"))
 
 
+def _frequent(counts: DataFrame, min_count: int, min_count_by_feature: dict[str, int] | None) -> DataFrame:
+    """Rows of (feature, value, count) at or over their feature's threshold."""
+    threshold = F.lit(min_count)
+    for feature, m in (min_count_by_feature or {}).items():
+        threshold = F.when(F.col("feature") == feature, F.lit(m)).otherwise(threshold)
+    return counts.where(F.col("count") >= threshold)
+
+
 def fit_vocab(counts: DataFrame, min_count: int, min_count_by_feature: dict[str, int] | None = None) -> DataFrame:
     """(feature, value, count) -> vocab (feature, value, index, count), index 1..V per feature."""
-    by = min_count_by_feature or {}
-    threshold = F.lit(min_count)
-    for feature, m in by.items():
-        threshold = F.when(F.col("feature") == feature, F.lit(m)).otherwise(threshold)
-    kept = counts.where(F.col("count") >= threshold)
+    kept = _frequent(counts, min_count, min_count_by_feature)
     ranked = position_index(kept, [F.col("count").desc(), F.col("value").asc()], "index", within="feature")
     return ranked.select("feature", "value", "index", "count")
+
+
+def extend_vocab(
+    vocab: DataFrame, counts: DataFrame, min_count: int, min_count_by_feature: dict[str, int] | None = None
+) -> DataFrame:
+    """The NEW vocabulary rows for `counts` (a day's (feature, value, count)): values not yet in `vocab`
+    that meet the threshold, numbered after their feature's largest index (V+1, V+2, ... by count,
+    then value). Existing rows are never renumbered, so a model trained before still reads the lake."""
+    unseen = counts.join(vocab.select("feature", "value"), ["feature", "value"], "left_anti")
+    kept = _frequent(unseen, min_count, min_count_by_feature)
+    ranked = position_index(kept, [F.col("count").desc(), F.col("value").asc()], "_rank", within="feature")
+    top = vocab.groupBy("feature").agg(F.max("index").alias("_top"))
+    return ranked.join(F.broadcast(top), "feature", "left").select(
+        "feature", "value", (F.coalesce(F.col("_top"), F.lit(0)) + F.col("_rank")).cast("long").alias("index"), "count"
+    )
 
 
 def lookup(df: DataFrame, vocab: DataFrame, feature: str, column: str, out: str, broadcast: bool = True) -> DataFrame:

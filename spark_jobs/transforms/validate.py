@@ -107,8 +107,11 @@ def check_illustrations(items: DataFrame, end: str | None = None) -> Checked:
     return split_by_reason(flagged, "illustrations", first_reason(rules), cols)
 
 
-def check_interactions(events: DataFrame, users: DataFrame, items: DataFrame, start: str, end: str) -> Checked:
-    """Reasons, in order: null_id, bad_timestamp (null), out_of_time_range ([start, end) UTC),
+def check_interactions(
+    events: DataFrame, users: DataFrame, items: DataFrame, start: str, end: str, late_before: str | None = None
+) -> Checked:
+    """Reasons, in order: null_id, bad_timestamp (null), late_event (before `late_before`: a day's
+    partition holding events of a day already taken in), out_of_time_range ([start, end) UTC),
     bad_event (not view/bookmark), unknown_user_id, unknown_illust_id, duplicate (exact copy).
 
     `users` / `items` are the kept rows of those sources (ids known to the job).
@@ -123,6 +126,7 @@ def check_interactions(events: DataFrame, users: DataFrame, items: DataFrame, st
     rules = [
         ("null_id", blank(F.col("user_id")) | blank(F.col("illust_id"))),
         ("bad_timestamp", F.col("ts").isNull()),
+        ("late_event", F.lit(False) if late_before is None else F.col("ts") < F.lit(late_before).cast("timestamp")),
         ("out_of_time_range", ~ts_ok),
         ("bad_event", F.col("event").isNull() | ~F.col("event").isin(*EVENTS)),
         ("unknown_user_id", F.col("_known_user").isNull()),
@@ -133,6 +137,15 @@ def check_interactions(events: DataFrame, users: DataFrame, items: DataFrame, st
     w = Window.partitionBy(*cols).orderBy(F.lit(1))
     dup = F.col("_pre").isNull() & (F.row_number().over(w) > 1)
     return split_by_reason(df, "interactions", F.coalesce(F.col("_pre"), F.when(dup, F.lit("duplicate"))), cols)
+
+
+def not_in_lake(checked: Checked, source: str, key: str, lake_keys: DataFrame) -> Checked:
+    """`checked` less the rows whose `key` the lake already holds (reason already_in_lake): a day's
+    users and illustrations add to the lake, never rewrite what a trained model was given."""
+    known = lake_keys.select(F.col(key).alias("_known"), F.lit(True).alias("_in_lake"))
+    flagged = checked.kept.join(known, checked.kept[key] == F.col("_known"), "left")
+    cols = checked.kept.columns
+    return then(checked, split_by_reason(flagged, source, F.when(F.col("_in_lake"), F.lit("already_in_lake")), cols))
 
 
 def check_text_pairs(pairs: DataFrame) -> Checked:

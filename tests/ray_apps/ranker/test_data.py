@@ -73,3 +73,18 @@ def test_string_user_ids_group_by_value():
     )
     keys = ToArrays(SPEC, "user_id")(df)["gauc_key"]
     assert keys[0] == keys[2] != keys[1]
+
+
+def test_an_index_newer_than_the_model_reads_as_unknown():
+    # the lake's vocabulary grew after the model was trained (umair ingest): user 10 and tag 60 have no row
+    table = pa.table(
+        {
+            "user_idx": pa.array([9, 10, 3], pa.int64()),
+            "tags": pa.array([[1, 60], [49, 50, 2], []], pa.list_(pa.int32())),
+            "price": [0.5, 1.5, 2.0],
+            "label": [1, 0, 1],
+        }
+    )
+    arrays = ToArrays(SPEC, None)(table)
+    assert arrays["user_idx"].tolist() == [9, 0, 3]
+    assert arrays["tags"].tolist() == [[1, 0, 0], [49, 0, 2], [0, 0, 0]]
