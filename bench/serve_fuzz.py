@@ -1,6 +1,7 @@
 """The ranking endpoint under attack: good-traffic latency with and without hostile requests.
 
     python bench/serve_fuzz.py --run RUNS/umair_fps --lake LAKE [--rate 20] [--seconds 20] [--attackers 16]
+        [--rate-limit 40,80 --client-tokens]
 
 Phase 1 sends good POST /v1/rank requests (100 candidates) open-loop at --rate for --seconds.
 Phase 2 sends the same good traffic while --attackers connections, from a second process, send the
@@ -9,6 +10,11 @@ as long as it lasts.
 Prints the bad requests' status classes (target: all 4xx with a message, zero 5xx), the good
 requests' p50 / p99 in both phases (target: p99 under attack <= 2x without) and whether the
 replica process changed (target: no restart). Loopback only; writes JSON.
+
+--rate-limit turns the endpoint's per-client limit on (UMAIR_SERVE_RATE_LIMIT); with --client-tokens
+each attacker connection sends its own `Authorization: Bearer attacker-<k>` and the good client its
+own, as clients behind a gateway that issues tokens would (on loopback every client has the same
+address, so without tokens the limit would count good and bad traffic as one client).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
 import sys
 import time
 from collections import Counter
@@ -30,7 +37,17 @@ from _results import save_result  # noqa: E402
 from _serving import start_warm  # noqa: E402
 
 from ray_apps.serve.hostile_requests import hostile_requests  # noqa: E402
-from ray_apps.serve.raw_http import Answer, good_rank_requests, has_message, paced, send  # noqa: E402
+from ray_apps.serve.ratelimit import RATE_ENV  # noqa: E402
+from ray_apps.serve.raw_http import Answer, RawRequest, good_rank_requests, has_message, paced, send  # noqa: E402
+
+GOOD_TOKEN = "good-client"
+
+
+def with_token(request: RawRequest, token: str) -> RawRequest:
+    """`request` with an Authorization header added right after its request line."""
+    line, _, rest = request.head.partition(b"\r\n")
+    head = line + f"\r\nAuthorization: Bearer {token}\r\n".encode() + rest
+    return RawRequest(request.kind, head, request.body, request.stall_after)
 
 
 def latency(answers: list[Answer]) -> dict:
@@ -43,8 +60,8 @@ def latency(answers: list[Answer]) -> dict:
     }
 
 
-async def attack_for(port: int, attackers: int, seconds: float) -> list[Answer]:
-    """`attackers` connections sending the hostile pool back to back for `seconds`."""
+async def attack_for(port: int, attackers: int, seconds: float, tokens: bool) -> list[Answer]:
+    """`attackers` connections sending the hostile pool back to back for `seconds` (each its own token)."""
     pool = hostile_requests(2000, seed=1, slow=40)
     deadline = time.perf_counter() + seconds
     bad: list[Answer] = []
@@ -52,17 +69,18 @@ async def attack_for(port: int, attackers: int, seconds: float) -> list[Answer]:
     async def attacker(k: int) -> None:
         i = k
         while time.perf_counter() < deadline:
-            bad.append(await send("127.0.0.1", port, pool[i % len(pool)], 30))
+            request = pool[i % len(pool)]
+            bad.append(await send("127.0.0.1", port, with_token(request, f"attacker-{k}") if tokens else request, 30))
             i += attackers
 
     await asyncio.gather(*(attacker(k) for k in range(attackers)))
     return bad
 
 
-def attack_process(port: int, attackers: int, seconds: float, out) -> None:
+def attack_process(port: int, attackers: int, seconds: float, tokens: bool, out) -> None:
     """The attack in its own process, so the good-traffic client's event loop measures the endpoint,
     not its own backlog of bad answers. Sends back (kind, status, has a message) per request."""
-    bad = asyncio.run(attack_for(port, attackers, seconds))
+    bad = asyncio.run(attack_for(port, attackers, seconds, tokens))
     out.send([(x.kind, x.status, has_message(x)) for x in bad])
 
 
@@ -76,20 +94,27 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--attackers", type=int, default=16, help="connections sending bad requests back to back")
     p.add_argument("--port", type=int, default=8012)
+    p.add_argument("--rate-limit", default=None, help="RATE,BURST per client (UMAIR_SERVE_RATE_LIMIT); default: off")
+    p.add_argument("--client-tokens", action="store_true", help="a bearer token per attacker and for the good client")
     p.add_argument("--out", default="bench/results/serve_fuzz.json")
     a = p.parse_args()
+    if a.rate_limit:
+        os.environ[RATE_ENV] = a.rate_limit  # read by the replicas this process's Ray starts
     base, body = start_warm(a.run, a.lake, a.port)
     replica_before = requests.get(f"{base}/v1/model", timeout=30).json()["replica"]
     n = int(a.rate * a.seconds)
     host, port = "127.0.0.1", a.port
 
-    quiet = asyncio.run(paced(host, port, good_rank_requests(n, body), a.rate, 30))
+    token = GOOD_TOKEN if a.client_tokens else None
+    quiet = asyncio.run(paced(host, port, good_rank_requests(n, body, token), a.rate, 30))
     print(f"[fuzz] good traffic alone: {latency(quiet)}", flush=True)
     receive, send_back = mp.get_context("spawn").Pipe(duplex=False)
-    attack = mp.get_context("spawn").Process(target=attack_process, args=(port, a.attackers, a.seconds + 3, send_back))
+    attack = mp.get_context("spawn").Process(
+        target=attack_process, args=(port, a.attackers, a.seconds + 3, a.client_tokens, send_back)
+    )
     attack.start()
     time.sleep(2)  # the attack process is up and sending
-    attacked = asyncio.run(paced(host, port, good_rank_requests(n, body), a.rate, 30))
+    attacked = asyncio.run(paced(host, port, good_rank_requests(n, body, token), a.rate, 30))
     bad = [Answer(kind, status, b"x" if message else b"", 0.0) for kind, status, message in receive.recv()]
     attack.join()
     wall = a.seconds + 3
@@ -101,6 +126,8 @@ def main() -> int:
         "good_rate": a.rate,
         "seconds": a.seconds,
         "attackers": a.attackers,
+        "rate_limit": a.rate_limit,
+        "client_tokens": a.client_tokens,
         "candidates": len(body["illust_ids"]),
         "good_without_attack": latency(quiet),
         "good_under_attack": latency(attacked),

@@ -46,7 +46,7 @@ def _say(stage: int, name: str, text: str, t0: float, record: dict | None = None
     now = time.time()
     if record is not None:
         seconds = record.setdefault("seconds", {})
-        seconds[name] = round(now - t0 - sum(seconds.values()), 1)
+        seconds[name] = round(max(0.0, now - t0 - sum(seconds.values())), 1)
     print(f"cycle {stage}/{STAGES} {name:<10} {text}  [{now - t0:.0f} s]", flush=True)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ray_apps.console import setup_console
 from ray_apps.ranker.auc_budget import cached_ceiling, cached_probes, oracle_auc, where_auc_goes
+from ray_apps.ranker.budget import budget_in_words, budget_note
 from ray_apps.ranker.config import CONTROL
 from ray_apps.ranker.oracle_vectors import TABLE as ORACLE_TABLE
 from umair_models.models.registry import BASELINES, DISPLAY_NAMES
@@ -114,25 +115,6 @@ def global_steps(history: list[dict]) -> list[int]:
     return [h["step"] + offset[h["epoch"]] for h in history]
 
 
-def _budget(rows: list[dict]) -> str:
-    """The training budget and protocol the runs share, in words (or a warning when they differ)."""
-    keys = ("epochs", "batch_size", "lr", "early_stop", "monitor", "patience", "lr_decay")
-    seeds = sorted({r.get("config", {}).get("seed", 0) for r in rows})
-    if any(r.get("config", {}).get("tuned") for r in rows):
-        return f"each model with the settings `umair tune` found for it (see each run's metrics.json); seeds {seeds}"
-    budgets = {tuple(r.get("config", {}).get(k) for k in keys) for r in rows}
-    if len(budgets) != 1:
-        return "**the runs were trained with different budgets** (see each run's metrics.json)"
-    epochs, batch, lr, early, monitor, patience, decay = budgets.pop()
-    protocol = (
-        f"up to {epochs} epoch(s) with early stopping on validation {monitor} (patience {patience}, "
-        f"learning rate x{decay} after each epoch without improvement, the best epoch's weights tested)"
-        if early
-        else f"{epochs} epoch(s)"
-    )
-    return f"every model trained for {protocol} at batch {batch}, Adam lr {lr}; seeds {seeds}"
-
-
 def _one_lake(rows: list[dict], raw: str | Path | None) -> str | None:
     """The lake every run was trained on, when there is one and a raw zone to compare with."""
     lakes = {str(r["lake"]) for r in rows if r.get("lake")}
@@ -153,7 +135,8 @@ def write_report(runs: str | Path, raw: str | Path | None = None) -> Path:
     main = {m: groups[(m, None, False)] for m in ["umair_fps", *BASELINES] if (m, None, False) in groups}
     controls = [groups[(m, None, True)] for m in BASELINES if (m, None, True) in groups]
     variants = [g for (_, v, _), g in groups.items() if v]
-    lines = ["# UMAIR-FPS comparison", "", f"Runs: `{runs.resolve()}`. Test split; {_budget(rows)}.", ""]
+    lines = ["# UMAIR-FPS comparison", "", f"Runs: `{runs.resolve()}`. Test split; {budget_in_words(rows)}.", ""]
+    lines += budget_note(rows)
     lake = _one_lake(rows, raw)
     facts = None
     if lake is not None:

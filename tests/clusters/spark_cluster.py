@@ -79,7 +79,9 @@ class SparkStandalone:
 
     def submit(self, job: str, args: list[str], timeout_s: float = 900) -> subprocess.Popen:
         """deploy/spark/submit.sh JOB ARGS with SPARK_MASTER = this cluster; started, not awaited."""
-        env = {**self.env, "SPARK_MASTER": self.master_url}
+        # tiny test data: 4 shuffle partitions, as the local test session uses (Spark's 200 cost minutes
+        # of task overhead on two 1-core executors; a data team sizes this to its data the same way)
+        env = {**self.env, "SPARK_MASTER": self.master_url, "SPARK_CONF": "--conf spark.sql.shuffle.partitions=4"}
         return subprocess.Popen(
             ["bash", str(REPO / "deploy/spark/submit.sh"), job, *args],
             stdout=subprocess.PIPE,

@@ -40,9 +40,16 @@ def test_report_compares_with_the_best_baseline_on_each_metric_and_states_the_bu
     _run(tmp_path, "umair_fps__w-o_STY", "umair_fps", 0.61, 0.4865, variant="w/o STY")
     text = write_report(tmp_path).read_text()
     assert "every model trained for 2 epoch(s) at batch 512" in text
+    assert "Measured at a short budget (at most 2 epoch(s))" in text and "bench/README.md" in text
     assert "AUC +0.0140 (vs DIFM), log loss -0.0038 (vs FinalMLP)" in text
     assert "| UMAIR-FPS | **0.4840** | **0.6200** |" in text and "| w/o STY | 0.4865 | 0.6100 |" in text
     assert (tmp_path / "charts" / "training_curves.png").stat().st_size > 0
+
+
+def test_a_converged_budget_carries_no_short_budget_note(tmp_path):
+    _run(tmp_path, "umair_fps", "umair_fps", 0.62, 0.484, epochs=10)
+    _run(tmp_path, "dcn", "dcn", 0.60, 0.488, epochs=10)
+    assert "short budget" not in write_report(tmp_path).read_text()
 
 
 def test_report_warns_when_runs_had_different_budgets(tmp_path):
