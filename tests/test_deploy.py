@@ -170,11 +170,15 @@ def test_the_example_dataset_spec_is_a_valid_spec():
     assert [f.name for f in features.fields] == ["C1", "C2", "C3", "I1"] and spec.label == "clicked"
 
 
-def test_the_dashboard_queries_only_metrics_the_endpoint_exports_and_prometheus_scrapes_them():
+def test_the_dashboard_queries_only_metrics_the_endpoint_and_training_export_and_prometheus_scrapes_them():
     import json
     import re
 
-    from ray_apps.serve.metrics import EXPORTED, PREFIX
+    from ray_apps.metrics import PREFIX
+    from ray_apps.ranker.train_metrics import EXPORTED as TRAINING
+    from ray_apps.serve.metrics import EXPORTED as SERVING
+
+    EXPORTED = {**SERVING, **TRAINING}
 
     dashboard = json.loads((DEPLOY / "observability/grafana-dashboard.json").read_text())
     queried = {
@@ -184,6 +188,7 @@ def test_the_dashboard_queries_only_metrics_the_endpoint_exports_and_prometheus_
         for name in re.findall(r"\b" + PREFIX + r"umair_\w+", target["expr"])
     }
     assert len(dashboard["panels"]) >= 8 and len(queried) >= 10
+    assert {"umair_train_samples_per_second", "umair_valid_auc"} <= {q.removeprefix(PREFIX) for q in queried}
     for name in queried:
         base = re.sub(r"_(bucket|sum|count)$", "", name.removeprefix(PREFIX))
         kind = EXPORTED.get(base) or EXPORTED.get(name.removeprefix(PREFIX))

@@ -23,6 +23,7 @@ from ray_apps.encoders.item_features import ItemVectors, load_item_vectors
 from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.loop import EpochStats, epoch_batches, gather, merged_evaluation, train_epoch, training_state
 from ray_apps.ranker.protocol import BatchTail, Plateau, current_lr, recalibrate_batch_norm
+from ray_apps.ranker.train_metrics import TrainMetrics
 from umair_models.features import FeatureSpec
 
 
@@ -76,6 +77,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
     ddp = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"broadcast_buffers": False})
     rank, world = ray.train.get_context().get_world_rank(), ray.train.get_context().get_world_size()
     progress = Path(cfg["progress"]) if rank == 0 else None
+    prometheus = TrainMetrics(work.run_dir.rstrip("/").rsplit("/", 1)[-1], config.model, rank)
 
     def report(epoch: int, step: int, metrics: dict[str, Any]) -> None:
         """Rank 0 reports with a checkpoint; the others report the metrics only."""
@@ -109,7 +111,8 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
             break  # a run resumed after its early stop
         lr = current_lr(optimizer)
         tail = BatchTail(config.precise_bn_batches)  # the epoch's last batches: batch-norm statistics for evaluation
-        on_step = _StepHook(config, epoch, history, progress, report)
+        prometheus.epoch(epoch + 1)
+        on_step = _StepHook(config, epoch, history, progress, report, prometheus)
         stats = train_epoch(
             ddp,
             model.regularization,
@@ -144,6 +147,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> None:
             valid, _ = merged_evaluation(ddp, ray.train.get_dataset_shard("valid"), config.eval_batch_size, device)
             summary = valid.summary()
             metrics.update(valid_logloss=summary["logloss"], valid_auc=summary["auc"], valid_gauc=summary["gauc"])
+            prometheus.validated(summary["auc"], summary["logloss"])
             value = metrics[f"valid_{config.monitor}"]
             improved = plateau.update(epoch + 1, value)
             if improved and config.restore_best:
@@ -227,14 +231,18 @@ class _StepHook:
         history: list[dict],
         progress: Path | None,
         report: Callable[[int, int, dict[str, Any]], None],
+        prometheus: TrainMetrics,
     ) -> None:
         self.config, self.epoch, self.history, self.progress, self.report = config, epoch, history, progress, report
+        self.prometheus = prometheus
         self.started = self.last_log = time.time()
 
     def __call__(self, stats: EpochStats) -> None:
         config, epoch = self.config, self.epoch
         if stats.steps % 20 == 0:
             self.history.append({"epoch": epoch, "step": stats.steps, "loss": stats.recent_loss()})
+            rate = stats.samples / max(time.time() - self.started, 1e-9)
+            self.prometheus.step(stats.samples, rate, stats.recent_loss())
         if self.progress and time.time() - self.last_log >= config.log_every_s:
             self.last_log = time.time()
             progress_line(

@@ -22,17 +22,16 @@ an HTTP status code, the version gauge's labels the served run's name, model and
 
 from __future__ import annotations
 
-import threading
+import os
 import time
 from typing import Any
 
+from ray_apps.metrics import KeptGauges
 from ray_apps.serve.guard import app_path
 
 ROUTES = ("/v1/rank", "/v1/recommend", "/v1/model", "/healthz")
-PREFIX = "ray_"  # what Ray's exporter prepends
 LATENCY_BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]
 BATCH_BOUNDS = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
-GAUGE_REFRESH_S = 5.0
 SCORE_BOUNDS = [0.05 * i for i in range(1, 20)]
 # name -> kind, for the dashboard test: every metric the code exports (Prometheus names before Ray's prefix)
 EXPORTED = {
@@ -87,20 +86,7 @@ class ServeMetrics:
         )
         self.psi = Gauge("umair_score_psi", description="PSI of served scores vs the run's offline test predictions")
         self._info_tags: dict[str, str] | None = None
-        # Ray exports a gauge's value only for ~20 s after it was last set: keep the current ones set
-        self._current: dict[tuple[int, tuple], tuple[Any, float, dict[str, str] | None]] = {}
-        threading.Thread(target=self._keep_gauges, name="umair-gauges", daemon=True).start()
-
-    def _set(self, gauge: Any, value: float, tags: dict[str, str] | None = None) -> None:
-        key = (id(gauge), tuple(sorted((tags or {}).items())))
-        self._current[key] = (gauge, value, tags)
-        gauge.set(value, tags=tags)
-
-    def _keep_gauges(self) -> None:
-        while True:
-            time.sleep(GAUGE_REFRESH_S)
-            for gauge, value, tags in list(self._current.values()):
-                gauge.set(value, tags=tags)
+        self._set = KeptGauges().set  # the version and PSI gauges stay exported while they hold
 
     def serving(self, run: str, model: str, trained_at: str) -> None:
         """The version gauge: the new run's series to 1, the previous run's to 0 (one consistent version)."""
@@ -137,14 +123,26 @@ class ServeMetrics:
         self.model_step.observe(seconds)
 
 
-_REPLICA: ServeMetrics | None = None
+METRICS_ENV = "UMAIR_SERVE_METRICS"  # "off": record nothing (a team without Prometheus; the cost bench's baseline)
 
 
-def replica_metrics() -> ServeMetrics:
+class MetricsOff:
+    """What a replica records with UMAIR_SERVE_METRICS=off: every ServeMetrics call, doing nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        if not hasattr(ServeMetrics, name):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
+_REPLICA: ServeMetrics | MetricsOff | None = None
+
+
+def replica_metrics() -> ServeMetrics | MetricsOff:
     """This process's metrics (one replica per process), created on first use inside the replica."""
     global _REPLICA
     if _REPLICA is None:
-        _REPLICA = ServeMetrics()
+        _REPLICA = MetricsOff() if os.environ.get(METRICS_ENV, "on").lower() == "off" else ServeMetrics()
     return _REPLICA
 
 

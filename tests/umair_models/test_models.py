@@ -83,6 +83,13 @@ def test_table4_variants_change_what_they_claim():
     assert build_model("umair_fps", spec, SMALL, variant="w/o ALL").modalities == []
     no_umcm = build_model("umair_fps", spec, SMALL, variant="w/o UMCM")
     assert no_umcm.user_tower is None  # built but unused, it broke DDP (parameters without gradients)
+    fields = build_model("umair_fps", spec, SMALL, variant="w/ ATT*3+fields")
+    assert fields.modality_fields and not full.modality_fields
+
+    def x0(model) -> int:  # the body's input width: the first cross layer's weight is [x0, x0]
+        return next(p for n, p in model.body.named_parameters() if "weight" in n).shape[-1]
+
+    assert x0(fields) - x0(full) == 4 * full.config.modality_dim  # the J = 4 modality vectors beside v_il
 
 
 def test_umair_masks_missing_images_and_depends_on_style_vectors():

@@ -15,7 +15,8 @@ Table 4's ablations are config switches (VARIANTS). `w/o UMCM` weights the prese
 equally (no v_user, no user tower); `w/o ALL` has no modality at all (DCN-V2 on the same fields);
 `w/o DCN-V2` keeps the deep tower only. Where the paper's literal reading is weaker than a sensible
 alternative it stays the default and the alternative has a name: `umcm_query_projection` gives
-each ATT expert its own W_q (paper: ATT experts have no parameters, so K of them are one function).
+each ATT expert its own W_q (paper: ATT experts have no parameters, so K of them are one function);
+`modality_fields` (variant `w/ ATT*3+fields`) puts the J modality vectors into x0 beside v_il.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class UMAIRConfig(DCNV2Config):
     umcm_experts: int = 3  # K parallel UMCMs merged by the attention gate
     umcm_query_projection: bool = False  # alternative to the paper: each ATT expert gets its own W_q
     cross: bool = True  # False = w/o DCN-V2 (deep tower only)
+    modality_fields: bool = False  # beyond the paper: each modality vector also enters x0 as its own field
 
 
 # The paper's Table 4, as overrides of the default (= "w/ ATT*3", the full model).
@@ -61,6 +63,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "w/o DCN-V2": {"cross": False},
     # The named alternative (not in the paper): three ATT experts, each with its own W_q, so they can differ.
     "w/ ATT*3+Wq": {"umcm": "att", "umcm_experts": 3, "umcm_query_projection": True},
+    # Beyond the paper: v_il beside the projected modality vectors themselves in x0, so the cross
+    # network can cross each modality with the fields (what the +MM controls get) and still use UMCM's fusion.
+    "w/ ATT*3+fields": {"modality_fields": True},
 }
 
 
@@ -97,8 +102,9 @@ class UMAIRFPS(CTRModel):
         )  # v_user feeds UMCM only
         self.meta_tower = nn.Linear(len(self.meta_idx) * d, m) if META in self.modalities else None
         self.projections = nn.ModuleDict({f.name: nn.Linear(f.dim, m) for f in self.pretrained_fields})
-        x0 = len(names) * d + (m if j else 0)  # flatten(E) and v_il
+        x0 = len(names) * d + (m if j else 0) + (j * m if config.modality_fields else 0)  # flatten(E), v_il, fields
         self.body = CrossDeep(x0, config, cross=config.cross)
+        self.modality_fields = config.modality_fields
         self.head = nn.Linear(self.body.out_features, 1)
 
     def item_side_projections(self) -> nn.ModuleDict:
@@ -126,7 +132,10 @@ class UMAIRFPS(CTRModel):
 
     def item_vector(self, batch: Batch, e: torch.Tensor) -> torch.Tensor:
         """v_il [B, M]: the modalities fused by UMCM (eq. 6), or their plain mean without UMCM."""
-        mods, mask = self.modality_vectors(batch, e)  # [B, J, M], [B, J]
+        return self.fuse(e, *self.modality_vectors(batch, e))
+
+    def fuse(self, e: torch.Tensor, mods: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """v_il [B, M] from the modalities [B, J, M] and their mask [B, J]."""
         if self.umcm is None:
             return masked_mean(mods, mask)
         return self.umcm(self.user_vector(e), mods, mask)
@@ -144,5 +153,8 @@ class UMAIRFPS(CTRModel):
         e = self.embedding(batch)  # [B, F, D]
         parts = [e.flatten(1)]
         if self.modalities:
-            parts.append(self.item_vector(batch, e))  # v_il [B, M]
+            mods, mask = self.modality_vectors(batch, e)  # [B, J, M], [B, J]
+            parts.append(self.fuse(e, mods, mask))  # v_il [B, M]
+            if self.modality_fields:
+                parts.append(mods.flatten(1))  # [B, J*M], zero where a modality is missing
         return self.head(self.body(torch.cat(parts, 1))).squeeze(-1)
