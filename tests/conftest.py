@@ -14,11 +14,31 @@ import pytest
 
 SLOW_FIXTURES = {"spark", "ray_local"}
 
+# `make test` runs two pytest-xdist workers (`--dist loadgroup`), each with its own Spark session, local
+# Ray and session fixtures. Tests that share a machine-wide resource run in one worker, one after the
+# other: the cluster tests share one two-node Ray cluster, one S3 server and a standalone Spark cluster;
+# the Serve tests share one endpoint on a fixed port.
+SHARED_RESOURCE_GROUPS = {"clusters": ("tests/clusters/",), "serve": ("tests/ray_apps/serve/",)}
+S3_FIXTURES = {"s3"}
+
+
+def _group(item) -> str | None:
+    path = item.nodeid
+    for group, prefixes in SHARED_RESOURCE_GROUPS.items():
+        if path.startswith(prefixes):
+            return group
+    if S3_FIXTURES & set(getattr(item, "fixturenames", ())):  # the one S3 server lives with the cluster tests
+        return "clusters"
+    return None
+
 
 def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+        group = _group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +101,10 @@ def ray_local():
     import ray
 
     # metrics reach the node's metrics port every 2 s instead of 10 (the metrics tests poll it)
+    # address="local": a Ray of this worker's own, even where another runs on the machine (the other
+    # xdist worker's, the cluster tests', a user's)
     ray.init(
+        address="local",
         num_cpus=2, include_dashboard=False, log_to_driver=False, _system_config={"metrics_report_interval_ms": 2000}
     )
     yield ray
