@@ -105,7 +105,10 @@ def ray_local():
     # xdist worker's, the cluster tests', a user's)
     ray.init(
         address="local",
-        num_cpus=2, include_dashboard=False, log_to_driver=False, _system_config={"metrics_report_interval_ms": 2000}
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        _system_config={"metrics_report_interval_ms": 2000},
     )
     yield ray
     ray.shutdown()
