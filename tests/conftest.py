@@ -14,38 +14,48 @@ import pytest
 
 SLOW_FIXTURES = {"spark", "ray_local"}
 
-# `make test` runs two pytest-xdist workers (`--dist loadgroup`), each with its own Spark session, local
-# Ray and session fixtures. Tests that share a machine-wide resource run in one worker, one after the
-# other: the cluster tests share one two-node Ray cluster, one S3 server and a standalone Spark cluster;
-# the Serve tests share one endpoint on a fixed port.
-SHARED_RESOURCE_GROUPS = {"clusters": ("tests/clusters/",), "serve": ("tests/ray_apps/serve/",)}
+# `make test` runs two pytest-xdist workers, each with its own Spark session, local Ray and session
+# fixtures, and hands them whole modules. Tests that share a machine-wide resource go to one worker as
+# one unit, one after the other: the cluster tests share a two-node Ray cluster, the S3 server and a
+# standalone Spark cluster; the Serve tests share one endpoint on a fixed port.
+SHARED_RESOURCE_GROUPS = {
+    "clusters": ("tests/clusters/", "tests/ray_apps/test_storage.py", "tests/umair_models/test_encoders.py"),
+    "serve": ("tests/ray_apps/serve/",),
+}
 S3_FIXTURES = {"s3"}
 
 
-def _group(item) -> str | None:
-    path = item.nodeid
-    for group, prefixes in SHARED_RESOURCE_GROUPS.items():
-        if path.startswith(prefixes):
-            return group
-    if S3_FIXTURES & set(getattr(item, "fixturenames", ())):  # the one S3 server lives with the cluster tests
-        return "clusters"
-    return None
+def shared_resource_group(nodeid: str) -> str | None:
+    return next((g for g, prefixes in SHARED_RESOURCE_GROUPS.items() if nodeid.startswith(prefixes)), None)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Like `--dist loadfile` (a module's tests in one worker, so its fixtures are built once), with the
+    SHARED_RESOURCE_GROUPS each one unit. (xdist's own `loadgroup` marks do not take under pytest 9.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedResourceScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return shared_resource_group(nodeid) or nodeid.split("::", 1)[0]
+
+    return SharedResourceScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if SLOW_FIXTURES & fixtures:
             item.add_marker(pytest.mark.slow)
-        group = _group(item)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
+        if S3_FIXTURES & fixtures and shared_resource_group(item.nodeid) != "clusters":
+            raise pytest.UsageError(f"{item.nodeid} uses the S3 server: list its module in SHARED_RESOURCE_GROUPS")
 
 
 @pytest.fixture(scope="session")
 def spark():
     from spark_jobs.session import get_spark
 
-    session = get_spark("umair-tests", "local[2]", {"spark.sql.shuffle.partitions": "4"})
+    # tiny data: 4 shuffle partitions, a 2 GB driver (each xdist worker has its own session)
+    session = get_spark("umair-tests", "local[2]", {"spark.sql.shuffle.partitions": "4", "spark.driver.memory": "2g"})
     yield session
     session.stop()
 
@@ -82,6 +92,19 @@ def tiny_days(spark, tmp_path_factory) -> tuple[Path, Path, dict]:
     manifest = generate(spark, "tiny", str(raw), seed=7, images=False, days=3)
     build(spark, str(raw), str(lake))
     return raw, lake, manifest
+
+
+@pytest.fixture(scope="session")
+def tiny_ingested(spark, tiny_days, tmp_path_factory) -> tuple[Path, Path, Path, list[dict]]:
+    """(RAW, LAKE before any day, LAKE after `umair ingest` took all 3 days in (a copy), the day records)."""
+    import shutil
+
+    from spark_jobs.ingest import ingest
+
+    raw, history_lake, _ = tiny_days
+    lake = tmp_path_factory.mktemp("ingested") / "lake"
+    shutil.copytree(history_lake, lake)
+    return raw, history_lake, lake, ingest(spark, str(raw), str(lake))
 
 
 @pytest.fixture(scope="session")
