@@ -8,7 +8,7 @@ demo: venv
 	.venv/bin/umair demo $(ARGS)
 
 test: venv                  # everything, what CI runs (after lint and typecheck)
-	.venv/bin/python -m pytest -n 2 $(ARGS)
+	.venv/bin/python -m pytest $(ARGS)
 
 test-fast: venv             # tests that start neither Spark nor Ray (under 3 minutes)
 	.venv/bin/python -m pytest -m "not slow" $(ARGS)

@@ -28,7 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from ray_apps import storage
+from umair_models import storage
 
 FORMAT_VERSION = 1
 RANKER_FILE = "model.safetensors"  # + model.json

@@ -12,7 +12,7 @@ import os
 import threading
 from pathlib import Path
 
-from ray_apps import storage
+from umair_models import storage
 
 log = logging.getLogger("umair")
 LOG_DIR_ENV = "UMAIR_LOG_DIR"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ray_apps import storage
+from umair_models import storage
 
 
 def read_table(path: str | Path, columns: list[str] | None = None, version: int | None = None) -> pa.Table:

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ray_apps import storage
 from ray_apps.artifacts import read_json, write_json
 from ray_apps.console import ProgressEcho, log
 from ray_apps.runtime import torch_threads, worker_resources
+from umair_models import storage
 
 
 @contextmanager

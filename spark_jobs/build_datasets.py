@@ -16,7 +16,6 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pyspark import StorageLevel
@@ -33,7 +32,7 @@ from spark_jobs.transforms import examples as ex
 from spark_jobs.transforms import features as ft
 from spark_jobs.transforms import pretext, validate
 from spark_jobs.transforms.indexing import position_index
-from umair_models import dataset_spec
+from umair_models import dataset_spec, storage
 
 log = logging.getLogger("umair.prep")
 
@@ -80,7 +79,7 @@ def interaction_rows(split: DataFrame, users: DataFrame, items: DataFrame, vocab
     return df.withColumn("month", F.date_format("ts", "yyyy-MM")).withColumn("label", F.col("label").cast("int"))
 
 
-def write_spec(vocab: DataFrame, lake: str, num_items: int, config: PrepConfig, note: str) -> Path:
+def write_spec(vocab: DataFrame, lake: str, num_items: int, config: PrepConfig, note: str) -> str:
     """LAKE/dataset.yaml for the lake's current vocabulary and catalogue (what train / compare read)."""
     sizes = {r["feature"]: int(r["size"]) for r in vocab.groupBy("feature").agg(F.max("index").alias("size")).collect()}
     max_lens = {"tags_idx": config.max_item_tags, "interest_tags_idx": config.max_interest_tags}
@@ -149,7 +148,7 @@ def build(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepCon
     def save(name: str, df: DataFrame, partition_by: tuple[str, ...] = (), mode: str = "overwrite") -> DataFrame:
         """Commit `df` as table `name`; return it read back from Delta (a short plan for later joins)."""
         target = schema.lake_schema(name)
-        path = str(Path(lake, name))
+        path = storage.join(lake, name)
         versions[name] = write_delta(
             df.select(*target.names), path, mode, partition_by, target, description=f"umair prep run {run_id}"
         )
@@ -182,8 +181,8 @@ def build(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepCon
         split_stats[s].update({"min_ts": str(agg["min"]), "max_ts": str(agg["max"]), "positive_rate": agg["pos"]})
     record: dict[str, Any] = {
         "run_id": run_id,
-        "raw": str(Path(raw).resolve()),
-        "lake": str(Path(lake).resolve()),
+        "raw": storage.absolute(raw),
+        "lake": storage.absolute(lake),
         "counts": counts,
         "tables": table_rows,
         "versions": versions,

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 from pyspark.sql.datasource import DataSource, DataSourceArrowWriter, WriterCommitMessage
 
+from umair_models import storage
+
 FORMAT = "umair_delta"
 
 
@@ -83,9 +85,11 @@ class DeltaWriter(DataSourceArrowWriter):
         written: list[dict] = []
         now = int(time.time() * 1000)
 
+        fs, root = storage.filesystem(self.path)
+
         def visit(f: pds.WrittenFile) -> None:
-            rel = os.path.relpath(f.path, self.path)
-            values = dict(kv.split("=", 1) for kv in rel.split(os.sep)[:-1])
+            rel = f.path[len(root) :].lstrip("/")  # a local path or a key under the bucket
+            values = dict(kv.split("=", 1) for kv in rel.split("/")[:-1])
             written.append(
                 {
                     "path": rel,
@@ -96,13 +100,14 @@ class DeltaWriter(DataSourceArrowWriter):
                 }
             )
 
-        os.makedirs(self.path, exist_ok=True)
+        storage.make_dirs(self.path)
         partitioning = (
             pds.partitioning(table.select(self.partition_by).schema, flavor="hive") if self.partition_by else None
         )
         pds.write_dataset(
             table,
-            self.path,
+            root,
+            filesystem=fs,
             format="parquet",
             partitioning=partitioning,
             basename_template=f"part-{part:05d}-{self.job_id}-a{attempt}-{{i}}.parquet",
@@ -145,10 +150,11 @@ class DeltaWriter(DataSourceArrowWriter):
         )
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
+        fs, root = storage.filesystem(self.path)
         for m in messages:
             for a in m.actions if isinstance(m, FilesWritten) else []:
                 try:
-                    os.remove(os.path.join(self.path, a["path"]))
+                    fs.delete_file(f"{root}/{a['path']}")
                 except FileNotFoundError:
                     pass
 
@@ -157,7 +163,8 @@ class DeltaWriter(DataSourceArrowWriter):
 
         if not actions:
             raise ValueError(f"nothing written to {self.path} and no schema given: cannot create the table")
-        return pq.read_schema(os.path.join(self.path, actions[0].path))
+        fs, root = storage.filesystem(self.path)
+        return pq.read_schema(f"{root}/{actions[0].path}", filesystem=fs)
 
 
 class DeltaDataSource(DataSource):
@@ -173,7 +180,7 @@ class DeltaDataSource(DataSource):
             raise ValueError("the umair_delta writer needs option('path', ...)")
         parts = [c for c in self.options.get("partition_by", "").split(",") if c]
         return DeltaWriter(
-            os.path.abspath(path),
+            storage.absolute(path),  # a local path made absolute, or an object-store URI
             overwrite,
             parts,
             _schema_from_option(self.options.get("schema", "")),
@@ -219,14 +226,18 @@ def read_delta(spark, path: str, version: int | None = None):
     """A Delta table as a Spark DataFrame, reading only the version's live files."""
     from deltalake import DeltaTable
 
-    table = DeltaTable(path, version=version)
+    table = DeltaTable(storage.absolute(path), version=version)
     files = table.file_uris()
+    want = pa.schema(table.schema().to_arrow())
     if not files:
         from pyspark.sql.pandas.types import from_arrow_schema
 
-        return spark.createDataFrame([], from_arrow_schema(pa.schema(table.schema().to_arrow())))
+        return spark.createDataFrame([], from_arrow_schema(want))
+    if storage.is_remote(path):  # executors read the files through pyarrow (no JVM S3 connector)
+        from spark_jobs.remote_files import read_remote_parquet
+
+        return read_remote_parquet(spark, files, table_schema=want)
     df = spark.read.option("basePath", path).parquet(*files)
-    want = pa.schema(table.schema().to_arrow())
     return df.select(*want.names)
 
 
@@ -264,7 +275,7 @@ def restore_versions(lake: str, before: dict[str, int | None]) -> list[str]:
 
     restored = []
     for name, version in before.items():
-        path = os.path.join(lake, name)
+        path = storage.join(lake, name)
         if version is None or not DeltaTable.is_deltatable(path):
             continue
         if DeltaTable(path).version() != version:

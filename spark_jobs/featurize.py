@@ -37,12 +37,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from spark_jobs.delta import read_delta, write_delta
 from spark_jobs.featurize_config import SPLITS, ConfigError, FeaturizeConfig, Source
 from spark_jobs.progress import Stages
-from spark_jobs.raw import (
-    data_files,
-    detect_format,
-    parquet_schema,
-    read_parquet,
-)
+from spark_jobs.raw import REMOTE_TEXT, RawFileError, data_files, detect_format, parquet_schema, read_parquet
 from spark_jobs.transforms.catalogue import catalogue_facts, item_catalogue
 from spark_jobs.transforms.encode import (
     assign_split,
@@ -57,7 +52,7 @@ from spark_jobs.transforms.encode import (
 from spark_jobs.transforms.parse import parse_interactions, parse_side
 from spark_jobs.transforms.rules import CORRUPT
 from spark_jobs.transforms.validate import REASON, Checked, all_rejected, split_flagged
-from umair_models import dataset_spec
+from umair_models import dataset_spec, storage
 
 log = logging.getLogger("umair.featurize")
 
@@ -66,16 +61,18 @@ log = logging.getLogger("umair.featurize")
 def read_source(spark: SparkSession, source: Source, path: str, name: str) -> DataFrame:
     """One table as Spark reads it: CSV columns as text (parsed later, so bad values become rejects,
     not silent nulls), JSON with a corrupt-record column, Parquet / Delta with their own types."""
-    if not (Path(path).exists() or "://" in path):
+    if not storage.exists(path):
         raise FileNotFoundError(f"{name}: {path} does not exist")
     fmt = source.format
     if fmt == "auto":
-        fmt = "delta" if Path(path, "_delta_log").is_dir() else detect_format(path)
+        fmt = "delta" if storage.is_delta_table(path) else detect_format(path)
+    if fmt in ("csv", "json") and storage.is_remote(path):
+        raise RawFileError(name, path, None, REMOTE_TEXT)
     try:
         if fmt == "delta":
             df = read_delta(spark, path)
         elif fmt == "parquet":
-            for file in data_files(path) if "://" not in path else []:
+            for file in data_files(path):
                 parquet_schema(name, file)  # an empty or truncated file: RawFileError naming it
             df = read_parquet(spark, [path])
         elif fmt == "json":
@@ -209,7 +206,7 @@ def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[s
     table_rows: dict[str, int] = {}
 
     def save(name: str, df: DataFrame, mode: str = "overwrite") -> DataFrame:
-        path = str(Path(lake, name))
+        path = storage.join(lake, name)
         schema = to_arrow_schema(df.schema, timezone="UTC")  # also creates a table for an empty result
         versions[name] = write_delta(df, path, mode, schema=schema, description=f"umair featurize run {run_id}")
         written = read_delta(spark, path)
@@ -247,11 +244,13 @@ def featurize(spark: SparkSession, config: FeaturizeConfig, lake: str) -> dict[s
         stages.done("catalogue", catalogue_counts["items"])
     spec = dataset_spec_of(config, vocab_sizes, catalogue_counts.get("items", 0))
     dataset_spec.write(
-        spec, lake, f"written by umair featurize run {run_id}; umair train --dataset {Path(lake, 'dataset.yaml')}"
+        spec,
+        lake,
+        f"written by umair featurize run {run_id}; umair train --dataset {storage.join(lake, 'dataset.yaml')}",
     )
     record = {
         "run_id": run_id,
-        "lake": str(Path(lake).resolve()),
+        "lake": storage.absolute(lake),
         "counts": counts,
         "missing_side_rows": missing_side,
         "split": split_rule,

@@ -22,7 +22,6 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -37,6 +36,7 @@ from spark_jobs.session import lake_job_parser, start_lake_job
 from spark_jobs.transforms import examples as ex
 from spark_jobs.transforms import features as ft
 from spark_jobs.transforms import validate
+from umair_models import storage
 
 log = logging.getLogger("umair.ingest")
 LOG_TABLE = "ingest_log"
@@ -47,15 +47,12 @@ class IngestError(RuntimeError):
     """The lake cannot take a day in (no lake yet, no views in the day's log)."""
 
 
-def ingested(lake: str) -> dict[str, str]:
+def ingested(spark: SparkSession, lake: str) -> dict[str, str]:
     """{date: run_id} of the days LAKE/ingest_log records."""
-    from deltalake import DeltaTable
-
-    path = str(Path(lake, LOG_TABLE))
-    if not DeltaTable.is_deltatable(path):
+    path = storage.join(lake, LOG_TABLE)
+    if not storage.is_delta_table(path):
         return {}
-    rows = DeltaTable(path).to_pyarrow_table(columns=["date", "run_id"]).to_pylist()
-    return {r["date"]: r["run_id"] for r in rows}
+    return {r["date"]: r["run_id"] for r in read_delta(spark, path).select("date", "run_id").collect()}
 
 
 def _next(day: str) -> str:
@@ -65,8 +62,8 @@ def _next(day: str) -> str:
 def _versions(lake: str) -> dict[str, int | None]:
     from deltalake import DeltaTable
 
-    paths = {name: str(Path(lake, name)) for name in TOUCHED}
-    return {n: DeltaTable(p).version() if DeltaTable.is_deltatable(p) else None for n, p in paths.items()}
+    paths = {name: storage.join(lake, name) for name in TOUCHED}
+    return {n: DeltaTable(p).version() if storage.is_delta_table(p) else None for n, p in paths.items()}
 
 
 def _day_counts(examples: DataFrame, new_users: DataFrame, new_items: DataFrame, items: DataFrame) -> DataFrame:
@@ -221,11 +218,11 @@ def _roll_splits(spark: SparkSession, lake: str, day_rows: DataFrame, day: str, 
 
 def ingest(spark: SparkSession, raw: str, lake: str, config: PrepConfig = PrepConfig()) -> list[dict]:
     """Every arrived day not yet in the lake, oldest first; a day already taken in is reported, not redone."""
-    if not Path(lake, "vocab", "_delta_log").is_dir():
+    if not storage.is_delta_table(storage.join(lake, "vocab")):
         raise IngestError(
             f"{lake} has no lake yet: build it from the history first (umair prep --raw {raw} --lake {lake})"
         )
-    done = ingested(lake)
+    done = ingested(spark, lake)
     records = []
     for day in arrived_days(raw):
         if day in done:

@@ -38,8 +38,13 @@ from spark_jobs.transforms.rules import (
     not_utf8,
     too_long,
 )
+from umair_models import storage
 
 DAY_PARTITION = "date="  # RAW/<dataset>/date=YYYY-MM-DD/: a day that arrived after the history
+REMOTE_TEXT = (
+    "CSV and JSON are read from local or cluster-mounted paths only; on object storage the landing zone "
+    "must be Parquet (Spark's CSV and JSON readers need the JVM's S3 connector, which this project does not use)"
+)
 EXTENSIONS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
 
 
@@ -52,45 +57,71 @@ class RawFileError(ValueError):
         super().__init__(f"raw dataset {dataset!r}, file {file}: {where}{problem}")
 
 
-def data_files(path: str | Path, day: str | None = None) -> list[Path]:
-    """The data files of a dataset: `path` itself when it is a file, else the files under the folder
-    outside any arriving-day partition `date=D/`; with `day`, the files of partition `date=<day>/`."""
-    path = Path(path)
-    if path.is_file():
-        return [path] if day is None else []
+def _listing(location: str) -> list[tuple[str, bool]]:
+    """(relative path, is a folder) of everything under a local folder or an object-store prefix."""
+    import pyarrow.fs as pafs
+
+    fs, root = storage.filesystem(location)
+    infos = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+    return [(i.path[len(root) :].lstrip("/"), i.type == pafs.FileType.Directory) for i in infos]
+
+
+def _kind(location: str) -> str | None:
+    """ "file", "folder" or None (missing) for a local path or an object-store URI."""
+    import pyarrow.fs as pafs
+
+    fs, path = storage.filesystem(location)
+    found = fs.get_file_info(path).type
+    return {pafs.FileType.File: "file", pafs.FileType.Directory: "folder"}.get(found)
+
+
+def suffix(location: str) -> str:
+    """A file's extension with its dot (`.parquet`), for local paths and URIs alike."""
+    name = location.rsplit("/", 1)[-1]
+    return "." + name.rsplit(".", 1)[-1] if "." in name else ""
+
+
+def data_files(path: str | Path, day: str | None = None) -> list[str]:
+    """The data files of a dataset (local paths or URIs): `path` itself when it is a file, else the files
+    under the folder outside any arriving-day partition `date=D/`; with `day`, the files of partition
+    `date=<day>/`."""
+    location = storage.absolute(path)
+    if _kind(location) == "file":
+        return [location] if day is None else []
     if day is not None:
-        path = path / f"{DAY_PARTITION}{day}"
-    return sorted(
-        p
-        for p in path.rglob("*")
-        if p.suffix in EXTENSIONS
-        and not p.name.startswith((".", "_"))
-        and not any(d.startswith(DAY_PARTITION) for d in p.relative_to(path).parts[:-1])
-    )
+        location = storage.join(location, f"{DAY_PARTITION}{day}")
+    found = []
+    for rel, is_dir in _listing(location):
+        parts = rel.split("/")
+        if is_dir or suffix(rel) not in EXTENSIONS or parts[-1].startswith((".", "_")):
+            continue
+        if not any(d.startswith(DAY_PARTITION) for d in parts[:-1]):
+            found.append(storage.join(location, rel))
+    return sorted(found)
 
 
 def arrived_days(raw: str, name: str = "interactions") -> list[str]:
     """Dates of the partitions RAW/<name>/date=YYYY-MM-DD/ that hold data files, oldest first."""
-    folder = Path(raw, name)
-    if not folder.is_dir():
+    folder = storage.join(raw, name)
+    if _kind(folder) != "folder":
         return []
-    found = [p.name[len(DAY_PARTITION) :] for p in folder.glob(f"{DAY_PARTITION}*") if p.is_dir()]
+    found = {rel.split("/", 1)[0][len(DAY_PARTITION) :] for rel, _ in _listing(folder) if rel.startswith(DAY_PARTITION)}
     return sorted(d for d in found if data_files(folder, d))
 
 
-def locate(raw: str, name: str) -> Path | None:
+def locate(raw: str, name: str) -> str | None:
     """RAW/<name>/ or the single file RAW/<name>.<ext>; None when neither exists; an error when both do."""
-    folder = Path(raw, name)
-    files = [Path(raw, name + ext) for ext in EXTENSIONS if Path(raw, name + ext).is_file()]
-    found = ([folder] if folder.is_dir() else []) + files
+    folder = storage.join(raw, name)
+    files = [storage.join(raw, name + ext) for ext in EXTENSIONS if _kind(storage.join(raw, name + ext)) == "file"]
+    found = ([folder] if _kind(folder) == "folder" else []) + files
     if len(found) > 1:
-        raise ValueError(f"raw dataset {name!r} is given twice: {', '.join(map(str, found))}; keep one")
+        raise ValueError(f"raw dataset {name!r} is given twice: {', '.join(found)}; keep one")
     return found[0] if found else None
 
 
-def detect_format(folder: str | Path, files: list[Path] | None = None) -> str:
-    """The format of a dataset's data files (a local folder or file, or the `files` given); one format per dataset."""
-    found = {EXTENSIONS[p.suffix] for p in (data_files(folder) if files is None else files)}
+def detect_format(folder: str | Path, files: list[str] | None = None) -> str:
+    """The format of a dataset's data files (a folder or file, or the `files` given); one format per dataset."""
+    found = {EXTENSIONS[suffix(p)] for p in (data_files(folder) if files is None else files)}
     if len(found) != 1:
         raise ValueError(
             f"{folder}: expected data files of one format ({', '.join(sorted(set(EXTENSIONS.values())))}), found {sorted(found) or 'none'}"
@@ -110,21 +141,24 @@ def read_raw(spark: SparkSession, raw: str, name: str, fmt: str = "auto", day: s
     if located is None:
         if name in RAW_OPTIONAL:
             return None
+        where = storage.join(raw, name)
         raise FileNotFoundError(
-            f"raw dataset {name!r} not found: expected a folder {Path(raw, name)}/ or one file "
-            f"{Path(raw, name)}.<{'|'.join(e.lstrip('.') for e in EXTENSIONS)}>"
+            f"raw dataset {name!r} not found: expected a folder {where}/ or one file "
+            f"{where}.<{'|'.join(e.lstrip('.') for e in EXTENSIONS)}>"
         )
     files = data_files(located, day)
     if day is not None and not files:
         return None
-    path = [str(f) for f in files]
+    path = files
     fmt = detect_format(located, files) if fmt == "auto" else fmt
     schema = RAW[name]
     lists = [f.name for f in schema if pa.types.is_list(f.type)]
+    if fmt != "parquet" and storage.is_remote(located):
+        raise RawFileError(name, files[0], None, REMOTE_TEXT)
     if fmt == "parquet":
         check_parquet_files(name, files)
         try:
-            df = read_parquet(spark, files)
+            df = read_parquet(spark, files, list(RAW[name].names))  # every file has them (checked above)
         except AnalysisException as e:
             raise ValueError(f"raw dataset {name!r} at {located}: Spark cannot read it: {e}") from e
     elif fmt == "json":
@@ -192,11 +226,11 @@ def _family(t: pa.DataType) -> str:
     return "scalar"  # strings, booleans, binary
 
 
-def check_parquet_files(name: str, files: list[Path]) -> None:
+def check_parquet_files(name: str, files: list[str]) -> None:
     """Footers only: each file readable, every contract column present, of a kind that can be cast
     per row, and of the same type in every file (Spark reads all files with one schema)."""
 
-    first: dict[str, tuple[pa.DataType, Path]] = {}
+    first: dict[str, tuple[pa.DataType, str]] = {}
     for file in files:
         found = parquet_schema(name, file)
         for field in RAW[name]:
@@ -212,17 +246,18 @@ def check_parquet_files(name: str, files: list[Path]) -> None:
                 raise RawFileError(name, file, field.name, f"is {have_type} here but {seen} in {where}")
 
 
-def parquet_schema(name: str, file: Path) -> pa.Schema:
+def parquet_schema(name: str, file: str) -> pa.Schema:
     """The file's schema from its footer; RawFileError when it has none (empty, truncated, not Parquet)."""
     import pyarrow.parquet as pq
 
+    fs, path = storage.filesystem(file)
     try:
-        return pq.read_schema(file)
+        return pq.read_schema(path, filesystem=fs)
     except (pa.ArrowInvalid, OSError) as e:
         raise RawFileError(name, file, None, f"not a readable Parquet file (empty or truncated?): {e}") from e
 
 
-def check_csv_headers(name: str, files: list[Path]) -> list[str] | None:
+def check_csv_headers(name: str, files: list[str]) -> list[str] | None:
     """The header every non-empty CSV file shares (None when all are empty); it must name every contract column."""
     header: list[str] | None = None
     for file in files:
@@ -258,22 +293,25 @@ def check_json_files(name: str, df: DataFrame) -> None:
 
 
 def nanosecond_columns(paths: list[str] | list[Path]) -> list[str]:
-    """Columns stored as Parquet TIMESTAMP(NANOS) in the first local data file of `paths` (files or folders)."""
-    import pyarrow.parquet as pq
-
-    local = [Path(p) for p in paths if "://" not in str(p)]
-    files = [f for p in local for f in data_files(p)][:1]
+    """Columns stored as Parquet TIMESTAMP(NANOS) in the first data file of `paths` (files or folders)."""
+    files = [f for p in paths for f in data_files(p)][:1]
     if not files:
         return []
-    schema = pq.read_schema(files[0])
+    schema = parquet_schema("", files[0])
     return [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
 
 
-def read_parquet(spark: SparkSession, files: list[str] | list[Path]) -> DataFrame:
-    """spark.read.parquet of the files, with nanosecond timestamp columns (read as longs under
-    spark.sql.legacy.parquet.nanosAsLong) turned into timestamps truncated to microseconds."""
-    nanos = nanosecond_columns(files)
-    paths = [str(f) for f in files]
+def read_parquet(spark: SparkSession, files: list[str] | list[Path], columns: list[str] | None = None) -> DataFrame:
+    """The Parquet files (or folders of them) as one DataFrame, timestamps in microseconds. Local files:
+    spark.read.parquet, with nanosecond timestamp columns (read as longs under
+    spark.sql.legacy.parquet.nanosAsLong) turned into timestamps truncated to microseconds. Files on
+    object storage: read by the executors through pyarrow (`remote_files`); `columns` only."""
+    paths = [storage.absolute(f) for f in files]
+    if any(storage.is_remote(p) for p in paths):
+        from spark_jobs.remote_files import read_remote_parquet
+
+        return read_remote_parquet(spark, [f for p in paths for f in data_files(p)], columns)
+    nanos = nanosecond_columns(paths)
     if not nanos:
         return spark.read.parquet(*paths)
     spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")

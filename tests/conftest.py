@@ -14,47 +14,19 @@ import pytest
 
 SLOW_FIXTURES = {"spark", "ray_local"}
 
-# `make test` runs two pytest-xdist workers, each with its own Spark session, local Ray and session
-# fixtures, and hands them whole modules. Tests that share a machine-wide resource go to one worker as
-# one unit, one after the other: the cluster tests share a two-node Ray cluster, the S3 server and a
-# standalone Spark cluster; the Serve tests share one endpoint on a fixed port.
-SHARED_RESOURCE_GROUPS = {
-    "clusters": ("tests/clusters/", "tests/ray_apps/test_storage.py", "tests/umair_models/test_encoders.py"),
-    "serve": ("tests/ray_apps/serve/",),
-}
-S3_FIXTURES = {"s3"}
-
-
-def shared_resource_group(nodeid: str) -> str | None:
-    return next((g for g, prefixes in SHARED_RESOURCE_GROUPS.items() if nodeid.startswith(prefixes)), None)
-
-
-def pytest_xdist_make_scheduler(config, log):
-    """Like `--dist loadfile` (a module's tests in one worker, so its fixtures are built once), with the
-    SHARED_RESOURCE_GROUPS each one unit. (xdist's own `loadgroup` marks do not take under pytest 9.)"""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class SharedResourceScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return shared_resource_group(nodeid) or nodeid.split("::", 1)[0]
-
-    return SharedResourceScheduling(config, log)
-
 
 def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if SLOW_FIXTURES & fixtures:
             item.add_marker(pytest.mark.slow)
-        if S3_FIXTURES & fixtures and shared_resource_group(item.nodeid) != "clusters":
-            raise pytest.UsageError(f"{item.nodeid} uses the S3 server: list its module in SHARED_RESOURCE_GROUPS")
 
 
 @pytest.fixture(scope="session")
 def spark():
     from spark_jobs.session import get_spark
 
-    # tiny data: 4 shuffle partitions, a 2 GB driver (each xdist worker has its own session)
+    # tiny data: 4 shuffle partitions, a 2 GB driver
     session = get_spark("umair-tests", "local[2]", {"spark.sql.shuffle.partitions": "4", "spark.driver.memory": "2g"})
     yield session
     session.stop()
@@ -124,8 +96,8 @@ def ray_local():
     import ray
 
     # metrics reach the node's metrics port every 2 s instead of 10 (the metrics tests poll it)
-    # address="local": a Ray of this worker's own, even where another runs on the machine (the other
-    # xdist worker's, the cluster tests', a user's)
+    # address="local": a Ray of the test session's own, even where another runs on the machine (the
+    # cluster tests', a user's)
     ray.init(
         address="local",
         num_cpus=2,

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from umair_models import storage
 from umair_models.config_files import ConfigError, StrictModel, load_model
 from umair_models.features import FeatureSpec, FieldSpec, Group, Kind
 
@@ -79,10 +80,10 @@ def dump(spec: DatasetSpec, header: str) -> str:
     return f"# {header}\n" + yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
 
 
-def write(spec: DatasetSpec, folder: str | Path, header: str) -> Path:
-    """FOLDER/dataset.yaml (a local or mounted folder: the Spark jobs write lakes on shared paths)."""
-    path = Path(folder, FILE_NAME)
-    path.write_text(dump(spec, header))
+def write(spec: DatasetSpec, folder: str | Path, header: str) -> str:
+    """FOLDER/dataset.yaml, FOLDER a local path or an object-store URI; -> where it was written."""
+    path = storage.join(storage.absolute(folder), FILE_NAME)
+    storage.write_text(path, dump(spec, header))
     return path
 
 

@@ -25,7 +25,6 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from ray_apps import storage
 from ray_apps.artifacts import (
     IMAGE_ENCODER_DIR,
     IMAGE_ENCODER_FILE,
@@ -39,6 +38,7 @@ from ray_apps.encoders.item_features import COLUMNS, TABLE, to_blob
 from ray_apps.lake import read_table
 from ray_apps.runtime import init_ray, torch_threads
 from ray_apps.settings import app_parser, config_from_args, setting
+from umair_models import storage
 from umair_models.encoders.image import normalize_images
 
 

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import torch
 
-from ray_apps import storage
 from ray_apps.artifacts import save_folder, save_text_encoder, write_json
 from ray_apps.console import log, progress_file, progress_line, setup_console
 from ray_apps.lake import read_table
 from ray_apps.runtime import init_ray
 from ray_apps.settings import RayJobSettings, app_parser, config_from_args, setting
 from ray_apps.trainer import TrainerSpec, final_checkpoint, fit_trainer
+from umair_models import storage
 from umair_models.encoders.text import (
     default_base_model,
     embed,

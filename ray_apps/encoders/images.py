@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ray_apps import storage
+from umair_models import storage
 
 
 def load_image(uri: str | None, size: int) -> tuple[np.ndarray, str]:

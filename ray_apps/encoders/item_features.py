@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ray_apps import storage
 from ray_apps.lake import read_table
+from umair_models import storage
 
 COLUMNS = ["item_idx", "illust_id", "e_sem", "e_sty", "e_tsem", "ok", "error", "image_encoder", "text_encoder"]
 MODALITIES = ("e_tsem", "e_sem", "e_sty")

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ray_apps import storage
 from ray_apps.artifacts import load_checkpoint_state, save_checkpoint_state, save_image_encoder, write_json
 from ray_apps.console import log, progress_file, progress_line, setup_console
 from ray_apps.encoders.catalogue_pretext import NothingToLearnError, catalogue_pretext
@@ -30,6 +29,7 @@ from ray_apps.lake import read_table, vocab_sizes
 from ray_apps.runtime import init_ray
 from ray_apps.settings import RayJobSettings, app_parser, config_from_args, setting
 from ray_apps.trainer import TrainerSpec, final_checkpoint, fit_trainer
+from umair_models import storage
 from umair_models.encoders.image import DualOutputResNet, ImageEncoderConfig, normalize_images
 from umair_models.metrics import mean_average_precision, micro_f1
 

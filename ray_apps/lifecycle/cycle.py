@@ -24,7 +24,6 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ray_apps import storage
 from ray_apps.artifacts import read_json, write_json
 from ray_apps.console import setup_console
 from ray_apps.lifecycle import registry
@@ -32,6 +31,7 @@ from ray_apps.lifecycle.gate import gate
 from ray_apps.lifecycle.lock import LockHeldError, lifecycle_lock
 from ray_apps.lifecycle.promote import PromotionRefused, promote_holding_lock
 from ray_apps.ranker.config import TrainConfig, add_train_flags, default_run_name, train_config_from
+from umair_models import storage
 from umair_models.warm_start import WarmStartError
 
 STAGES = 4

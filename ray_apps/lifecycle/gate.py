@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ray_apps import storage
 from ray_apps.artifacts import load_ranker, write_json
 from ray_apps.console import log, setup_console
 from ray_apps.lifecycle import registry
+from umair_models import storage
 from umair_models.metrics import auc, log_loss
 
 SCORE_BATCH = 8192
@@ -93,22 +93,32 @@ class Decision:
     rows: int
     auc: dict[str, float]
     logloss: dict[str, float]
+    resolution: float = 0.0  # half the width of the AUC interval: what these test rows can tell apart
 
 
 def decide(stats: dict[str, dict[str, float]], tolerance: float, rows: int) -> Decision:
     """Promote when the challenger is not worse than the champion beyond `tolerance` (AUC and log loss)
-    with 95% confidence; the reason names the figure that decided."""
+    with 95% confidence; the reason names the figure that decided. A rejection on test rows too few to
+    resolve the tolerance says so: an equal challenger fails when the interval's half-width exceeds it."""
     a, b = stats["auc"], stats["logloss"]
+    resolution = (a["high"] - a["low"]) / 2
+    coarse = (
+        f"; these {rows:,} test rows resolve AUC to about ±{resolution:.4f} only, wider than the tolerance, "
+        f"so even a challenger as good as the champion fails (a tolerance of at least {resolution:.3f} or "
+        "more test rows lets an equal one pass; bench/README.md, the daily cycle)"
+        if resolution > tolerance
+        else ""
+    )
     if a["low"] < -tolerance:
         reason = (
             f"AUC may be worse by more than {tolerance}: {a['diff']:+.4f} (95% CI {a['low']:+.4f} .. {a['high']:+.4f})"
         )
-        return Decision(False, reason, tolerance, rows, a, b)
+        return Decision(False, reason + coarse, tolerance, rows, a, b, resolution)
     if b["high"] > tolerance:
         reason = f"log loss may be worse by more than {tolerance}: {b['diff']:+.4f} (95% CI {b['low']:+.4f} .. {b['high']:+.4f})"
-        return Decision(False, reason, tolerance, rows, a, b)
+        return Decision(False, reason + coarse, tolerance, rows, a, b, resolution)
     reason = f"not worse beyond {tolerance}: AUC {a['diff']:+.4f} (95% CI {a['low']:+.4f} .. {a['high']:+.4f}), log loss {b['diff']:+.4f}"
-    return Decision(True, reason, tolerance, rows, a, b)
+    return Decision(True, reason, tolerance, rows, a, b, resolution)
 
 
 def gate(champion: str, challenger: str, lake: str, split: str = "test", tolerance: float = 0.002) -> Decision:

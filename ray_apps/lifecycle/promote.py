@@ -18,11 +18,11 @@ import json
 import os
 from dataclasses import dataclass
 
-from ray_apps import storage
 from ray_apps.console import setup_console
 from ray_apps.lifecycle import registry
 from ray_apps.lifecycle.lock import LockHeldError, lifecycle_lock
 from ray_apps.settings import add_address_flag
+from umair_models import storage
 
 
 class PromotionRefused(RuntimeError):

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ray_apps import storage
+from umair_models import storage
 
 log = logging.getLogger("umair.registry")
 MODEL_NAME = "umair-ranker"

@@ -55,9 +55,9 @@ def cached_ceiling(runs: Path, raw: str | Path, facts: Any) -> dict | None:
 
 def cached_probes(runs: Path, raw: str | Path, lake: str) -> dict | None:
     """The item vectors' probes (probes.lake_probes), cached in RUNS/probes.json per item_features version."""
-    from ray_apps import storage
     from ray_apps.encoders.item_features import TABLE
     from ray_apps.ranker.probes import lake_probes
+    from umair_models import storage
 
     table = storage.join(lake, TABLE)
     if not storage.is_delta_table(table):

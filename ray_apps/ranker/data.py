@@ -22,11 +22,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ray_apps import storage
 from ray_apps.console import log
 from ray_apps.encoders.item_features import ItemVectors, embedded_item_vectors
 from ray_apps.lake import lake_facts, read_table, table_rows, vocab_sizes
-from umair_models import dataset_spec
+from umair_models import dataset_spec, storage
 from umair_models.features import FeatureSpec, FieldSpec
 
 

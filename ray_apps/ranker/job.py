@@ -23,7 +23,6 @@ import time
 from dataclasses import asdict, replace
 from typing import Any, Literal
 
-from ray_apps import storage
 from ray_apps.artifacts import read_json, write_json
 from ray_apps.console import log, progress_file, setup_console
 from ray_apps.lifecycle import registry
@@ -33,6 +32,7 @@ from ray_apps.ranker.warm_start import warm_state
 from ray_apps.ranker.worker import RankerWork, train_loop_per_worker
 from ray_apps.runtime import init_ray
 from ray_apps.trainer import TrainerSpec, fit_trainer
+from umair_models import storage
 from umair_models.models.registry import build_model
 from umair_models.warm_start import WarmStartError
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ray_apps import storage
 from ray_apps.encoders.item_features import to_blob
 from ray_apps.lake import read_table
+from umair_models import storage
 
 TABLE = "item_features_oracle"
 SUFFIX = "oracle"  # run folders: <model>[__+MM]__oracle[__seedN]

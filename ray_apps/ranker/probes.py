@@ -55,9 +55,9 @@ def lake_probes(lake: str | Path, raw: str | Path, table: str | None = None) -> 
     image); None when either is missing."""
     import pyarrow.dataset as ds
 
-    from ray_apps import storage
     from ray_apps.encoders.item_features import MODALITIES, TABLE, TEXT_MODALITIES, blob_column
     from ray_apps.lake import read_table
+    from umair_models import storage
 
     table = table or storage.join(lake, TABLE)
     if not (Path(raw, "oracle_items").exists() and storage.is_delta_table(table)):

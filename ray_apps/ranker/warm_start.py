@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from ray_apps import storage
 from ray_apps.artifacts import RANKER_FILE, load_weights
+from umair_models import storage
 from umair_models.features import FeatureSpec
 from umair_models.warm_start import WarmStartReport, check_same_model, grow_state
 

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ray_apps import storage
 from ray_apps.artifacts import load_checkpoint_state, save_checkpoint_state, save_ranker, write_json
 from ray_apps.console import progress_line
 from ray_apps.encoders.item_features import ItemVectors, load_item_vectors
@@ -24,6 +23,7 @@ from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.loop import EpochStats, epoch_batches, gather, merged_evaluation, train_epoch, training_state
 from ray_apps.ranker.protocol import BatchTail, Plateau, current_lr, recalibrate_batch_norm
 from ray_apps.ranker.train_metrics import TrainMetrics
+from umair_models import storage
 from umair_models.features import FeatureSpec
 
 

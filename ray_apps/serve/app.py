@@ -39,11 +39,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from ray import serve
 
-from ray_apps import storage
 from ray_apps.serve.guard import RequestGuard
 from ray_apps.serve.metrics import MetricsMiddleware, replica_metrics
 from ray_apps.serve.schemas import RankRequest, RankResponse, RecommendRequest, ServeTarget
 from ray_apps.serve.served_run import ServedRun
+from umair_models import storage
 
 APP_NAME = "umair"
 MAX_BODY_BYTES = 64 * 1024

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from ray import serve
 
-from ray_apps import storage
 from ray_apps.serve.app import APP_NAME
 from ray_apps.serve.guard import TOKEN_ENV
 from ray_apps.serve.schemas import ServeTarget
 from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args, setting
+from umair_models import storage
 
 
 @dataclass(frozen=True)

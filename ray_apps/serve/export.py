@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ray_apps import storage
 from ray_apps.settings import add_config_file_flag, add_config_flags, config_from_args, setting
+from umair_models import storage
 
 FOLDER = "serving"
 ITEM_SIDE_FILE, RECORD_FILE = "item_side.safetensors", "export.json"

@@ -15,11 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ray_apps import storage
 from ray_apps.lake import read_table
 from ray_apps.ranker.data import padded_lists
 from ray_apps.serve.id_index import IdIndex
 from spark_jobs.schema import ITEM_INDEX_COLUMNS, USER_INDEX_COLUMNS
+from umair_models import storage
 
 USER_COLS = [c for c, _ in USER_INDEX_COLUMNS]
 ITEM_COLS = [c for c, _ in ITEM_INDEX_COLUMNS]

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from ray_apps import storage
 from ray_apps.lake import read_table
+from umair_models import storage
 
 POPULAR = 200  # most viewed items always among the candidates
 RECENT = 5  # a user's latest bookmarks that seed the neighbour search

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ray_apps import storage
 from ray_apps.serve.drift import ScoreDrift
+from umair_models import storage
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,9 @@ from tests.clusters.ray_cluster import BIN, REPO, free_port
 class SparkStandalone:
     """spark = SparkStandalone(workers=2); spark.master_url; spark.submit("build_datasets", [...]); spark.stop()"""
 
-    def __init__(self, workers: int = 2, cores: int = 1, memory: str = "2g") -> None:
+    def __init__(self, workers: int = 2, cores: int = 1, memory: str = "2g", env: dict[str, str] | None = None) -> None:
+        """`env`: more environment for the Master, the Workers (so their executors) and submitted drivers,
+        e.g. object-storage credentials, as a platform team sets them on the nodes."""
         self.temp = Path(tempfile.mkdtemp(prefix="spark-standalone-"))
         import pyspark
 
@@ -30,6 +32,7 @@ class SparkStandalone:
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             "SPARK_LOG_DIR": str(self.temp),
             "SPARK_LOCAL_IP": "127.0.0.1",
+            **(env or {}),
         }
         self.processes: dict[str, subprocess.Popen] = {}
         port, ui = free_port(), free_port()

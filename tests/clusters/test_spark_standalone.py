@@ -19,8 +19,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
 @pytest.fixture(scope="module")
-def standalone():
-    cluster = SparkStandalone(workers=2, cores=1, memory="2g")
+def standalone(s3):
+    cluster = SparkStandalone(workers=2, cores=1, memory="2g", env=s3.env)  # the nodes can reach the bucket
     yield cluster
     cluster.stop()
 
@@ -35,10 +35,10 @@ def _run(cluster: SparkStandalone, job: str, args: list[str]) -> TitleSampler:
     return seen
 
 
-def _rows(table: Path, root: Path) -> list[str]:
-    """The table's live rows as sorted JSON lines, paths made relative to the landing zone / lake root,
-    the run id (a fresh UUID per run) left out."""
-    frame = read_table(table).to_pylist()
+def _rows(table: Path | str, root: Path | str, version: int | None = None) -> list[str]:
+    """The table's live rows (at `version`) as sorted JSON lines, paths made relative to the landing zone /
+    lake root, the run id (a fresh UUID per run) left out."""
+    frame = read_table(table, version=version).to_pylist()
     lines = []
     for row in frame:
         row.pop("run_id", None)
@@ -106,3 +106,34 @@ def test_featurize_on_a_standalone_cluster_equals_the_local_run(standalone, feat
         assert cluster_record[key] == record[key], key
     yaml_body = [(p / "dataset.yaml").read_text().split("\n", 1)[1] for p in (lake, local_lake)]
     assert yaml_body[0] == yaml_body[1]  # the first line names the run
+
+
+def test_ingest_with_the_landing_zone_and_the_lake_on_object_storage_equals_the_local_run(
+    standalone, s3, tiny_days, tiny_ingested, monkeypatch
+):
+    """A data team's bucket: the history's lake and a landing zone holding one arrived day, on the S3
+    server; `submit.sh ingest` with s3:// locations only. Every table the day touched holds the rows
+    the local-path ingest of the same day wrote, and the S3 lake's own dataset.yaml says so."""
+    raw, history_lake, _ = tiny_days
+    _, _, local_lake, records = tiny_ingested
+    first = records[0]  # the local run's first day, ingested into the same history lake
+    landing, lake = s3.upload(raw, "landing"), s3.upload(history_lake, "lake_days")
+    for later in records[1:]:  # the bucket's landing zone holds the first day only
+        for name in ("interactions", "users", "illustrations"):
+            if s3.keys(f"landing/{name}/date={later['date']}"):
+                s3.fs.delete_dir(f"{s3.bucket}/landing/{name}/date={later['date']}")
+
+    proc = standalone.submit("ingest", ["--raw", landing, "--lake", lake])
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-5000:]
+    assert f"Day {first['date']} (run " in out and "skipped" not in out
+
+    for key, value in s3.env.items():  # this process reads the bucket as the nodes do
+        monkeypatch.setenv(key, value)
+    assert set(first["versions"]) >= {"users", "items", "interactions_test", "rejects", "ingest_log"}
+    for name, version in first["versions"].items():
+        remote = f"{lake}/{name}"
+        assert _rows(remote, lake) == _rows(local_lake / name, local_lake, version), name
+    spec = s3.read_text("lake_days/dataset.yaml")
+    assert "written by umair ingest" in spec.split("\n", 1)[0]
+    assert f"num_items: {read_table(f'{lake}/items').num_rows}" in spec  # the catalogue the day grew

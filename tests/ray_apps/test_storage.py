@@ -1,4 +1,4 @@
-"""ray_apps.storage against local folders and a real S3-protocol server (moto's, on loopback)."""
+"""umair_models.storage against local folders and a real S3-protocol server (moto's, on loopback)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from ray_apps import storage
 from tests.clusters.s3_server import S3Server
+from umair_models import storage
 
 
 @pytest.fixture(scope="module")

@@ -31,15 +31,6 @@ def _versions(lake: Path) -> dict[str, int]:
     return {p.name: DeltaTable(str(p)).version() for p in lake.iterdir() if (p / "_delta_log").is_dir()}
 
 
-@pytest.fixture(scope="module")
-def ingested(spark, tiny_days, tmp_path_factory):
-    """(RAW, LAKE before any day (a copy), LAKE after all 3 days, the ingest records)."""
-    raw, history_lake, _ = tiny_days
-    lake = tmp_path_factory.mktemp("ingested") / "lake"
-    shutil.copytree(history_lake, lake)
-    return raw, history_lake, lake, ingest_job.ingest(spark, str(raw), str(lake))
-
-
 def test_days_are_partitions_and_the_history_is_the_site_without_them(tiny_days, tiny_site):
     raw, _, manifest = tiny_days
     assert arrived_days(str(raw)) == DAYS == list(manifest["days"])
@@ -70,8 +61,8 @@ def test_same_seed_same_days(spark, tiny_days, tmp_path):
             assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a, b))
 
 
-def test_each_day_grows_the_splits_by_its_examples_and_counts_balance(ingested):
-    _, history_lake, lake, records = ingested
+def test_each_day_grows_the_splits_by_its_examples_and_counts_balance(tiny_ingested):
+    _, history_lake, lake, records = tiny_ingested
     assert [r["date"] for r in records] == DAYS
     log = {r["date"]: r for r in _rows(lake, "ingest_log").to_pylist()}
     before = sum(_rows(history_lake, t).num_rows for t in SPLIT_TABLES)
@@ -89,8 +80,8 @@ def test_each_day_grows_the_splits_by_its_examples_and_counts_balance(ingested):
     assert all(r["counts"]["interactions"]["reasons"].get("late_event", 0) > 0 for r in records[1:])
 
 
-def test_no_vocabulary_or_catalogue_index_ever_changes(ingested):
-    _, history_lake, lake, records = ingested
+def test_no_vocabulary_or_catalogue_index_ever_changes(tiny_ingested):
+    _, history_lake, lake, records = tiny_ingested
     old, new = _rows(history_lake, "vocab").to_pylist(), _rows(lake, "vocab").to_pylist()
     now = {(r["feature"], r["value"]): r["index"] for r in new}
     assert all(now[(r["feature"], r["value"])] == r["index"] for r in old)
@@ -118,8 +109,8 @@ def test_no_vocabulary_or_catalogue_index_ever_changes(ingested):
     assert f"num_items: {items.num_rows}" in spec
 
 
-def test_ingesting_again_changes_nothing(spark, ingested, capsys):
-    raw, _, lake, _ = ingested
+def test_ingesting_again_changes_nothing(spark, tiny_ingested, capsys):
+    raw, _, lake, _ = tiny_ingested
     before = _versions(lake)
     again = ingest_job.ingest(spark, str(raw), str(lake))
     assert [r["date"] for r in again] == DAYS and all("already ingested" in r["skipped"] for r in again)
@@ -128,8 +119,8 @@ def test_ingesting_again_changes_nothing(spark, ingested, capsys):
     assert "skipped, already ingested by run" in capsys.readouterr().out
 
 
-def test_an_unreadable_day_stops_naming_the_file_and_writes_nothing(spark, ingested, tmp_path):
-    raw, _, lake, _ = ingested
+def test_an_unreadable_day_stops_naming_the_file_and_writes_nothing(spark, tiny_ingested, tmp_path):
+    raw, _, lake, _ = tiny_ingested
     bad_raw = tmp_path / "raw"
     shutil.copytree(raw, bad_raw)
     day = bad_raw / "interactions" / "date=2022-01-01"
@@ -157,4 +148,4 @@ def test_a_day_that_fails_midway_leaves_every_table_at_its_previous_version(spar
     assert {n: DeltaTable(str(lake / n)).to_pyarrow_table().num_rows for n in before} == {
         n: DeltaTable(str(history_lake / n)).to_pyarrow_table().num_rows for n in before
     }
-    assert ingest_job.ingested(str(lake)) == {}
+    assert ingest_job.ingested(spark, str(lake)) == {}

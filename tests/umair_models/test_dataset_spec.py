@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from umair_models import dataset_spec
@@ -16,9 +18,9 @@ def _lake_spec() -> dataset_spec.DatasetSpec:
 
 def test_a_written_spec_reads_back_the_same(tmp_path):
     spec = _lake_spec()
-    path = dataset_spec.write(spec, tmp_path, "written by a test")
+    path = Path(dataset_spec.write(spec, tmp_path, "written by a test"))
     text = path.read_text()
-    assert text.startswith("# written by a test\n") and path.name == dataset_spec.FILE_NAME
+    assert text.startswith("# written by a test\n") and path == tmp_path / dataset_spec.FILE_NAME
     assert dataset_spec.parse(text, str(path)) == spec
 
 

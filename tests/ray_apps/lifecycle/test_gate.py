@@ -33,6 +33,19 @@ def test_an_equal_challenger_passes_and_a_worse_one_is_refused_naming_the_figure
     assert worse.auc["high"] < 0 < worse.auc["champion"] - 0.5
 
 
+def test_a_rejection_on_too_few_rows_says_what_they_resolve_and_a_wider_tolerance_lets_an_equal_one_pass():
+    y, champion = _labels_and_scores(600)
+    noise = np.random.default_rng(2).normal(0, 1.5, len(y))  # as good as the champion, other errors
+    challenger = 1 / (1 + np.exp(-(2 * y - 1 + noise)))
+    stats = paired_bootstrap(y, champion, challenger)
+    strict = decide(stats, 0.002, len(y))
+    assert not strict.promote and strict.resolution > 0.002
+    assert f"resolve AUC to about ±{strict.resolution:.4f} only" in strict.reason
+    assert decide(stats, 2 * strict.resolution + abs(stats["auc"]["diff"]), len(y)).promote
+    y_many, many = _labels_and_scores(4000)
+    assert "resolve" not in decide(paired_bootstrap(y_many, many, many.copy()), 0.002, len(y_many)).reason
+
+
 def test_the_gate_scores_each_run_as_its_test_and_refuses_a_run_trained_on_shuffled_labels(
     tiny_runs, tiny_lake, tmp_path, capsys
 ):
