@@ -3,7 +3,7 @@ controls on the same lake each day: the same model trained from scratch, and the
 retrained (stale). Time per stage, test AUC on each new day, what the gate decided.
 
     .venv/bin/python bench/daily_cycle.py [--workdir .umair/days] [--size demo] [--days 5]
-        [--model dcn_v2] [--epochs 2] [--batch-size 512]
+        [--model dcn_v2] [--epochs 2] [--batch-size 512] [--tolerance 0.002]
 
 Writes WORKDIR/daily_cycle.json and prints a table; the figures go to bench/README.md. Each day's
 test split is that day alone (a few hundred examples on the demo site): AUCs of one day are noisy,
@@ -61,12 +61,20 @@ def main() -> int:
     p.add_argument("--model", default="dcn_v2")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--tolerance", type=float, default=0.002, help="the gate's tolerance (umair cycle --tolerance)")
     a = p.parse_args()
     setup_console(announce=False)
     w = a.workdir
     shutil.rmtree(w, ignore_errors=True)
     raw, landing, lake, runs, scratch = w / "raw", w / "landing", w / "lake", w / "runs", w / "scratch"
-    result: dict = {"size": a.size, "days": a.days, "model": a.model, "epochs": a.epochs, "batch_size": a.batch_size}
+    result: dict = {
+        "size": a.size,
+        "days": a.days,
+        "model": a.model,
+        "epochs": a.epochs,
+        "batch_size": a.batch_size,
+        "tolerance": a.tolerance,
+    }
     result["generate_s"] = _umair("generate", "--size", a.size, "--out", str(raw), "--days", str(a.days), "--no-images")
     _landing_zone(raw, landing)
     result["prep_s"] = _umair("prep", "--raw", str(landing), "--lake", str(lake))
@@ -79,7 +87,7 @@ def main() -> int:
     for day in arrived_days(str(raw)):
         _arrive(raw, landing, day)
         t = time.time()
-        r = cycle(str(lake), str(runs), config, raw=str(landing))
+        r = cycle(str(lake), str(runs), config, raw=str(landing), tolerance=a.tolerance)
         total = round(time.time() - t, 1)
         t = time.time()
         fresh = train(str(lake), str(scratch), config, run_name=f"scratch__{day}")

@@ -26,8 +26,9 @@ def pytest_collection_modifyitems(config, items) -> None:
 def spark():
     from spark_jobs.session import get_spark
 
-    # tiny data: 4 shuffle partitions, a 2 GB driver
-    session = get_spark("umair-tests", "local[2]", {"spark.sql.shuffle.partitions": "4", "spark.driver.memory": "2g"})
+    # tiny data: 4 shuffle partitions; the jobs' own driver memory (a 2 GB driver ran out of memory for
+    # aggregations and broadcasts late in a whole-suite run, 2026-12-05)
+    session = get_spark("umair-tests", "local[2]", {"spark.sql.shuffle.partitions": "4"})
     yield session
     session.stop()
 
