@@ -48,7 +48,7 @@ def _arrive(raw: Path, landing: Path, day: str) -> None:
 def main() -> int:
     from ray_apps.console import setup_console
     from ray_apps.lifecycle.cycle import cycle
-    from ray_apps.lifecycle.gate import score_run
+    from ray_apps.lifecycle.gate import DEFAULT_TOLERANCE, score_run
     from ray_apps.ranker.config import TrainConfig
     from ray_apps.ranker.job import run as train
     from spark_jobs.raw import arrived_days
@@ -61,7 +61,9 @@ def main() -> int:
     p.add_argument("--model", default="dcn_v2")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--tolerance", type=float, default=0.002, help="the gate's tolerance (umair cycle --tolerance)")
+    p.add_argument(
+        "--tolerance", type=float, default=DEFAULT_TOLERANCE, help="the gate's tolerance (umair cycle --tolerance)"
+    )
     a = p.parse_args()
     setup_console(announce=False)
     w = a.workdir

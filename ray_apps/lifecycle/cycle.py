@@ -27,7 +27,7 @@ from pathlib import Path
 from ray_apps.artifacts import read_json, write_json
 from ray_apps.console import setup_console
 from ray_apps.lifecycle import registry
-from ray_apps.lifecycle.gate import gate
+from ray_apps.lifecycle.gate import DEFAULT_TOLERANCE, gate
 from ray_apps.lifecycle.lock import LockHeldError, lifecycle_lock
 from ray_apps.lifecycle.promote import PromotionRefused, promote_holding_lock
 from ray_apps.ranker.config import TrainConfig, add_train_flags, default_run_name, train_config_from
@@ -96,7 +96,7 @@ def cycle(
     raw: str | None = None,
     prep_config: str | None = None,
     address: str | None = None,
-    tolerance: float = 0.002,
+    tolerance: float = DEFAULT_TOLERANCE,
 ) -> dict:
     """Run the four stages; returns what each decided (also RUNS/<challenger>/cycle.json)."""
     from ray_apps.ranker.data import DatasetConfig
@@ -171,7 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", required=True, help="runs folder holding the registry and the champion")
     p.add_argument("--raw", default=None, help="landing zone to ingest first (omit when spark-submit ingests)")
     p.add_argument("--prep-config", default=None, help="the prep YAML the lake was built with (for ingest)")
-    p.add_argument("--tolerance", type=float, default=0.002, help="how much worse the gate lets a challenger be")
+    p.add_argument(
+        "--tolerance", type=float, default=DEFAULT_TOLERANCE, help="how much worse the gate lets a challenger be"
+    )
     add_train_flags(p, skip=("init_from",))
     return p
 

@@ -28,6 +28,7 @@ from umair_models import storage
 from umair_models.metrics import auc, log_loss
 
 SCORE_BATCH = 8192
+DEFAULT_TOLERANCE = 0.002  # how much worse (AUC, log loss) a challenger may be: gate, cycle and bench share it
 
 
 def score_run(run_dir: str | Path, lake: str | Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +122,9 @@ def decide(stats: dict[str, dict[str, float]], tolerance: float, rows: int) -> D
     return Decision(True, reason, tolerance, rows, a, b, resolution)
 
 
-def gate(champion: str, challenger: str, lake: str, split: str = "test", tolerance: float = 0.002) -> Decision:
+def gate(
+    champion: str, challenger: str, lake: str, split: str = "test", tolerance: float = DEFAULT_TOLERANCE
+) -> Decision:
     """Score both runs on the split, decide, and write CHALLENGER/gate.json."""
     old, labels = score_run(champion, lake, split)
     new, same = score_run(challenger, lake, split)
@@ -153,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--challenger", required=True, help="the candidate run's folder")
     p.add_argument("--lake", required=True, help="the lake whose split both runs are scored on")
     p.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    p.add_argument("--tolerance", type=float, default=0.002, help="how much worse (AUC, log loss) still passes")
+    p.add_argument(
+        "--tolerance", type=float, default=DEFAULT_TOLERANCE, help="how much worse (AUC, log loss) still passes"
+    )
     return p
 
 
