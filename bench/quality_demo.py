@@ -5,11 +5,14 @@ seeds (mean ± sd), beside the learnable ceiling and the oracle.
     .venv/bin/python bench/quality_demo.py [--workdir .umair/demo] [--out .umair/demo/quality]
         [--models all] [--controls all] [--variants "w/o STY,w/o UMCM,w/o DCN-V2"] [--seeds 3]
         [--epochs 4] [--batch-size 512] [--parallel 2] [--oracle-vectors umair_fps,dcn_v2]
+        [--random-modality umair_fps,dcn_v2] [--set modality_dropout=0.25]
 
 Every run: validation AUC after each epoch, learning rate x0.1 on a plateau, patience 2, the best
 epoch tested (`umair compare --early-stop`). `--oracle-vectors` (default: UMAIR-FPS and DCN-V2) also
 trains those on each item's true attributes, so the report's "Where the AUC goes" splits the loss
-into an encoder and a ranker part ("none" skips it). Writes OUT/report.md (the report of `umair compare`)
+into an encoder and a ranker part ("none" skips it). `--random-modality` also trains those with one more
+item vector that is noise (the report's "Vectors never hurt"); `--set` overrides a model setting for
+every run of the comparison. Writes OUT/report.md (the report of `umair compare`)
 and prints it; the figures go to bench/README.md.
 """
 
@@ -27,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 def main() -> int:
     from ray_apps.console import setup_console
     from ray_apps.ranker.compare import compare
-    from ray_apps.ranker.config import TrainConfig
+    from ray_apps.ranker.config import TrainConfig, parse_overrides
     from ray_apps.ranker.plan import CompareConfig, parse_variants
     from ray_apps.ranker.report import write_report
 
@@ -42,20 +45,22 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--parallel", type=int, default=2)
     p.add_argument("--oracle-vectors", default="umair_fps,dcn_v2")
+    p.add_argument("--random-modality", default="none")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model setting for every run")
     a = p.parse_args()
     setup_console(announce=False)
     lake, raw = a.workdir / "lake", a.workdir / "raw"
     out = a.out or a.workdir / "quality"
     what = CompareConfig(
         models=a.models, controls=a.controls, seeds=a.seeds, parallel=a.parallel, oracle_vectors=a.oracle_vectors,
-        raw=str(raw),
+        raw=str(raw), random_modality=a.random_modality,
     )  # fmt: skip
-    base = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, early_stop=True)
+    base = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, early_stop=True, overrides=parse_overrides(a.set))
     t = time.time()
     compare(
         str(lake), str(out), what.model_list(), parse_variants(a.variants), base,
         parallel=a.parallel, controls=what.control_list(), seeds=what.seed_list(base.seed),
-        oracle=what.oracle_list(), raw=str(raw),
+        oracle=what.oracle_list(), raw=str(raw), random_modality=what.random_modality_list(),
     )  # fmt: skip
     report = write_report(out, raw)
     print(report.read_text())

@@ -2,7 +2,7 @@
 
     umair compare --lake LAKE --out RUNS [--models all] [--variants all|none|"w/o STY,w/o SEM"] [--raw RAW]
                   [--seeds 3] [--controls dcn_v2|all|none] [--tuned TUNED] [--dataset dataset.yaml] [--parallel 2]
-                  [--oracle-vectors umair_fps,dcn_v2 (with --raw)]
+                  [--oracle-vectors umair_fps,dcn_v2 (with --raw)] [--random-modality umair_fps,dcn_v2]
                   [any `umair train` budget flag: --epochs, --early-stop, --lr, --seed, ...] [--config compare.yaml]
 
 Every run gets the same TrainConfig (epochs, batch size, optimizer, protocol, seed) apart from the
@@ -11,11 +11,13 @@ budget. `--seeds N` trains every run N times (seeds seed .. seed+N-1; the report
 `--controls` adds `+MM` rows: baselines given the item vectors as extra fields, so the report can
 tell "more inputs" from "better fusion"; `--oracle-vectors` (a sample site only) trains the models it
 names once more on each item's true attributes as item vectors, so the report can tell what the
-encoders lose from what the rankers lose. Small splits (up to 2 GiB as arrays) are read from Delta
-once and cached for all runs. A finished run (RUNS/<run>/metrics.json) is reused only when its
-budget and its inputs (the Delta versions of the splits and item vectors, the feature spec) are
-the same, unless --force. One compare at a time writes to a runs folder (a lock file; a second
-one refuses). --parallel N trains N runs at once. Writes RUNS/report.md and charts at the end.
+encoders lose from what the rankers lose; `--random-modality` trains the models it names once more
+with one more item vector that is noise, so the report can show whether vectors can only help.
+Small splits (up to 2 GiB as arrays) are read from Delta once and cached for all runs. A finished
+run (RUNS/<run>/metrics.json) is reused only when its budget and its inputs (the Delta versions of
+the splits and item vectors, the feature spec) are the same, unless --force. One compare at a time
+writes to a runs folder (a lock file; a second one refuses). --parallel N trains N runs at once.
+Writes RUNS/report.md and charts at the end.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from ray_apps.ranker.data import DatasetConfig, ranker_splits
 from ray_apps.ranker.job import run
 from ray_apps.ranker.oracle_vectors import NoOracleError, write_oracle_vectors
 from ray_apps.ranker.plan import CompareConfig, load_tuned, parse_variants, plan
+from ray_apps.ranker.random_modality import write_random_modality
 from ray_apps.runtime import init_ray
 from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args
 
@@ -129,6 +132,7 @@ def compare(
     dataset: DatasetConfig | None = None,
     oracle: Sequence[str] = (),
     raw: str | None = None,
+    random_modality: Sequence[str] = (),
 ) -> list[dict]:
     """Train every run of the plan on the dataset's splits (default: the lake's); returns their metrics records in plan order.
 
@@ -148,14 +152,22 @@ def compare(
         if not dataset.item_features or raw is None:
             raise NoOracleError("oracle vectors need a dataset with item vectors and the sample site's raw zone")
         oracle_dataset = dataset.with_item_table(write_oracle_vectors(raw, lake))
+    random_dataset = None
+    if random_modality:
+        if not dataset.item_features:
+            raise ValueError("--random-modality needs a dataset with item vectors (run `umair embed` first)")
+        random_dataset = dataset.with_item_table(*write_random_modality(lake, dataset.item_features))
     cache = should_cache(dataset, cache_splits)
     base = replace(base, in_memory=cache)
     with runs_folder_lock(out):
         results: dict[int, dict] = {}
         todo: list[tuple[int, str, TrainConfig, DatasetConfig]] = []
-        for i, planned in enumerate(plan(models, variants, controls, seeds or [base.seed], oracle), 1):
+        planned_runs = plan(models, variants, controls, seeds or [base.seed], oracle, random_modality)
+        for i, planned in enumerate(planned_runs, 1):
             cfg = planned.config(base, tuned or {})
-            data = oracle_dataset if planned.oracle and oracle_dataset else dataset
+            data = (
+                oracle_dataset if planned.oracle else random_dataset if planned.random_modality else None
+            ) or dataset
             done = Path(out, planned.name, "metrics.json")
             previous = json.loads(done.read_text()) if done.exists() and not force else None
             why = reusable(previous, cfg, data.fingerprint(), done.parent) if previous is not None else None
@@ -241,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset=DatasetConfig.from_yaml(a.dataset, a.lake) if a.dataset else None,
         oracle=what.oracle_list(),
         raw=what.raw,
+        random_modality=what.random_modality_list(),
     )
     report = write_report(a.out, what.raw)
     print(f"report: {report}")

@@ -70,13 +70,18 @@ class DatasetConfig:
             out["item_features_table"] = name  # another table than embed's (e.g. a control's)
         return out
 
-    def with_item_table(self, table: str) -> DatasetConfig:
+    def with_item_table(self, table: str, vectors: dict[str, int] | None = None) -> DatasetConfig:
         """The same dataset with its item vectors read from another table of embed's layout (same key,
-        num_items, presence column); the pretrained fields take that table's modalities and widths."""
+        num_items, presence column); the pretrained fields take that table's modalities and widths, or
+        `vectors` (name -> width) for a table with modalities embed does not write."""
         if self.item_features is None:
             raise ValueError("this dataset has no item vectors to replace")
         current = self.item_features
-        items = embedded_item_vectors(table, current.key, current.num_items, current.present)
+        items = (
+            ItemVectors(table, current.key, current.num_items, dict(vectors), current.present)
+            if vectors and storage.is_delta_table(table)
+            else embedded_item_vectors(table, current.key, current.num_items, current.present)
+        )
         if items is None:
             raise FileNotFoundError(f"{table}: no such Delta table")
         spec = self.spec.without("pretrained")

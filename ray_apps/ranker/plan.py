@@ -12,9 +12,11 @@ import yaml
 
 from ray_apps.ranker.config import CONTROL, TrainConfig, default_run_name
 from ray_apps.ranker.oracle_vectors import SUFFIX as ORACLE_SUFFIX
+from ray_apps.ranker.random_modality import FIELD as RANDOM_FIELD
+from ray_apps.ranker.random_modality import SUFFIX as RANDOM_SUFFIX
 from ray_apps.settings import setting
 from umair_models.models.registry import BASELINES
-from umair_models.models.umair_fps import VARIANTS
+from umair_models.models.umair_fps import VARIANTS, UMAIRConfig
 
 QUICK_VARIANTS = ("w/o ALL", "w/o STY", "w/o SEM", "w/o TSEM", "w/o UMCM", "w/ UMCM_ATT", "w/ UMCM_SEN", "w/o DCN-V2")
 
@@ -22,21 +24,24 @@ QUICK_VARIANTS = ("w/o ALL", "w/o STY", "w/o SEM", "w/o TSEM", "w/o UMCM", "w/ U
 @dataclass(frozen=True)
 class PlannedRun:
     """One run of a comparison: a model (a Table 4 variant of UMAIR-FPS, or a +MM control) and a seed;
-    `oracle`: trained on the sample site's true attributes as item vectors (ranker/oracle_vectors.py)."""
+    `oracle`: trained on the sample site's true attributes as item vectors (ranker/oracle_vectors.py);
+    `random_modality`: trained with one more item vector that carries nothing (ranker/random_modality.py)."""
 
     model: str
     variant: str | None = None
     control: bool = False
     seed: int = 0
     oracle: bool = False
+    random_modality: bool = False
 
     @property
     def name(self) -> str:
-        """The run's folder: model[__variant][__+MM][__oracle][__seedN] (seed 0 has no suffix)."""
+        """The run's folder: model[__variant][__+MM][__oracle|__rand][__seedN] (seed 0 has no suffix)."""
         return (
             default_run_name(self.model, self.variant)
             + (f"__{CONTROL}" if self.control else "")
             + (f"__{ORACLE_SUFFIX}" if self.oracle else "")
+            + (f"__{RANDOM_SUFFIX}" if self.random_modality else "")
             + (f"__seed{self.seed}" if self.seed else "")
         )
 
@@ -46,6 +51,9 @@ class PlannedRun:
         overrides = {**settings.pop("overrides", {}), **base.overrides}
         if self.control:
             overrides["use_pretrained"] = True
+        if self.random_modality and self.model == "umair_fps":
+            modalities = overrides.get("modalities", UMAIRConfig.modalities)
+            overrides["modalities"] = [*modalities, RANDOM_FIELD]  # UMCM weighs it with the others
         return replace(base, **settings, model=self.model, variant=self.variant, overrides=overrides, seed=self.seed)
 
 
@@ -55,15 +63,17 @@ def plan(
     controls: Sequence[str] = (),
     seeds: Sequence[int] = (0,),
     oracle: Sequence[str] = (),
+    random_modality: Sequence[str] = (),
 ) -> list[PlannedRun]:
     """Every run of a comparison, seed by seed: the models, the +MM controls, the UMAIR-FPS variants,
-    then the oracle-vector runs (UMAIR-FPS itself, a baseline as its +MM control)."""
+    then the oracle-vector and random-modality runs (UMAIR-FPS itself, a baseline as its +MM control)."""
     runs = []
     for seed in seeds:
         runs += [PlannedRun(m, seed=seed) for m in models]
         runs += [PlannedRun(m, control=True, seed=seed) for m in controls]
         runs += [PlannedRun("umair_fps", v, seed=seed) for v in variants if v != "w/ ATT*3"]  # ATT*3 is the default
         runs += [PlannedRun(m, control=m != "umair_fps", seed=seed, oracle=True) for m in oracle]
+        runs += [PlannedRun(m, control=m != "umair_fps", seed=seed, random_modality=True) for m in random_modality]
     return runs
 
 
@@ -88,6 +98,11 @@ class CompareConfig:
         "none",
         "a sample site only (needs --raw): these models (umair_fps, or a baseline as its +MM control) trained once "
         "more with each item's true style, subject and series as its item vectors; a control, never a default",
+    )
+    random_modality: str = setting(
+        "none",
+        "these models (umair_fps, or a baseline as its +MM control) trained once more with one more item vector "
+        "that carries nothing (fixed Gaussian noise per item): a control of whether the vectors can only help",
     )
     force: bool = setting(False, "retrain runs that already have metrics")
     parallel: int = setting(1, "runs that train at once, sharing the cluster")
@@ -114,18 +129,27 @@ class CompareConfig:
         return chosen
 
     def oracle_list(self) -> list[str]:
-        chosen = [] if self.oracle_vectors == "none" else [m.strip() for m in self.oracle_vectors.split(",") if m]
-        unknown = [m for m in chosen if m not in ("umair_fps", *BASELINES)]
-        if unknown:
-            raise SystemExit(f"--oracle-vectors: {unknown} are not models; choose from umair_fps, {list(BASELINES)}")
+        chosen = _chosen_models(self.oracle_vectors, "--oracle-vectors")
         if chosen and not self.raw:
             raise SystemExit("--oracle-vectors needs --raw: the sample site's raw zone holds the true attributes")
         return chosen
+
+    def random_modality_list(self) -> list[str]:
+        return _chosen_models(self.random_modality, "--random-modality")
 
     def seed_list(self, first: int) -> list[int]:
         if self.seeds < 1:
             raise SystemExit(f"--seeds must be >= 1, got {self.seeds}")
         return list(range(first, first + self.seeds))
+
+
+def _chosen_models(text: str, flag: str) -> list[str]:
+    """A comma list of models ('none': no model); SystemExit naming `flag` for a name that is not a model."""
+    chosen = [] if text == "none" else [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in chosen if m not in ("umair_fps", *BASELINES)]
+    if unknown:
+        raise SystemExit(f"{flag}: {unknown} are not models; choose from umair_fps, {list(BASELINES)}")
+    return chosen
 
 
 def load_tuned(folder: str | Path | None) -> dict[str, dict[str, Any]]:

@@ -18,6 +18,7 @@ from ray_apps.ranker.auc_budget import cached_ceiling, cached_probes, oracle_auc
 from ray_apps.ranker.budget import budget_in_words, budget_note
 from ray_apps.ranker.config import CONTROL
 from ray_apps.ranker.oracle_vectors import TABLE as ORACLE_TABLE
+from ray_apps.ranker.random_modality import is_random, vectors_never_hurt
 from umair_models.models.registry import BASELINES, DISPLAY_NAMES
 
 
@@ -129,9 +130,10 @@ def write_report(runs: str | Path, raw: str | Path | None = None) -> Path:
 
     runs = Path(runs)
     every = load_runs(runs)
-    rows = [r for r in every if not is_oracle(r)]
+    rows = [r for r in every if not is_oracle(r) and not is_random(r)]
     oracle_groups = list(group_runs([r for r in every if is_oracle(r)]).values())
     groups = group_runs(rows)
+    noise = [(g, groups[k]) for k, g in group_runs([r for r in every if is_random(r)]).items() if k in groups]
     main = {m: groups[(m, None, False)] for m in ["umair_fps", *BASELINES] if (m, None, False) in groups}
     controls = [groups[(m, None, True)] for m in BASELINES if (m, None, True) in groups]
     variants = [g for (_, v, _), g in groups.items() if v]
@@ -193,6 +195,10 @@ def write_report(runs: str | Path, raw: str | Path | None = None) -> Path:
         ]
         best = max(pairs, key=lambda p: p[1], default=None)
         lines += [""] + where_auc_goes(best, ceiling, oracle, probes, [p for p in pairs if p[2] is not None])
+    if noise:
+        lines += [""] + vectors_never_hurt(
+            [(g.label, b.cell("auc", False), g.cell("auc", False), difference(g, b, "auc")) for g, b in noise]
+        )
     if variants and "umair_fps" in main:
         full = Group("UMAIR-FPS (w/ ATT*3)", "umair_fps", None, False, main["umair_fps"].runs)
         lines += ["", "## Table 4: ablations of UMAIR-FPS", ""] + _table([*variants, full])

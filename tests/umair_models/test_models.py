@@ -107,6 +107,31 @@ def test_umair_masks_missing_images_and_depends_on_style_vectors():
     assert torch.allclose(before[:4], after[:4]) and not torch.allclose(before[4:], after[4:])
 
 
+def test_modality_dropout_hides_item_vectors_in_training_only_and_never_the_metadata():
+    spec = make_spec()
+    torch.manual_seed(0)
+    plain = build_model("umair_fps", spec, SMALL)
+    torch.manual_seed(0)
+    drop = build_model("umair_fps", spec, SMALL, variant="w/ ATT*3+drop")
+    assert drop.modality_dropout == 0.25 and plain.modality_dropout == 0.0
+    for model in (plain, drop):
+        _load_tables(model)
+    batch = make_batch(4096)
+    e = drop.embedding(batch)
+    mods, mask = drop.modality_vectors(batch, e)  # training mode
+    _, full = plain.modality_vectors(batch, plain.embedding(batch))
+    hidden = full & ~mask  # [B, J]: present, but hidden from this sample
+    assert hidden[:, 3].sum() == 0 and (mask[:, 3]).all()  # the metadata modality is never hidden
+    rates = hidden[:, :3].float().sum(0) / full[:, :3].float().sum(0)
+    assert ((rates > 0.2) & (rates < 0.3)).all(), rates
+    assert (mods[hidden] == 0).all()
+    drop.eval()
+    plain.eval()
+    assert torch.equal(drop(batch), plain(batch))  # evaluation and serving see every vector
+    with pytest.raises(ValueError, match="modality_dropout must be in"):
+        build_model("umair_fps", spec, {**SMALL, "modality_dropout": 1.0})
+
+
 def test_unknown_config_key_and_model_are_clear_errors():
     with pytest.raises(ConfigError, match=r"DCNConfig settings: not a valid DCNConfig:\n  embeding_dim: unknown key"):
         build_model("dcn", make_spec(), {"embeding_dim": 4})

@@ -16,7 +16,9 @@ equally (no v_user, no user tower); `w/o ALL` has no modality at all (DCN-V2 on 
 `w/o DCN-V2` keeps the deep tower only. Where the paper's literal reading is weaker than a sensible
 alternative it stays the default and the alternative has a name: `umcm_query_projection` gives
 each ATT expert its own W_q (paper: ATT experts have no parameters, so K of them are one function);
-`modality_fields` (variant `w/ ATT*3+fields`) puts the J modality vectors into x0 beside v_il.
+`modality_fields` (variant `w/ ATT*3+fields`) puts the J modality vectors into x0 beside v_il;
+`modality_dropout` (variant `w/ ATT*3+drop`) hides each item vector from a training sample with that
+probability, as if the item had no such vector (UMCM's softmax then spreads over the rest).
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class UMAIRConfig(DCNV2Config):
     umcm_query_projection: bool = False  # alternative to the paper: each ATT expert gets its own W_q
     cross: bool = True  # False = w/o DCN-V2 (deep tower only)
     modality_fields: bool = False  # beyond the paper: each modality vector also enters x0 as its own field
+    # beyond the paper: in training, each item vector (not the metadata) is hidden from a sample with this
+    # probability, so the model also learns to rank without it and cannot lean on a modality that carries little
+    modality_dropout: float = 0.0
 
 
 # The paper's Table 4, as overrides of the default (= "w/ ATT*3", the full model).
@@ -66,6 +71,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Beyond the paper: v_il beside the projected modality vectors themselves in x0, so the cross
     # network can cross each modality with the fields (what the +MM controls get) and still use UMCM's fusion.
     "w/ ATT*3+fields": {"modality_fields": True},
+    # Beyond the paper: modality dropout (p = 0.25, fixed before any run measured it), so that vectors that
+    # carry little cannot pull the model below its ID-only self.
+    "w/ ATT*3+drop": {"modality_dropout": 0.25},
 }
 
 
@@ -77,6 +85,8 @@ class UMAIRFPS(CTRModel):
         missing = [m for m in config.modalities if m != META and m not in available]
         if missing:
             warnings.warn(f"UMAIR-FPS: modalities {missing} are not in the feature spec and are left out", stacklevel=2)
+        if not 0.0 <= config.modality_dropout < 1.0:
+            raise ValueError(f"modality_dropout must be in [0, 1), got {config.modality_dropout}")
         super().__init__(spec, config)
         self.modalities = [m for m in config.modalities if m == META or m in available]
         self.pretrained_fields = [f for f in self.pretrained_fields if f.name in self.modalities]
@@ -105,6 +115,10 @@ class UMAIRFPS(CTRModel):
         x0 = len(names) * d + (m if j else 0) + (j * m if config.modality_fields else 0)  # flatten(E), v_il, fields
         self.body = CrossDeep(x0, config, cross=config.cross)
         self.modality_fields = config.modality_fields
+        self.modality_dropout = config.modality_dropout
+        self.droppable = torch.tensor(
+            [name != META for name in self.modalities], dtype=torch.bool
+        )  # [J]: may be hidden
         self.head = nn.Linear(self.body.out_features, 1)
 
     def item_side_projections(self) -> nn.ModuleDict:
@@ -122,7 +136,16 @@ class UMAIRFPS(CTRModel):
             else:
                 out.append(self.projections[name](vectors[name]) * present[name].unsqueeze(-1))
                 mask.append(present[name])
-        return torch.stack(out, 1), torch.stack(mask, 1)
+        mods, masks = torch.stack(out, 1), torch.stack(mask, 1)
+        if self.training and self.modality_dropout > 0:
+            masks = masks & ~self.hidden_in_training(masks)
+            mods = mods * masks.unsqueeze(-1).to(mods.dtype)
+        return mods, masks
+
+    def hidden_in_training(self, mask: torch.Tensor) -> torch.Tensor:
+        """[B, J] True where modality dropout hides an item vector from this sample (never the metadata)."""
+        draw = torch.rand(mask.shape, device=mask.device) < self.modality_dropout
+        return draw & self.droppable.to(mask.device).unsqueeze(0)
 
     def user_vector(self, e: torch.Tensor) -> torch.Tensor:
         """v_user [B, M] from the user-group field embeddings of E [B, F, D]."""

@@ -79,6 +79,31 @@ def test_seeds_and_controls_give_mean_and_sd_and_changed_inputs_retrain(
         assert f"{found['style']['accuracy']:.3f} ({found['style']['majority']:.3f})" in section
 
 
+def test_the_random_modality_control_adds_a_noise_vector_that_umcm_weighs_and_the_report_compares(
+    tiny_features, tiny_lake, tmp_path
+):
+    lake, _ = tiny_lake
+    out = tmp_path / "runs"
+    budget = TrainConfig(overrides=SMALL_MODEL, batch_size=256, epochs=1)
+    plain, noisy = compare(str(lake), str(out), ["umair_fps"], [], budget, random_modality=["umair_fps"])
+    assert noisy["run"] == "umair_fps__rand" and noisy["inputs"]["item_features_table"] == "item_features_random"
+    assert noisy["config"]["overrides"]["modalities"] == ["e_tsem", "e_sem", "e_sty", "meta", "e_rand"]
+    widest = max(int(w) for w in _item_widths(lake).values())
+    assert noisy["parameters"] - plain["parameters"] == widest * 64 + 64  # e_rand's own Linear(dim -> M)
+    vectors = read_table(lake / "item_features_random", ["e_rand"])["e_rand"].to_pylist()
+    assert len({bytes(v) for v in vectors}) == len(vectors)  # one vector per item, none repeated
+    section = write_report(out).read_text().split("## Vectors never hurt")[1]
+    assert f"| UMAIR-FPS | {plain['auc']:.4f} | {noisy['auc']:.4f} | {noisy['auc'] - plain['auc']:+.4f} |" in section
+
+
+def _item_widths(lake: Path) -> dict[str, int]:
+    from ray_apps.encoders.item_features import lake_item_vectors
+
+    items = lake_item_vectors(lake, 1)
+    assert items is not None
+    return items.vectors
+
+
 def test_tune_searches_on_the_validation_split_and_compare_trains_with_what_it_found(tiny_lake, ray_local, tmp_path):
     from ray_apps.ranker.data import DatasetConfig
     from ray_apps.ranker.tune import TuneConfig
