@@ -19,7 +19,7 @@ from umair_models import storage
 
 COLUMNS = ["item_idx", "illust_id", "e_sem", "e_sty", "e_tsem", "ok", "error", "image_encoder", "text_encoder"]
 MODALITIES = ("e_tsem", "e_sem", "e_sty")
-TEXT_MODALITIES = {"e_tsem"}  # present for every item; image modalities depend on `ok`
+IMAGE_MODALITIES = {"e_sem", "e_sty"}  # present where `ok` (the image was read); any other modality: every item
 TABLE = "item_features"
 
 
@@ -153,6 +153,6 @@ def load_item_vectors(items: ItemVectors) -> dict[str, tuple[np.ndarray, np.ndar
         vectors[np.asarray(column[items.key].to_numpy(zero_copy_only=False), np.int64)] = decoded
         del decoded, column
         present = np.zeros(n, bool)
-        present[keys] = True if name in TEXT_MODALITIES else ok
+        present[keys] = ok if name in IMAGE_MODALITIES else True
         out[name] = (standardize(vectors, present), present)
     return out

@@ -55,7 +55,7 @@ def lake_probes(lake: str | Path, raw: str | Path, table: str | None = None) -> 
     image); None when either is missing."""
     import pyarrow.dataset as ds
 
-    from ray_apps.encoders.item_features import MODALITIES, TABLE, TEXT_MODALITIES, blob_column
+    from ray_apps.encoders.item_features import IMAGE_MODALITIES, MODALITIES, TABLE, blob_column
     from ray_apps.lake import read_table
     from umair_models import storage
 
@@ -76,7 +76,7 @@ def lake_probes(lake: str | Path, raw: str | Path, table: str | None = None) -> 
         if not len(first):
             continue
         vectors, has = blob_column(column, len(first[0].as_py()) // 2)
-        use = known & has & (True if name in TEXT_MODALITIES else ok)
+        use = known & has & (ok if name in IMAGE_MODALITIES else True)
         x = vectors[use].astype(np.float32)
         held_out = item_idx[use] % HOLDOUT_MOD == 0
         out[name] = {a: probe_accuracy(x, rows[a].to_numpy()[use].astype(np.int64), held_out) for a in ATTRIBUTES}

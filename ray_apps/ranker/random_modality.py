@@ -3,7 +3,7 @@
 A control only, never a default. `umair compare --random-modality umair_fps,dcn_v2` trains those
 models once more with LAKE/item_features_random: the vectors `embed` wrote plus one more modality,
 `e_rand`, a fixed Gaussian vector per item (seed 0, as wide as the widest learned modality, present
-where the image vectors are). It predicts nothing, so a model that uses its vectors well must rank
+for every item, as a text vector is). It predicts nothing, so a model that uses its vectors well must rank
 as well with it as without it; the report's "## Vectors never hurt" section gives the difference
 with its seed noise. UMAIR-FPS takes `e_rand` as a fourth item vector in UMCM; a baseline takes it
 as one more `+MM` field.
