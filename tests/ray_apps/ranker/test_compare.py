@@ -30,6 +30,12 @@ def test_plan_names_each_seed_and_control_apart():
     assert control.overrides["use_pretrained"] is True and control.seed == 1 and control.model == "dcn"
     tuned = PlannedRun("dcn").config(BUDGET, {"dcn": {"lr": 0.005, "overrides": {"embedding_dim": 16}}})
     assert tuned.lr == 0.005 and tuned.overrides == {"embedding_dim": 16, **SMALL_MODEL}
+    noisy = plan(["umair_fps"], [], [], [0, 1], random_modality=["umair_fps", "dcn_v2"])
+    assert [r.name for r in noisy] == [
+        "umair_fps", "umair_fps__rand", "dcn_v2__+MM__rand", "umair_fps__seed1", "umair_fps__rand__seed1",
+        "dcn_v2__+MM__rand__seed1",
+    ]  # fmt: skip
+    assert noisy[2].config(BUDGET, {}).overrides["use_pretrained"] is True
 
 
 def test_a_second_compare_on_the_same_runs_folder_refuses_with_a_clear_message(tmp_path):
