@@ -132,6 +132,21 @@ def test_modality_dropout_hides_item_vectors_in_training_only_and_never_the_meta
         build_model("umair_fps", spec, {**SMALL, "modality_dropout": 1.0})
 
 
+@pytest.mark.parametrize("name,extra", [("umair_fps", {}), ("dcn_v2", {"use_pretrained": True})])
+def test_vector_l2_penalises_exactly_the_item_vectors_projection_weights(name, extra):
+    spec = make_spec()
+    torch.manual_seed(0)
+    plain = build_model(name, spec, {**SMALL, **extra})
+    torch.manual_seed(0)
+    penalised = build_model(name, spec, {**SMALL, **extra, "vector_l2": 0.5})
+    maps = penalised.item_side_projections()
+    assert sorted(maps) == ["e_sem", "e_sty", "e_tsem"]
+    expected = 0.5 * sum(m.weight.pow(2).sum() for m in maps.values()) / 2
+    assert torch.allclose(penalised.regularization() - plain.regularization(), expected)
+    penalised.regularization().backward()
+    assert all(m.weight.grad is not None and m.weight.grad.abs().sum() > 0 for m in maps.values())
+
+
 def test_unknown_config_key_and_model_are_clear_errors():
     with pytest.raises(ConfigError, match=r"DCNConfig settings: not a valid DCNConfig:\n  embeding_dim: unknown key"):
         build_model("dcn", make_spec(), {"embeding_dim": 4})

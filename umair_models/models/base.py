@@ -24,6 +24,9 @@ class ModelConfig:
 
     embedding_dim: int = 8
     embedding_l2: float = 1e-3
+    # L2 on the maps each frozen item vector goes through first (its Linear(dim -> width) weights): with a
+    # unique vector per item such a map can act as one more item-id embedding, without the embeddings' L2
+    vector_l2: float = 0.0
     dnn_hidden: tuple[int, ...] = (400, 400, 400)
     dnn_dropout: float = 0.0
     batch_norm: bool = False
@@ -76,9 +79,14 @@ class CTRModel(nn.Module):
         return self.embedding(batch, vectors)
 
     def regularization(self) -> torch.Tensor:
-        """embedding_l2 * sum ||W||^2 / 2 over embedding tables; add it to the loss."""
+        """embedding_l2 * sum ||W||^2 / 2 over embedding tables + vector_l2 * sum ||W||^2 / 2 over the
+        item vectors' projection weights; add it to the loss."""
         penalties = [m.l2_penalty() for m in self.modules() if isinstance(m, FeatureEmbedding)]
-        return self.config.embedding_l2 * (torch.stack(penalties).sum() if penalties else torch.zeros(()))
+        total = self.config.embedding_l2 * (torch.stack(penalties).sum() if penalties else torch.zeros(()))
+        if self.config.vector_l2:
+            maps = [m.weight for m in self.item_side_projections().values() if isinstance(m, nn.Linear)]
+            total = total + self.config.vector_l2 * sum((w.pow(2).sum() for w in maps), torch.zeros(())) / 2
+        return total
 
     def initialize(self) -> None:
         """Apply `config.initializer` to the freshly built model (build_model calls it)."""
