@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="runs folder (one sub-folder per model / variant)")
     p.add_argument("--dataset", default=None, help="dataset YAML as for `umair train` (default: our lake's tables)")
     add_config_flags(p, CompareConfig)
-    add_config_flags(p, TrainConfig, skip=("model", "variant", "overrides", "in_memory"))
+    add_config_flags(p, TrainConfig, skip=("model", "variant", "in_memory"))
     add_config_file_flag(p, "compare")
     add_address_flag(p)
     return p

@@ -38,6 +38,21 @@ def test_plan_names_each_seed_and_control_apart():
     assert noisy[2].config(BUDGET, {}).overrides["use_pretrained"] is True
 
 
+def test_compare_takes_model_settings_for_every_run_and_the_control_lists_from_its_flags():
+    from ray_apps.ranker.compare import build_parser
+    from ray_apps.ranker.plan import CompareConfig
+    from ray_apps.settings import config_from_args
+
+    flags = ["--lake", "L", "--out", "O", "--set", "vector_l2=0.01", "--set", "modality_dropout=0.25"]
+    a = build_parser().parse_args([*flags, "--random-modality", "umair_fps,dcn_v2"])
+    base = config_from_args(TrainConfig, a, "compare", shared_with=(CompareConfig,))
+    assert base.overrides == {"vector_l2": 0.01, "modality_dropout": 0.25}
+    what = config_from_args(CompareConfig, a, "compare", shared_with=(TrainConfig,))
+    assert what.random_modality_list() == ["umair_fps", "dcn_v2"]
+    with pytest.raises(SystemExit, match="--random-modality: \\['nope'\\] are not models"):
+        CompareConfig(random_modality="nope").random_modality_list()
+
+
 def test_a_second_compare_on_the_same_runs_folder_refuses_with_a_clear_message(tmp_path):
     with runs_folder_lock(tmp_path):
         with pytest.raises(RunsFolderBusy, match="being written by another compare \\(pid"):
