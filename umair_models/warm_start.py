@@ -31,14 +31,24 @@ class WarmStartReport:
     new_rows: int  # rows across the grown tables that start fresh
 
 
-def check_same_model(record: dict[str, Any], model_name: str, variant: str | None, config: dict[str, Any]) -> None:
-    """record: the old run's model.json; the rest: the new run's. WarmStartError naming each difference."""
+def check_same_model(
+    record: dict[str, Any],
+    model_name: str,
+    variant: str | None,
+    config: dict[str, Any],
+    defaults: dict[str, Any] | None = None,
+) -> None:
+    """record: the old run's model.json; the rest: the new run's. WarmStartError naming each difference.
+
+    `defaults`: the model config's defaults. A setting newer than the old run (absent from its record)
+    is read at its default, which is how every model behaved before that setting existed; so a run
+    trained before an upgrade still starts today's model unless the new setting is changed."""
     trained, trained_variant = record.get("model_name"), record.get("variant")
     if trained != model_name or trained_variant != variant:
         raise WarmStartError(
             f"the run trained {trained} {trained_variant or ''}; this run is {model_name} {variant or ''}"
         )
-    before: dict[str, Any] = record.get("config") or {}
+    before: dict[str, Any] = {**(defaults or {}), **(record.get("config") or {})}
     differs = sorted(k for k in set(config) | set(before) if config.get(k) != before.get(k))
     if differs:
         shown = ", ".join(f"{k}: {before.get(k)!r} -> {config.get(k)!r}" for k in differs)

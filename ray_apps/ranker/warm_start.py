@@ -19,5 +19,5 @@ def warm_state(
     """The state that starts `model` (freshly built, not yet trained) from RUN's weights; WarmStartError
     (or UnsafeArtifactError / FileNotFoundError for a folder without a ranker) when it cannot."""
     state, record = load_weights(storage.join(run_dir, RANKER_FILE), "umair-ranker")
-    check_same_model(record, model_name, variant, model.config.to_dict())
+    check_same_model(record, model_name, variant, model.config.to_dict(), type(model.config)().to_dict())
     return grow_state(state, model.trainable_state(), FeatureSpec.from_dict(record["spec"]), model.spec)

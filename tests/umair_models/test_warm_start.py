@@ -61,3 +61,12 @@ def test_a_shrunk_vocabulary_another_field_or_other_settings_are_refused():
         check_same_model(record, "dcn_v2", None, build_model("dcn_v2", spec, {"dnn_hidden": [32]}).config.to_dict())
     with pytest.raises(WarmStartError, match="trained dcn_v2"):
         check_same_model(record, "umair_fps", None, model.config.to_dict())
+    # A run trained before a setting existed (its record lacks it) reads it at its default, and only then.
+    older = {**record, "config": {k: v for k, v in record["config"].items() if k != "vector_l2"}}
+    defaults = type(model.config)().to_dict()
+    check_same_model(older, "dcn_v2", None, model.config.to_dict(), defaults)
+    with pytest.raises(WarmStartError, match="vector_l2: None -> 0.0"):
+        check_same_model(older, "dcn_v2", None, model.config.to_dict())  # without the defaults: a difference
+    with pytest.raises(WarmStartError, match="vector_l2: 0.0 -> 0.01"):
+        penalised = build_model("dcn_v2", spec, {**SMALL, "vector_l2": 0.01}).config.to_dict()
+        check_same_model(older, "dcn_v2", None, penalised, defaults)
