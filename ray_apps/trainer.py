@@ -5,6 +5,7 @@ unfinished run of the same config), and the final checkpoint of a finished run."
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,6 +65,13 @@ class TrainerSpec:
         return {**(base or {"CPU": 1.0, **({"GPU": 1.0} if self.use_gpu else {})}), **self.extra_resources}
 
 
+# Ray Train's controller polls its workers every RAY_TRAIN_HEALTH_CHECK_INTERVAL_S (Ray's default 2 s), and
+# a run's start and end wait on several polls: a 2-epoch DCN-V2 run on the tiny lake took 21 s at 2 s and
+# 14 s at 0.5 s, at the same samples/s (2-core machine, 2026-12-05; bench/README.md). Our default where
+# the environment sets none; Ray Train hands it from the driver to the controller, on any cluster.
+CONTROLLER_POLL_S = "0.5"
+
+
 def _ingest_options(ordered: bool) -> Any:
     """Ray Train's default ingest options, with the block order preserved when `ordered`."""
     import ray.train
@@ -96,6 +104,7 @@ def fit_trainer(
         progress
     ).resolve()  # the workers run in another folder (another node on a cluster): no relative paths
     threads = torch_threads(spec.num_workers, spec.use_gpu, spec.concurrent_runs)
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", CONTROLLER_POLL_S)
     trainer = TorchTrainer(
         train_loop,
         train_loop_config={**loop_config, "torch_threads": threads, "progress": str(progress)},
