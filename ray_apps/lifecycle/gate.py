@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ray_apps.artifacts import load_ranker, write_json
+from ray_apps.artifacts import UnsafeArtifactError, load_ranker, write_json
 from ray_apps.console import log, setup_console
 from ray_apps.lifecycle import registry
 from umair_models import storage
+from umair_models.config_files import ConfigError
 from umair_models.metrics import auc, log_loss
 
 SCORE_BATCH = 8192
@@ -165,7 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     setup_console(announce=False)
-    d = gate(a.champion, a.challenger, a.lake, a.split, a.tolerance)
+    try:
+        d = gate(a.champion, a.challenger, a.lake, a.split, a.tolerance)
+    except (UnsafeArtifactError, ConfigError, FileNotFoundError) as e:  # a run without weights, a lake without a spec
+        print(f"gate: cannot score both runs, nothing decided or recorded: {e}")
+        return 2
     verdict = "PROMOTE" if d.promote else "REJECT"
     print(f"gate: {verdict} {a.challenger} over {a.champion} on {d.rows:,} {a.split} rows: {d.reason}")
     print(f"gate: decision -> {storage.join(a.challenger, 'gate.json')}")

@@ -80,3 +80,15 @@ def test_the_gate_scores_each_run_as_its_test_and_refuses_a_run_trained_on_shuff
     assert "gate: REJECT" in capsys.readouterr().out
     decision = json.loads((Path(challenger) / "gate.json").read_text())
     assert not decision["promote"] and decision["champion"] == champion and decision["auc"]["high"] < 0
+
+
+def test_a_run_folder_without_weights_is_refused_by_name_with_nothing_decided(tmp_path, capsys):
+    champion, challenger = tmp_path / "champion", tmp_path / "challenger"
+    for run in (champion, challenger):
+        run.mkdir()
+    (champion / "model.pt").write_bytes(b"not loaded")  # a pickle where the weights should be
+    code = main(["--champion", str(champion), "--challenger", str(challenger), "--lake", str(tmp_path)])
+    out = capsys.readouterr()
+    assert code == 2 and "Traceback" not in out.out + out.err
+    assert f"{champion}/model.safetensors: no such artifact; found model.pt" in out.out
+    assert not (champion / "gate.json").exists() and not (challenger / "gate.json").exists()
