@@ -67,7 +67,7 @@ class TrainerSpec:
 
 # Ray Train's controller polls its workers every RAY_TRAIN_HEALTH_CHECK_INTERVAL_S (Ray's default 2 s), and
 # a run's start and end wait on several polls: a 2-epoch DCN-V2 run on the tiny lake took 21 s at 2 s and
-# 14 s at 0.5 s, at the same samples/s (2-core machine, 2026-12-05; bench/README.md). Our default where
+# 14 s at 0.5 s, at the same samples/s (2-core machine, 2026-12-05; bench/train_poll.py). Our default where
 # the environment sets none; Ray Train hands it from the driver to the controller, on any cluster.
 CONTROLLER_POLL_S = "0.5"
 
