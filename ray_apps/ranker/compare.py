@@ -40,8 +40,10 @@ from ray_apps.console import log, setup_console
 from ray_apps.ranker.config import CONTROL, TrainConfig
 from ray_apps.ranker.data import DatasetConfig, ranker_splits
 from ray_apps.ranker.job import run
+from ray_apps.ranker.oracle_vectors import SUFFIX as ORACLE_SUFFIX
 from ray_apps.ranker.oracle_vectors import NoOracleError, write_oracle_vectors
 from ray_apps.ranker.plan import CompareConfig, load_tuned, parse_variants, plan
+from ray_apps.ranker.random_modality import SUFFIX as RANDOM_SUFFIX
 from ray_apps.ranker.random_modality import write_random_modality
 from ray_apps.runtime import init_ray
 from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args
@@ -157,6 +159,7 @@ def compare(
         if not dataset.item_features:
             raise ValueError("--random-modality needs a dataset with item vectors (run `umair embed` first)")
         random_dataset = dataset.with_item_table(*write_random_modality(lake, dataset.item_features))
+    control_datasets = {ORACLE_SUFFIX: oracle_dataset, RANDOM_SUFFIX: random_dataset}  # PlannedRun.vectors -> its data
     cache = should_cache(dataset, cache_splits)
     base = replace(base, in_memory=cache)
     with runs_folder_lock(out):
@@ -165,9 +168,7 @@ def compare(
         planned_runs = plan(models, variants, controls, seeds or [base.seed], oracle, random_modality)
         for i, planned in enumerate(planned_runs, 1):
             cfg = planned.config(base, tuned or {})
-            data = (
-                oracle_dataset if planned.oracle else random_dataset if planned.random_modality else None
-            ) or dataset
+            data = (control_datasets[planned.vectors] if planned.vectors else None) or dataset
             done = Path(out, planned.name, "metrics.json")
             previous = json.loads(done.read_text()) if done.exists() and not force else None
             why = reusable(previous, cfg, data.fingerprint(), done.parent) if previous is not None else None

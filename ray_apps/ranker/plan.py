@@ -24,15 +24,14 @@ QUICK_VARIANTS = ("w/o ALL", "w/o STY", "w/o SEM", "w/o TSEM", "w/o UMCM", "w/ U
 @dataclass(frozen=True)
 class PlannedRun:
     """One run of a comparison: a model (a Table 4 variant of UMAIR-FPS, or a +MM control) and a seed;
-    `oracle`: trained on the sample site's true attributes as item vectors (ranker/oracle_vectors.py);
-    `random_modality`: trained with one more item vector that carries nothing (ranker/random_modality.py)."""
+    `vectors`: a control's item vectors instead of embed's: ORACLE_SUFFIX, the sample site's true attributes
+    (ranker/oracle_vectors.py), or RANDOM_SUFFIX, embed's plus one that carries nothing (ranker/random_modality.py)."""
 
     model: str
     variant: str | None = None
     control: bool = False
     seed: int = 0
-    oracle: bool = False
-    random_modality: bool = False
+    vectors: str | None = None  # None | ORACLE_SUFFIX | RANDOM_SUFFIX
 
     @property
     def name(self) -> str:
@@ -40,8 +39,7 @@ class PlannedRun:
         return (
             default_run_name(self.model, self.variant)
             + (f"__{CONTROL}" if self.control else "")
-            + (f"__{ORACLE_SUFFIX}" if self.oracle else "")
-            + (f"__{RANDOM_SUFFIX}" if self.random_modality else "")
+            + (f"__{self.vectors}" if self.vectors else "")
             + (f"__seed{self.seed}" if self.seed else "")
         )
 
@@ -51,7 +49,7 @@ class PlannedRun:
         overrides = {**settings.pop("overrides", {}), **base.overrides}
         if self.control:
             overrides["use_pretrained"] = True
-        if self.random_modality and self.model == "umair_fps":
+        if self.vectors == RANDOM_SUFFIX and self.model == "umair_fps":
             modalities = overrides.get("modalities", UMAIRConfig.modalities)
             overrides["modalities"] = [*modalities, RANDOM_FIELD]  # UMCM weighs it with the others
         return replace(base, **settings, model=self.model, variant=self.variant, overrides=overrides, seed=self.seed)
@@ -72,8 +70,8 @@ def plan(
         runs += [PlannedRun(m, seed=seed) for m in models]
         runs += [PlannedRun(m, control=True, seed=seed) for m in controls]
         runs += [PlannedRun("umair_fps", v, seed=seed) for v in variants if v != "w/ ATT*3"]  # ATT*3 is the default
-        runs += [PlannedRun(m, control=m != "umair_fps", seed=seed, oracle=True) for m in oracle]
-        runs += [PlannedRun(m, control=m != "umair_fps", seed=seed, random_modality=True) for m in random_modality]
+        for vectors, chosen in ((ORACLE_SUFFIX, oracle), (RANDOM_SUFFIX, random_modality)):
+            runs += [PlannedRun(m, control=m != "umair_fps", seed=seed, vectors=vectors) for m in chosen]
     return runs
 
 

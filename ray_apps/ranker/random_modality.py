@@ -42,11 +42,6 @@ def write_random_modality(lake: str, items: ItemVectors) -> tuple[str, dict[str,
     return out, {**items.vectors, FIELD: width}
 
 
-def is_random(run: dict) -> bool:
-    """A run of the random-modality control."""
-    return run.get("inputs", {}).get("item_features_table") == TABLE
-
-
 def vectors_never_hurt(rows: list[tuple[str, str, str, str]]) -> list[str]:
     """The report section from (label, AUC without, AUC with the random vector, difference) per model."""
     lines = [

@@ -18,7 +18,8 @@ from ray_apps.ranker.auc_budget import cached_ceiling, cached_probes, oracle_auc
 from ray_apps.ranker.budget import budget_in_words, budget_note
 from ray_apps.ranker.config import CONTROL
 from ray_apps.ranker.oracle_vectors import TABLE as ORACLE_TABLE
-from ray_apps.ranker.random_modality import is_random, vectors_never_hurt
+from ray_apps.ranker.random_modality import TABLE as RANDOM_TABLE
+from ray_apps.ranker.random_modality import vectors_never_hurt
 from umair_models.models.registry import BASELINES, DISPLAY_NAMES
 
 
@@ -61,9 +62,11 @@ class Group:
         return f"**{text}**" if bold else text
 
 
-def is_oracle(run: dict) -> bool:
-    """A run of the oracle-vectors control (trained on the site's true attributes as item vectors)."""
-    return run.get("inputs", {}).get("item_features_table") == ORACLE_TABLE
+def vector_table(run: dict) -> str | None:
+    """The item-vector table a run was trained on when a control's (ORACLE_TABLE: the site's true
+    attributes; RANDOM_TABLE: embed's vectors plus a noise vector), else None."""
+    table = run.get("inputs", {}).get("item_features_table")
+    return table if table in (ORACLE_TABLE, RANDOM_TABLE) else None
 
 
 def group_runs(rows: list[dict]) -> dict[tuple[str, str | None, bool], Group]:
@@ -130,10 +133,14 @@ def write_report(runs: str | Path, raw: str | Path | None = None) -> Path:
 
     runs = Path(runs)
     every = load_runs(runs)
-    rows = [r for r in every if not is_oracle(r) and not is_random(r)]
-    oracle_groups = list(group_runs([r for r in every if is_oracle(r)]).values())
+    rows = [r for r in every if vector_table(r) is None]
+    oracle_groups = list(group_runs([r for r in every if vector_table(r) == ORACLE_TABLE]).values())
     groups = group_runs(rows)
-    noise = [(g, groups[k]) for k, g in group_runs([r for r in every if is_random(r)]).items() if k in groups]
+    noise = [
+        (g, groups[k])
+        for k, g in group_runs([r for r in every if vector_table(r) == RANDOM_TABLE]).items()
+        if k in groups
+    ]
     main = {m: groups[(m, None, False)] for m in ["umair_fps", *BASELINES] if (m, None, False) in groups}
     controls = [groups[(m, None, True)] for m in BASELINES if (m, None, True) in groups]
     variants = [g for (_, v, _), g in groups.items() if v]

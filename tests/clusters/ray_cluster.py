@@ -4,6 +4,7 @@ token auth on; jobs go in through `ray job submit` as a platform team's would.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -285,12 +286,19 @@ print(json.dumps(out))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
 
-    def shutdown(self) -> None:
-        for name in list(self.nodes)[::-1]:
-            proc = self.nodes.pop(name)
-            try:
+    def shutdown(self, grace_s: float = 5.0) -> None:
+        """Every node's process group gets SIGTERM at once, `grace_s` to exit, then SIGKILL for whatever is
+        left (the group, not just `ray start`): a graceful stop of a 2-node cluster took 33 s on a 2-core
+        machine, node after node, and the cluster's state is thrown away with its temp folder anyway."""
+        procs = [self.nodes.pop(name) for name in list(self.nodes)[::-1]]
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=60)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+        deadline = time.time() + grace_s
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.time()))
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
         shutil.rmtree(self.temp, ignore_errors=True)
