@@ -26,18 +26,20 @@ def _test_batches(lake: Path):
 
 def test_early_stopping_tests_the_best_epochs_weights_and_decays_the_learning_rate(tiny_lake, ray_local, tmp_path):
     lake, _ = tiny_lake
-    # A learning rate this high overfits the tiny lake within a few epochs: validation AUC peaks early.
+    # A learning rate this high overfits the tiny lake within a few epochs: the validation log loss is lowest
+    # in the first epochs and then climbs (0.58 -> 0.62-0.63 by epoch 5 in the runs seen). The validation AUC
+    # stays near 0.5 on this lake, so an AUC-monitored run peaked at its last epoch by chance in one CI run.
     cfg = TrainConfig(
         model="dcn_v2", overrides=SMALL_MODEL, batch_size=128, lr=1e-2, epochs=5, early_stop=True, patience=5,
-        in_memory=True,
+        in_memory=True, monitor="logloss",
     )  # fmt: skip
     record = run(str(lake), str(tmp_path / "runs"), cfg, DatasetConfig.for_lake(lake, multimodal=False))
     run_dir = tmp_path / "runs" / "dcn_v2"
     epochs = json.loads((run_dir / "epochs.json").read_text())
     assert [e["epoch"] for e in epochs] == [1, 2, 3, 4, 5] and record["epochs_trained"] == 5
-    best = max(epochs, key=lambda e: e["valid_auc"])["epoch"]
+    best = min(epochs, key=lambda e: e["valid_logloss"])["epoch"]
     assert record["best_epoch"] == best
-    assert best < 5, "the validation AUC did not peak before the last epoch: this run cannot show the restore"
+    assert best < 5, "the validation log loss was lowest at the last epoch: this run cannot show the restore"
     for e in epochs:  # x0.1 after each epoch without improvement, unchanged after an improving one
         assert e["lr_after"] == pytest.approx(e["lr"] * (1.0 if e["improved"] else 0.1)), e
     for before, after in zip(epochs, epochs[1:], strict=False):
