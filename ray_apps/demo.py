@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
+from ray_apps.demo_stages import STAGE_NAMES, DemoPipeline, active_spark
 from umair_models.config_files import ConfigError, StrictModel, load_model
 
 # Per-size settings sized for a 2-core, CPU-only machine; deploy/configs/demo.yaml overrides them.
@@ -84,46 +84,6 @@ class DemoOverrides(StrictModel):
     parallel: int | None = None
 
 
-class Stages:
-    def __init__(self, workdir: Path, force: bool) -> None:
-        self.dir = workdir / ".stages"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.force, self.previous = force, 0.0
-        self.timings: dict[str, float] = {}
-
-    def run(self, name: str, fn: Callable[[], str], fingerprint: dict) -> None:
-        marker = self.dir / f"{name}.json"
-        current = (
-            marker.exists()
-            and not self.force
-            and json.loads(marker.read_text()).get("fingerprint") == fingerprint
-            and marker.stat().st_mtime >= self.previous
-        )
-        print(f"\n=== [{len(self.timings) + 1}] {name} ===", flush=True)
-        if current:
-            where = json.loads(marker.read_text())["output"]
-            print(f"    up to date, skipped (outputs: {where}; --force redoes it)")
-            self.timings[name] = 0.0
-        else:
-            t = time.time()
-            where = fn()
-            self.timings[name] = round(time.time() - t, 1)
-            marker.write_text(json.dumps({"fingerprint": fingerprint, "output": where, "seconds": self.timings[name]}))
-            print(f"    done in {self.timings[name]} s -> {where}", flush=True)
-        self.previous = marker.stat().st_mtime
-
-
-def _active_spark():
-    """The active SparkSession, or None (without importing pyspark when nothing has used it)."""
-    import sys
-
-    if "pyspark" not in sys.modules:
-        return None
-    from pyspark.sql import SparkSession
-
-    return SparkSession.getActiveSession()
-
-
 def _ray_running() -> bool:
     """Whether this process is already connected to Ray (without importing ray when nothing has)."""
     import sys
@@ -132,101 +92,16 @@ def _ray_running() -> bool:
 
 
 def run_demo(workdir: Path, size: str, seed: int, force: bool, keep_serving: bool, profile: dict, port: int) -> dict:
-    raw, lake, models, runs = workdir / "raw", workdir / "lake", workdir / "models", workdir / "runs"
-    stages = Stages(workdir, force)
+    pipeline = DemoPipeline(workdir, size, seed, profile, force)
+    raw, lake, models, runs, stages = pipeline.raw, pipeline.lake, pipeline.models, pipeline.runs, pipeline.stages
     t0 = time.time()
-    caller_spark = _active_spark()  # a session the caller owns (tests) is left running
+    caller_spark = active_spark()  # a session the caller owns (tests) is left running
     caller_ray = _ray_running()  # likewise a Ray the caller started
-
-    def generate() -> str:
-        from spark_jobs.generate_site import generate as gen
-        from spark_jobs.generate_site import print_manifest
-        from spark_jobs.session import get_spark
-
-        print_manifest(gen(get_spark("umair-demo"), size, str(raw), seed))
-        return str(raw)
-
-    def prep() -> str:
-        from spark_jobs.build_datasets import build, print_record
-        from spark_jobs.session import get_spark
-
-        print_record(build(get_spark("umair-demo"), str(raw), str(lake)))
-        return str(lake)
-
-    def pretrain() -> str:
-        from ray_apps.encoders.pretrain_image import PretrainConfig, run
-
-        s = run(
-            PretrainConfig(
-                lake=str(lake), out=str(models), epochs=profile["image_epochs"], image_size=profile["image_size"]
-            )
-        )
-        print(f"    image encoder valid mAP {s['final'].get('valid_map', float('nan')):.3f}")
-        return str(models / "image_encoder")
-
-    def finetune() -> str:
-        from ray_apps.encoders.finetune_text import FinetuneConfig, run
-
-        s = run(FinetuneConfig(lake=str(lake), out=str(models), epochs=profile["text_epochs"]))
-        b, a, v = s["before"]["multilingual"], s["after"]["multilingual"], s["vocabulary"]
-        print(
-            f"    multilingual held-out Recall@1 {b['recall_at_1']:.3f} -> {a['recall_at_1']:.3f}; [UNK] share of the item "
-            f"tags {v['unk_share_before']:.1%} -> {v['unk_share_after']:.1%} ({v['added_tokens']} tokens added)"
-        )
-        return str(models / "text_encoder")
-
-    def embed() -> str:
-        from ray_apps.encoders.embed import EmbedConfig, run
-
-        s = run(EmbedConfig(lake=str(lake), models=str(models)))
-        print(f"    {s['rows']:,} items embedded ({s['items_per_s']} items/s); without image vectors: {s['not_ok']}")
-        return s["path"]
-
-    def compare() -> str:
-        from ray_apps.ranker.compare import compare as cmp
-        from ray_apps.ranker.config import TrainConfig
-        from ray_apps.ranker.plan import parse_variants
-        from ray_apps.ranker.report import write_report
-        from umair_models.models.registry import BASELINES
-
-        chosen = ["umair_fps", *BASELINES] if profile["models"] == "all" else list(profile["models"])
-        variants = (
-            parse_variants(profile["variants"]) if isinstance(profile["variants"], str) else list(profile["variants"])
-        )
-        cmp(
-            str(lake),
-            str(runs),
-            chosen,
-            variants,
-            TrainConfig(epochs=profile["epochs"], batch_size=profile["batch_size"], early_stop=profile["early_stop"]),
-            force=force,
-            parallel=profile["parallel"],
-            controls=list(profile["controls"]),
-        )
-        report = write_report(runs, raw)
-        print(report.read_text())
-        return str(report)
-
-    stages.run("generate", generate, {"size": size, "seed": seed})
-    stages.run("prep", prep, {"writes": "tables + dataset.yaml"})  # a lake from before prep wrote its spec is redone
-    demo_spark = _active_spark() if caller_spark is None else None
-    if demo_spark is not None:
-        demo_spark.stop()  # the demo's Spark stages are done: free the JVM's memory and the CPU it takes from Ray
-    stages.run("pretrain-image", pretrain, {"epochs": profile["image_epochs"], "size": profile["image_size"]})
-    stages.run("finetune-text", finetune, {"epochs": profile["text_epochs"]})
-    stages.run("embed", embed, {})
-    stages.run(
-        "compare",
-        compare,
-        {
-            "models": profile["models"],
-            "variants": profile["variants"],
-            "epochs": profile["epochs"],
-            "batch": profile["batch_size"],
-            "early_stop": profile["early_stop"],
-            "controls": profile["controls"],
-        },
-    )
+    for name in STAGE_NAMES:
+        pipeline.run(name)
+        demo_spark = active_spark() if name == "prep" and caller_spark is None else None
+        if demo_spark is not None:
+            demo_spark.stop()  # the demo's Spark stages are done: free the JVM's memory and the CPU it takes from Ray
 
     print(f"\n=== [{len(stages.timings) + 1}] serve ===")
     import requests

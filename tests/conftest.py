@@ -1,5 +1,6 @@
 """Shared fixtures: one local Spark session, one generated `tiny` site and its lake, one local Ray with the
-tiny lake's encoders, item features and two trained runs, per test session.
+tiny lake's encoders, item features and two trained runs, per test session. The site, lake, encoders
+and item features are built by `umair demo`'s own stages (ray_apps/demo_stages.py).
 
 A test that starts Spark or Ray (through the `spark` or `ray_local` fixture, directly or through
 fixtures built on them, or by starting its own cluster) is marked `slow` here, so `make test-fast`
@@ -34,24 +35,30 @@ def spark():
 
 
 @pytest.fixture(scope="session")
-def tiny_site(spark, tmp_path_factory) -> tuple[Path, dict]:
-    """(RAW folder, manifest) of the tiny sample site, seed 7, with images."""
-    from spark_jobs.generate_site import generate
+def tiny_pipeline(tmp_path_factory):
+    """`umair demo`'s pipeline on the tiny size, seed 7, in a work folder of the session. The fixtures below
+    run its stages one at a time, so the site, lake, encoders and item vectors every test reads are the
+    ones the demo builds, and test_demo starts from a copy of them instead of building them again."""
+    from ray_apps.demo import PROFILES
+    from ray_apps.demo_stages import DemoPipeline
 
-    out = tmp_path_factory.mktemp("raw")
-    manifest = generate(spark, "tiny", str(out), seed=7, images=True)
-    assert json.loads((out / "_manifest.json").read_text()) == manifest
-    return out, manifest
+    return DemoPipeline(tmp_path_factory.mktemp("tiny_demo"), "tiny", 7, PROFILES["tiny"])
 
 
 @pytest.fixture(scope="session")
-def tiny_lake(spark, tiny_site, tmp_path_factory) -> tuple[Path, dict]:
-    """(LAKE folder, run record) of the preprocessing job on the tiny site."""
-    from spark_jobs.build_datasets import build
+def tiny_site(spark, tiny_pipeline) -> tuple[Path, dict]:
+    """(RAW folder, manifest) of the tiny sample site, seed 7, with images (the demo's generate stage)."""
+    tiny_pipeline.run("generate")
+    manifest = tiny_pipeline.summaries["generate"]
+    assert json.loads((tiny_pipeline.raw / "_manifest.json").read_text()) == manifest
+    return tiny_pipeline.raw, manifest
 
-    raw, _ = tiny_site
-    lake = tmp_path_factory.mktemp("lake")
-    return lake, build(spark, str(raw), str(lake))
+
+@pytest.fixture(scope="session")
+def tiny_lake(spark, tiny_site, tiny_pipeline) -> tuple[Path, dict]:
+    """(LAKE folder, run record) of the preprocessing job on the tiny site (the demo's prep stage)."""
+    tiny_pipeline.run("prep")
+    return tiny_pipeline.lake, tiny_pipeline.summaries["prep"]
 
 
 @pytest.fixture(scope="session")
@@ -111,28 +118,19 @@ def ray_local():
 
 
 @pytest.fixture(scope="session")
-def tiny_models(ray_local, tiny_lake, tmp_path_factory) -> tuple[Path, dict, dict]:
-    """(MODELS folder, image pretext summary, text fine-tune summary) trained on the tiny lake."""
-    from ray_apps.encoders.finetune_text import FinetuneConfig
-    from ray_apps.encoders.finetune_text import run as finetune
-    from ray_apps.encoders.pretrain_image import PretrainConfig
-    from ray_apps.encoders.pretrain_image import run as pretrain
-
-    lake, _ = tiny_lake
-    models = tmp_path_factory.mktemp("models")
-    image = pretrain(PretrainConfig(lake=str(lake), out=str(models), depth=18, image_size=32, epochs=1, batch_size=64))
-    text = finetune(FinetuneConfig(lake=str(lake), out=str(models), epochs=2, batch_size=32))
-    return models, image, text
+def tiny_models(ray_local, tiny_lake, tiny_pipeline) -> tuple[Path, dict, dict]:
+    """(MODELS folder, image pretext summary, text fine-tune summary) trained on the tiny lake (the demo's
+    pretrain-image and finetune-text stages: ResNet-18 at 32 px for 1 epoch, 1 epoch of text pairs)."""
+    tiny_pipeline.run("pretrain-image")
+    tiny_pipeline.run("finetune-text")
+    return tiny_pipeline.models, tiny_pipeline.summaries["pretrain-image"], tiny_pipeline.summaries["finetune-text"]
 
 
 @pytest.fixture(scope="session")
-def tiny_features(tiny_models, tiny_lake) -> dict:
-    """Summary of embed_items on the tiny lake (item_features written into the lake)."""
-    from ray_apps.encoders.embed import EmbedConfig, run
-
-    lake, _ = tiny_lake
-    models, _, _ = tiny_models
-    return run(EmbedConfig(lake=str(lake), models=str(models), batch_size=64))
+def tiny_features(tiny_models, tiny_lake, tiny_pipeline) -> dict:
+    """Summary of embed_items on the tiny lake (item_features written into the lake; the demo's embed stage)."""
+    tiny_pipeline.run("embed")
+    return tiny_pipeline.summaries["embed"]
 
 
 SMALL_MODEL = {"dnn_hidden": [64, 32]}

@@ -1,18 +1,29 @@
-"""`umair demo` end to end on the tiny size (every stage, then a served answer), and its re-run skip."""
+"""`umair demo` end to end on the tiny size, and its re-run skip. Its first five stages (generate, prep,
+pretrain-image, finetune-text, embed) are the session's: tests/conftest.py builds the shared tiny site,
+lake, encoders and item vectors with the demo's own stages (`tiny_pipeline`). This test starts from a
+copy of that work folder, so the demo finds those stages current, and runs compare and serve itself."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 from ray_apps.demo import PROFILES, run_demo
+from ray_apps.demo_stages import STAGE_NAMES
 
 
-def test_demo_pipeline_end_to_end_on_tiny_then_skips_when_current(spark, ray_local, tmp_path, capsys):
-    profile = {**PROFILES["tiny"], "image_epochs": 1, "text_epochs": 1}
+def test_demo_pipeline_end_to_end_on_tiny_then_skips_when_current(
+    spark, ray_local, tiny_pipeline, tiny_features, tmp_path, capsys
+):
+    built = {p.stem: json.loads(p.read_text()) for p in (tiny_pipeline.workdir / ".stages").glob("*.json")}
+    assert set(built) == set(STAGE_NAMES[:5]) and all(m["seconds"] > 0 for m in built.values())  # each one ran
+    shutil.copytree(tiny_pipeline.workdir, tmp_path, dirs_exist_ok=True)  # copy2: the markers keep their order
+    profile = PROFILES["tiny"]
     result = run_demo(tmp_path, "tiny", 7, force=False, keep_serving=False, profile=profile, port=8877)
     out = capsys.readouterr().out
     for stage in ("generate", "prep", "pretrain-image", "finetune-text", "embed", "compare", "serve"):
         assert f"] {stage} ===" in out
+    assert all(result["stages"][s] == 0.0 for s in STAGE_NAMES[:5]) and result["stages"]["compare"] > 0
     assert result["answer"]["results"] and all(0 <= r["score"] <= 1 for r in result["answer"]["results"])
     report = (tmp_path / "runs" / "report.md").read_text()
     assert "UMAIR-FPS" in report and "DCN-V2" in report and "Oracle" in report and "w/o STY" in report
