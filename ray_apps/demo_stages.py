@@ -87,7 +87,7 @@ class DemoPipeline:
     def fingerprint(self, name: str) -> dict:
         """What a stage's marker must match to be skipped."""
         p = self.profile
-        return {
+        fingerprints: dict[str, dict] = {
             "generate": {"size": self.size, "seed": self.seed},
             "prep": {"writes": "tables + dataset.yaml"},  # a lake from before prep wrote its spec is redone
             "pretrain-image": {"epochs": p["image_epochs"], "size": p["image_size"]},
@@ -101,7 +101,8 @@ class DemoPipeline:
                 "early_stop": p["early_stop"],
                 "controls": p["controls"],
             },
-        }[name]
+        }
+        return fingerprints[name]
 
     def _generate(self) -> str:
         from spark_jobs.generate_site import generate, print_manifest
