@@ -74,35 +74,29 @@ class DemoPipeline:
         self.summaries: dict[str, dict] = {}
 
     def run(self, name: str) -> None:
-        jobs: dict[str, Callable[[], str]] = {
-            "generate": self._generate,
-            "prep": self._prep,
-            "pretrain-image": self._pretrain,
-            "finetune-text": self._finetune,
-            "embed": self._embed,
-            "compare": self._compare,
-        }
-        self.stages.run(name, jobs[name], self.fingerprint(name))
-
-    def fingerprint(self, name: str) -> dict:
-        """What a stage's marker must match to be skipped."""
+        """Run stage `name` (one of STAGE_NAMES) unless its marker is current."""
         p = self.profile
-        fingerprints: dict[str, dict] = {
-            "generate": {"size": self.size, "seed": self.seed},
-            "prep": {"writes": "tables + dataset.yaml"},  # a lake from before prep wrote its spec is redone
-            "pretrain-image": {"epochs": p["image_epochs"], "size": p["image_size"]},
-            "finetune-text": {"epochs": p["text_epochs"]},
-            "embed": {},
-            "compare": {
-                "models": p["models"],
-                "variants": p["variants"],
-                "epochs": p["epochs"],
-                "batch": p["batch_size"],
-                "early_stop": p["early_stop"],
-                "controls": p["controls"],
-            },
+        stages: dict[str, tuple[Callable[[], str], dict]] = {  # name: (job, what its marker must match)
+            "generate": (self._generate, {"size": self.size, "seed": self.seed}),
+            # a lake from before prep wrote its spec is redone
+            "prep": (self._prep, {"writes": "tables + dataset.yaml"}),
+            "pretrain-image": (self._pretrain, {"epochs": p["image_epochs"], "size": p["image_size"]}),
+            "finetune-text": (self._finetune, {"epochs": p["text_epochs"]}),
+            "embed": (self._embed, {}),
+            "compare": (
+                self._compare,
+                {
+                    "models": p["models"],
+                    "variants": p["variants"],
+                    "epochs": p["epochs"],
+                    "batch": p["batch_size"],
+                    "early_stop": p["early_stop"],
+                    "controls": p["controls"],
+                },
+            ),
         }
-        return fingerprints[name]
+        job, fingerprint = stages[name]
+        self.stages.run(name, job, fingerprint)
 
     def _generate(self) -> str:
         from spark_jobs.generate_site import generate, print_manifest
