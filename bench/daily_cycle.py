@@ -51,7 +51,7 @@ def main() -> int:
     from ray_apps.lifecycle.gate import DEFAULT_TOLERANCE, score_run
     from ray_apps.ranker.config import TrainConfig
     from ray_apps.ranker.job import run as train
-    from spark_jobs.raw import arrived_days
+    from spark_jobs.landing import arrived_days
     from umair_models.metrics import auc
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -36,8 +36,9 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from spark_jobs.delta import read_delta, write_delta
 from spark_jobs.featurize_config import SPLITS, ConfigError, FeaturizeConfig, Source
+from spark_jobs.landing import data_files
 from spark_jobs.progress import Stages
-from spark_jobs.raw import REMOTE_TEXT, RawFileError, data_files, detect_format, parquet_schema, read_parquet
+from spark_jobs.raw import REMOTE_TEXT, RawFileError, detect_format, parquet_schema, read_parquet
 from spark_jobs.transforms.catalogue import catalogue_facts, item_catalogue
 from spark_jobs.transforms.encode import (
     assign_split,

@@ -31,7 +31,8 @@ from spark_jobs import build_datasets as prep
 from spark_jobs import schema
 from spark_jobs.config import PrepConfig
 from spark_jobs.delta import delete_rows, merge_rows, read_delta, restore_versions, write_delta
-from spark_jobs.raw import RawFileError, arrived_days, read_raw
+from spark_jobs.landing import arrived_days
+from spark_jobs.raw import RawFileError, read_raw
 from spark_jobs.session import lake_job_parser, start_lake_job
 from spark_jobs.transforms import examples as ex
 from spark_jobs.transforms import features as ft

@@ -27,6 +27,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, FloatType, StringType, StructField, StructType
 
+from spark_jobs.landing import EXTENSIONS, data_files, kind, suffix
 from spark_jobs.schema import RAW, RAW_OPTIONAL, RAW_REQUIRED, spark_schema
 from spark_jobs.transforms.rules import (
     CORRUPT,
@@ -40,12 +41,10 @@ from spark_jobs.transforms.rules import (
 )
 from umair_models import storage
 
-DAY_PARTITION = "date="  # RAW/<dataset>/date=YYYY-MM-DD/: a day that arrived after the history
 REMOTE_TEXT = (
     "CSV and JSON are read from local or cluster-mounted paths only; on object storage the landing zone "
     "must be Parquet (Spark's CSV and JSON readers need the JVM's S3 connector, which this project does not use)"
 )
-EXTENSIONS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
 
 
 class RawFileError(ValueError):
@@ -57,63 +56,11 @@ class RawFileError(ValueError):
         super().__init__(f"raw dataset {dataset!r}, file {file}: {where}{problem}")
 
 
-def _listing(location: str) -> list[tuple[str, bool]]:
-    """(relative path, is a folder) of everything under a local folder or an object-store prefix."""
-    import pyarrow.fs as pafs
-
-    fs, root = storage.filesystem(location)
-    infos = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
-    return [(i.path[len(root) :].lstrip("/"), i.type == pafs.FileType.Directory) for i in infos]
-
-
-def _kind(location: str) -> str | None:
-    """ "file", "folder" or None (missing) for a local path or an object-store URI."""
-    import pyarrow.fs as pafs
-
-    fs, path = storage.filesystem(location)
-    found = fs.get_file_info(path).type
-    return {pafs.FileType.File: "file", pafs.FileType.Directory: "folder"}.get(found)
-
-
-def suffix(location: str) -> str:
-    """A file's extension with its dot (`.parquet`), for local paths and URIs alike."""
-    name = location.rsplit("/", 1)[-1]
-    return "." + name.rsplit(".", 1)[-1] if "." in name else ""
-
-
-def data_files(path: str | Path, day: str | None = None) -> list[str]:
-    """The data files of a dataset (local paths or URIs): `path` itself when it is a file, else the files
-    under the folder outside any arriving-day partition `date=D/`; with `day`, the files of partition
-    `date=<day>/`."""
-    location = storage.absolute(path)
-    if _kind(location) == "file":
-        return [location] if day is None else []
-    if day is not None:
-        location = storage.join(location, f"{DAY_PARTITION}{day}")
-    found = []
-    for rel, is_dir in _listing(location):
-        parts = rel.split("/")
-        if is_dir or suffix(rel) not in EXTENSIONS or parts[-1].startswith((".", "_")):
-            continue
-        if not any(d.startswith(DAY_PARTITION) for d in parts[:-1]):
-            found.append(storage.join(location, rel))
-    return sorted(found)
-
-
-def arrived_days(raw: str, name: str = "interactions") -> list[str]:
-    """Dates of the partitions RAW/<name>/date=YYYY-MM-DD/ that hold data files, oldest first."""
-    folder = storage.join(raw, name)
-    if _kind(folder) != "folder":
-        return []
-    found = {rel.split("/", 1)[0][len(DAY_PARTITION) :] for rel, _ in _listing(folder) if rel.startswith(DAY_PARTITION)}
-    return sorted(d for d in found if data_files(folder, d))
-
-
 def locate(raw: str, name: str) -> str | None:
     """RAW/<name>/ or the single file RAW/<name>.<ext>; None when neither exists; an error when both do."""
     folder = storage.join(raw, name)
-    files = [storage.join(raw, name + ext) for ext in EXTENSIONS if _kind(storage.join(raw, name + ext)) == "file"]
-    found = ([folder] if _kind(folder) == "folder" else []) + files
+    files = [storage.join(raw, name + ext) for ext in EXTENSIONS if kind(storage.join(raw, name + ext)) == "file"]
+    found = ([folder] if kind(folder) == "folder" else []) + files
     if len(found) > 1:
         raise ValueError(f"raw dataset {name!r} is given twice: {', '.join(found)}; keep one")
     return found[0] if found else None

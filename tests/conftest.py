@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.prometheus import REPORT_INTERVAL_S
+
 SLOW_FIXTURES = {"spark", "ray_local"}
 
 
@@ -103,7 +105,7 @@ def featurized(spark, tmp_path_factory) -> tuple[Path, dict, dict]:
 def ray_local():
     import ray
 
-    # metrics reach the node's metrics port every 2 s instead of 10 (the metrics tests poll it)
+    # metrics reach the node's metrics port every 2 s instead of Ray's 10 (the metrics tests poll it)
     # address="local": a Ray of the test session's own, even where another runs on the machine (the
     # cluster tests', a user's)
     ray.init(
@@ -111,7 +113,7 @@ def ray_local():
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,
-        _system_config={"metrics_report_interval_ms": 2000},
+        _system_config={"metrics_report_interval_ms": int(REPORT_INTERVAL_S * 1000)},
     )
     yield ray
     ray.shutdown()

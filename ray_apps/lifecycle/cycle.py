@@ -4,7 +4,8 @@
     umair cycle --lake LAKE --runs RUNS ...      # the data team's spark-submit already ingested
 
 Stages:
-  1 ingest      `umair ingest` in a child process (Spark), skipped without --raw;
+  1 ingest      `umair ingest` in a child process (Spark), skipped without --raw or when no day
+                arrived that the lake has not taken in (a listing, no Spark process);
   2 challenger  `umair train` warm-started from the champion (from scratch when there is none), named
                 <model>__<newest ingested day>; nothing is trained when a run of the same model
                 in RUNS was trained on the lake as it is (no new data: said so, exit 0);
@@ -31,6 +32,7 @@ from ray_apps.lifecycle.gate import DEFAULT_TOLERANCE, gate
 from ray_apps.lifecycle.lock import LockHeldError, lifecycle_lock
 from ray_apps.lifecycle.promote import PromotionRefused, promote_holding_lock
 from ray_apps.ranker.config import TrainConfig, add_train_flags, default_run_name, train_config_from
+from spark_jobs.landing import arrived_days
 from umair_models import storage
 from umair_models.warm_start import WarmStartError
 
@@ -62,14 +64,28 @@ def run_ingest(raw: str, lake: str, prep_config: str | None) -> list[str]:
     return lines
 
 
-def newest_day(lake: str) -> str | None:
+def ingested_days(lake: str) -> list[str]:
+    """The days LAKE/ingest_log records, oldest first (none before the first ingest)."""
     from ray_apps.lake import read_table
 
     path = storage.join(lake, "ingest_log")
     if not storage.is_delta_table(path):
+        return []
+    return sorted(read_table(path, ["date"]).column("date").to_pylist())
+
+
+def newest_day(lake: str) -> str | None:
+    days = ingested_days(lake)
+    return days[-1] if days else None
+
+
+def days_to_ingest(raw: str, lake: str) -> list[str] | None:
+    """The days under RAW the lake has not taken in, read from the listing and LAKE/ingest_log without
+    starting Spark; None when LAKE is no lake yet (ingest itself says so)."""
+    if not storage.is_delta_table(storage.join(lake, "vocab")):
         return None
-    days = read_table(path, ["date"]).column("date").to_pylist()
-    return max(days) if days else None
+    done = set(ingested_days(lake))
+    return [d for d in arrived_days(raw) if d not in done]
 
 
 def already_trained(runs: str, config: TrainConfig, inputs: dict) -> str | None:
@@ -105,7 +121,11 @@ def cycle(
     runs, t0 = storage.absolute(runs), time.time()
     record: dict = {"lake": storage.absolute(lake), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     with lifecycle_lock(runs, "cycle"):
-        if raw:
+        pending = days_to_ingest(raw, lake) if raw else None
+        if raw and pending == []:  # a quiet day costs no Spark process
+            record["ingest"] = [f"no day under {raw} that the lake has not taken in"]
+            _say(1, "ingest", f"0 new day(s): {record['ingest'][0]}", t0, record)
+        elif raw:
             lines = run_ingest(raw, lake, prep_config)
             record["ingest"] = lines
             taken = [line for line in lines if line.startswith("Day ") and "skipped" not in line]

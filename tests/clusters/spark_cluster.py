@@ -18,7 +18,7 @@ from tests.clusters.ray_cluster import BIN, REPO, free_port
 
 
 class SparkStandalone:
-    """spark = SparkStandalone(workers=2); spark.master_url; spark.submit("build_datasets", [...]); spark.stop()"""
+    """spark = SparkStandalone(workers=1, cores=2); spark.master_url; spark.submit("build_datasets", [...]); spark.stop()"""
 
     def __init__(self, workers: int = 2, cores: int = 1, memory: str = "2g", env: dict[str, str] | None = None) -> None:
         """`env`: more environment for the Master, the Workers (so their executors) and submitted drivers,

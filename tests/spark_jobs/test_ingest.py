@@ -15,7 +15,8 @@ from deltalake import DeltaTable
 from spark_jobs import ingest as ingest_job
 from spark_jobs import schema
 from spark_jobs.generate_site import generate
-from spark_jobs.raw import RawFileError, arrived_days
+from spark_jobs.landing import arrived_days
+from spark_jobs.raw import RawFileError
 from spark_jobs.site import days as arriving_days
 from spark_jobs.site import world
 

@@ -54,7 +54,7 @@ def test_a_day_cycle_warm_starts_gates_and_records_and_a_quiet_day_does_nothing(
 
     third = cycle(str(lake), str(runs), config, raw=str(day_raw))  # nothing arrived since
     assert third["outcome"] == "no new data" and "challenger" not in third
-    assert "skipped, already ingested" in " ".join(third["ingest"])
+    assert third["ingest"] == [f"no day under {day_raw} that the lake has not taken in"]  # no Spark started
     assert sorted(p.name for p in runs.iterdir() if (p / "metrics.json").exists()) == sorted(
         [Path(first["challenger"]).name, Path(challenger).name]
     )
