@@ -18,7 +18,6 @@ from ray_apps.ranker.loop import epoch_batches, evaluate, train_epoch
 from ray_apps.ranker.protocol import BatchTail, recalibrate_batch_norm
 from umair_models.models.registry import MODELS, build_model
 
-
 # The batch norm under test sits in the DNN; xDeepFM's default CIN (3 x 200 maps) alone made its case 14 s
 # of the suite's 20 (CI of 2026-12-06), so it gets a narrower CIN here.
 NARROWER = {"xdeepfm": {"cin_layer_sizes": [32, 32]}}
