@@ -1,7 +1,7 @@
 """The ranking endpoint under attack: good-traffic latency with and without hostile requests.
 
     python bench/serve_fuzz.py --run RUNS/umair_fps --lake LAKE [--rate 20] [--seconds 20] [--attackers 16]
-        [--rate-limit 40,80 --client-tokens]
+        [--rate-limit 40,80 --client-tokens] [--proxy-shedding off]
 
 Phase 1 sends good POST /v1/rank requests (100 candidates) open-loop at --rate for --seconds.
 Phase 2 sends the same good traffic while --attackers connections, from a second process, send the
@@ -15,6 +15,8 @@ replica process changed (target: no restart). Loopback only; writes JSON.
 each attacker connection sends its own `Authorization: Bearer attacker-<k>` and the good client its
 own, as clients behind a gateway that issues tokens would (on loopback every client has the same
 address, so without tokens the limit would count good and bad traffic as one client).
+--proxy-shedding off starts Serve's proxy without ray_apps.serve.proxy_shedding (every request then
+reaches the replica before it is refused), the baseline of the shedding.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import save_result  # noqa: E402
 from _serving import start_warm  # noqa: E402
 
+from ray_apps.runtime import PROXY_CALLBACK_ENV  # noqa: E402
 from ray_apps.serve.hostile_requests import hostile_requests  # noqa: E402
 from ray_apps.serve.ratelimit import RATE_ENV  # noqa: E402
 from ray_apps.serve.raw_http import Answer, RawRequest, good_rank_requests, has_message, paced, send  # noqa: E402
@@ -96,10 +99,13 @@ def main() -> int:
     p.add_argument("--port", type=int, default=8012)
     p.add_argument("--rate-limit", default=None, help="RATE,BURST per client (UMAIR_SERVE_RATE_LIMIT); default: off")
     p.add_argument("--client-tokens", action="store_true", help="a bearer token per attacker and for the good client")
+    p.add_argument("--proxy-shedding", choices=("on", "off"), default="on", help="refusals in Serve's proxy")
     p.add_argument("--out", default="bench/results/serve_fuzz.json")
     a = p.parse_args()
     if a.rate_limit:
-        os.environ[RATE_ENV] = a.rate_limit  # read by the replicas this process's Ray starts
+        os.environ[RATE_ENV] = a.rate_limit  # read by the proxies and replicas this process's Ray starts
+    if a.proxy_shedding == "off":
+        os.environ[PROXY_CALLBACK_ENV] = ""  # no callback: Serve's plain proxy
     base, body = start_warm(a.run, a.lake, a.port)
     replica_before = requests.get(f"{base}/v1/model", timeout=30).json()["replica"]
     n = int(a.rate * a.seconds)
@@ -128,6 +134,7 @@ def main() -> int:
         "attackers": a.attackers,
         "rate_limit": a.rate_limit,
         "client_tokens": a.client_tokens,
+        "proxy_shedding": a.proxy_shedding,
         "candidates": len(body["illust_ids"]),
         "good_without_attack": latency(quiet),
         "good_under_attack": latency(attacked),

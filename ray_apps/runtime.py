@@ -8,6 +8,17 @@ import os
 
 from ray_apps.console import log, quiet_libraries
 
+# Serve's HTTP proxy calls this for middlewares: bad and over-limit requests are answered there, before a
+# replica (ray_apps.serve.proxy_shedding). Read by the proxy actor from its environment.
+PROXY_CALLBACK_ENV = "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"
+PROXY_CALLBACK = "ray_apps.serve.proxy_shedding:middlewares"
+
+
+def default_proxy_callback() -> None:
+    """Before a local Ray starts: its Serve proxies shed with ours unless the environment names another
+    callback (or sets it empty: none)."""
+    os.environ.setdefault(PROXY_CALLBACK_ENV, PROXY_CALLBACK)
+
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Connect to `address` (or RAY_ADDRESS, e.g. under `ray job submit`), else start a local Ray.
@@ -30,6 +41,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, log_to_driver=to_driver)
     else:
+        default_proxy_callback()
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=to_driver)
     from ray.data import DataContext
 

@@ -105,6 +105,10 @@ def featurized(spark, tmp_path_factory) -> tuple[Path, dict, dict]:
 def ray_local():
     import ray
 
+    from ray_apps.runtime import default_proxy_callback
+
+    default_proxy_callback()  # its Serve proxies shed bad requests, as a Ray our apps start does
+
     # metrics reach the node's metrics port every 2 s instead of Ray's 10 (the metrics tests poll it)
     # address="local": a Ray of the test session's own, even where another runs on the machine (the
     # cluster tests', a user's)

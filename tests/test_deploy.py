@@ -91,7 +91,8 @@ def test_serve_configs_import_the_app_carry_the_run_as_user_config_and_let_batch
 @pytest.mark.parametrize(
     "path", sorted(DEPLOY.glob("kuberay/**/rayservice.yaml")), ids=lambda p: str(p.relative_to(DEPLOY))
 )
-def test_rayservice_takes_the_bearer_token_from_a_secret_on_every_node(path):
+def test_rayservice_takes_the_bearer_token_from_a_secret_and_sheds_in_the_proxy_on_every_node(path):
+    from ray_apps.runtime import PROXY_CALLBACK, PROXY_CALLBACK_ENV
     from ray_apps.serve.guard import TOKEN_ENV
 
     cluster = yaml.safe_load(path.read_text())["spec"]["rayClusterConfig"]
@@ -99,6 +100,10 @@ def test_rayservice_takes_the_bearer_token_from_a_secret_on_every_node(path):
         (container,) = _containers(group["template"])
         (token,) = [e for e in container["env"] if e["name"] == TOKEN_ENV]
         assert token["valueFrom"]["secretKeyRef"]["name"] == "umair-serve-token" and "value" not in token
+        (callback,) = [e for e in container["env"] if e["name"] == PROXY_CALLBACK_ENV]
+        assert callback["value"] == PROXY_CALLBACK
+    module, function = PROXY_CALLBACK.split(":")
+    assert getattr(importlib.import_module(module), function)()  # what Serve's proxy will call
 
 
 def _locations(manifest: dict) -> list[str]:

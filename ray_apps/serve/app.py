@@ -24,7 +24,6 @@ served version, through Ray's metrics export (ray_apps.serve.metrics).
 """
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -41,13 +40,19 @@ from ray import serve
 
 from ray_apps.serve.guard import RequestGuard
 from ray_apps.serve.metrics import MetricsMiddleware, replica_metrics
-from ray_apps.serve.schemas import RankRequest, RankResponse, RecommendRequest, ServeTarget
+from ray_apps.serve.schemas import (
+    BODY_TIMEOUT_S,
+    MAX_BODY_BYTES,
+    RankRequest,
+    RankResponse,
+    RecommendRequest,
+    ServeTarget,
+    unprocessable,
+)
 from ray_apps.serve.served_run import ServedRun
 from umair_models import storage
 
 APP_NAME = "umair"
-MAX_BODY_BYTES = 64 * 1024
-BODY_TIMEOUT_S = 5.0  # the whole request body must arrive within this, else 408
 BATCH_SIZE = 16
 BATCH_WAIT_S = 0.001  # a lone request waits this long for company; under load the queue fills batches anyway
 
@@ -60,11 +65,9 @@ api.add_middleware(MetricsMiddleware)  # added last: outermost, so the guard's r
 
 @api.exception_handler(RequestValidationError)
 async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-    """422 with where and what, without echoing the input: FastAPI's default handler returns each
-    bad value, which fails to encode for NaN / infinity / lone surrogates (a 500) and sends a 60 KB
-    string straight back. ASCII-escaped, so any key the client sent encodes."""
-    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
-    return Response(json.dumps({"detail": errors}, default=str), status_code=422, media_type="application/json")
+    """FastAPI's default handler returns each bad value, which fails to encode for NaN / infinity /
+    lone surrogates (a 500) and sends a 60 KB string straight back: ours does not echo the input."""
+    return unprocessable(list(exc.errors()))
 
 
 @serve.deployment(max_ongoing_requests=32, max_queued_requests=64, ray_actor_options={"num_cpus": 1})

@@ -51,7 +51,7 @@ class RequestGuard:
             body, error = await self._read_body(receive)
             if body is None:
                 return  # the client went away: nobody to answer
-            receive = _replay(body, receive)
+            receive = replay(body, receive)
         if error is not None:
             await error(scope, receive, send)
             return
@@ -113,15 +113,15 @@ def app_path(scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-def _replay(body: bytes, receive):
+def replay(body: bytes, receive):
     """A receive() that hands the buffered body over once, then defers to the real one (disconnects)."""
     sent = False
 
-    async def replay():
+    async def replayed():
         nonlocal sent
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
-    return replay
+    return replayed

@@ -28,8 +28,8 @@ from typing import Any
 
 from ray_apps.metrics import KeptGauges
 from ray_apps.serve.guard import app_path
+from ray_apps.serve.schemas import ROUTES
 
-ROUTES = ("/v1/rank", "/v1/recommend", "/v1/model", "/healthz")
 LATENCY_BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]
 BATCH_BOUNDS = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
 SCORE_BOUNDS = [0.05 * i for i in range(1, 20)]

@@ -1,12 +1,18 @@
-"""The endpoint's request and answer schemas (pydantic: unknown fields, ids over 128 characters or not
-encodable as UTF-8, too many candidates and implausible times are 422s), and the Ranker's user_config."""
+"""The endpoint's routes, request and answer schemas (pydantic: unknown fields, ids over 128 characters or
+not encodable as UTF-8, too many candidates and implausible times are 422s), the 422 answer, the request
+size and time limits, and the Ranker's user_config. The replica (ray_apps.serve.app) and Serve's proxy
+(ray_apps.serve.proxy_shedding) both check requests against these."""
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
+from starlette.responses import Response
 
 MAX_CANDIDATES = 500
+MAX_BODY_BYTES = 64 * 1024
+BODY_TIMEOUT_S = 5.0  # the whole request body must arrive within this, else 408
 EARLIEST_TS, LATEST_TS = datetime(1970, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 
 
@@ -62,3 +68,20 @@ class ServeTarget(BaseModel):
     model_config = {"extra": "forbid"}
     run: str
     lake: str
+
+
+# path -> (method, schema of its JSON body or None); FastAPI's documentation pages besides (GET)
+ROUTES: dict[str, tuple[str, type[BaseModel] | None]] = {
+    "/v1/rank": ("POST", RankRequest),
+    "/v1/recommend": ("POST", RecommendRequest),
+    "/v1/model": ("GET", None),
+    "/healthz": ("GET", None),
+}
+DOC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+
+
+def unprocessable(errors: list[dict]) -> Response:
+    """422 with where and what for each error, without echoing the input (a bad value may not encode:
+    NaN, infinity, lone surrogates; or be 60 KB long). ASCII-escaped, so any key the client sent encodes."""
+    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+    return Response(json.dumps({"detail": detail}, default=str), status_code=422, media_type="application/json")

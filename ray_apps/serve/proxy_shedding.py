@@ -1,0 +1,133 @@
+"""Shedding in Serve's HTTP proxy: bad and over-limit requests are answered before they cost a replica.
+
+Ray Serve's proxy wraps its ASGI app in the Starlette middlewares returned by the function that the
+environment variable RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH names; the proxy actor reads it from
+its environment when it starts. A local Ray started by our apps gets
+`ray_apps.serve.proxy_shedding:middlewares` unless the variable is set (ray_apps.runtime); on a
+cluster set it on every node (deploy/kuberay/ does). In the proxy, before a request crosses to a
+replica:
+
+- the guard (ray_apps.serve.guard), with the proxy's environment: the per-client rate limit
+  (UMAIR_SERVE_RATE_LIMIT) 429 with Retry-After, the bearer token (UMAIR_SERVE_TOKEN) 401, a
+  declared or read body over the size limit 413, a body slower than the time limit 408;
+- a request for one of the ranker's routes (the path ends in it: any route prefix) with another
+  method: 405; the JSON body of its POST routes parsed and validated against the request schema:
+  422 with where and what, the shape the replica answers with.
+
+Paths that are no route of the ranker pass on untouched (another app may own them; Serve or the
+replica answers 404), and so do /healthz and Serve's own paths (/-/healthz, /-/routes: probes).
+What passes keeps its
+body; the replica checks it again with the same code (and its own environment's limits), which keeps
+a deployment without the callback safe. Each refusal is counted in `umair_http_requests_total` as the
+replica counts its answers (ray_apps.serve.metrics), so the counters still add up to what was sent.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.middleware import Middleware
+
+from ray_apps.serve.guard import OPEN_PATHS, RequestGuard, replay
+from ray_apps.serve.metrics import replica_metrics
+from ray_apps.serve.schemas import BODY_TIMEOUT_S, DOC_PATHS, MAX_BODY_BYTES, ROUTES, unprocessable
+
+FORWARDED = "umair.forwarded"  # set in the ASGI scope of a request the shedding let through
+
+
+def middlewares() -> list[Middleware]:
+    """The callback Serve's proxy calls (RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH)."""
+    return [Middleware(ProxyShedding)]
+
+
+def ranker_route(path: str) -> str | None:
+    """The ranker route `path` ends in ("/v1/rank" for "/v1/rank" and "/shop/v1/rank"), or None."""
+    for route in (*ROUTES, *DOC_PATHS):
+        if path == route or path.endswith(route):
+            return route
+    return None
+
+
+class ProxyShedding:
+    """Pure ASGI around Serve's proxy app."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.checks = RequestGuard(
+            _CheckRoute(self._forward), max_body_bytes=MAX_BODY_BYTES, body_timeout_s=BODY_TIMEOUT_S
+        )
+
+    async def __call__(self, scope, receive, send) -> None:
+        route = ranker_route(scope["path"]) if scope["type"] == "http" else None
+        if route is None or route in OPEN_PATHS:  # another app's path, Serve's own, a health probe
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), [0]
+
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        await self.checks(scope, receive, sending)
+        if status[0] and not scope.get(FORWARDED):  # answered here: the replica never saw it, so count it here
+            replica_metrics().answered(route, status[0], time.perf_counter() - start)
+
+    async def _forward(self, scope, receive, send) -> None:
+        scope[FORWARDED] = True
+        await self.app(scope, receive, send)
+
+
+class _CheckRoute:
+    """After the guard: the method of a ranker route, then the body of its POST routes (read, validated,
+    replayed to the proxy)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        route = ranker_route(scope["path"])
+        method, schema = ROUTES.get(route or "", ("GET", None))
+        if scope["method"] != method:
+            headers = {"Allow": method}
+            await JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)(scope, receive, send)
+            return
+        if schema is None:
+            await self.app(scope, receive, send)
+            return
+        body = await _whole_body(receive)
+        if body is None:
+            return  # the client went away: nobody to answer
+        if not _json_content(dict(scope["headers"]).get(b"content-type")):
+            error = {"loc": ["body"], "msg": "expected a JSON body (content-type: application/json)", "type": "json"}
+            await unprocessable([error])(scope, receive, send)
+            return
+        try:
+            schema.model_validate_json(body)
+        except ValidationError as e:
+            errors = [{**err, "loc": ["body", *err.get("loc", ())]} for err in e.errors(include_input=False)]
+            await unprocessable(errors)(scope, receive, send)
+            return
+        await self.app(scope, replay(body, receive), send)
+
+
+async def _whole_body(receive) -> bytes | None:
+    """The body (the guard has bounded its size and time already), or None when the client disconnected."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _json_content(content_type: bytes | None) -> bool:
+    """FastAPI's rule: no content-type, application/json or application/*+json is parsed as JSON."""
+    if not content_type:
+        return True
+    kind = content_type.split(b";", 1)[0].strip().lower()
+    return kind == b"application/json" or (kind.startswith(b"application/") and kind.endswith(b"+json"))
