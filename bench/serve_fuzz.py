@@ -1,7 +1,7 @@
 """The ranking endpoint under attack: good-traffic latency with and without hostile requests.
 
     python bench/serve_fuzz.py --run RUNS/umair_fps --lake LAKE [--rate 20] [--seconds 20] [--attackers 16]
-        [--rate-limit 40,80 --client-tokens] [--proxy-shedding off]
+        [--rate-limit 40,80 --client-tokens] [--proxy-shedding off] [--attack-rate 200]
 
 Phase 1 sends good POST /v1/rank requests (100 candidates) open-loop at --rate for --seconds.
 Phase 2 sends the same good traffic while --attackers connections, from a second process, send the
@@ -15,6 +15,9 @@ replica process changed (target: no restart). Loopback only; writes JSON.
 each attacker connection sends its own `Authorization: Bearer attacker-<k>` and the good client its
 own, as clients behind a gateway that issues tokens would (on loopback every client has the same
 address, so without tokens the limit would count good and bad traffic as one client).
+--attack-rate sends the bad requests open loop at a fixed rate (the --attackers clients taking turns)
+instead of back to back: back to back, an endpoint that refuses faster is sent more, by a process that
+shares this machine's cores with it, so two endpoints are compared at the same attack only at a fixed rate.
 --proxy-shedding off starts Serve's proxy without ray_apps.serve.proxy_shedding (every request then
 reaches the replica before it is refused), the baseline of the shedding.
 """
@@ -63,28 +66,37 @@ def latency(answers: list[Answer]) -> dict:
     }
 
 
-async def attack_for(port: int, attackers: int, seconds: float, tokens: bool) -> list[Answer]:
-    """`attackers` connections sending the hostile pool back to back for `seconds` (each its own token)."""
+async def attack_for(port: int, attackers: int, seconds: float, tokens: bool, rate: float | None) -> list[Answer]:
+    """`attackers` clients (each its own token) sending the hostile pool for `seconds`: back to back on
+    `attackers` connections, or open loop at `rate` requests per second in all, whatever the answers."""
     pool = hostile_requests(2000, seed=1, slow=40)
+
+    def request(i: int) -> RawRequest:
+        return with_token(pool[i % len(pool)], f"attacker-{i % attackers}") if tokens else pool[i % len(pool)]
+
+    if rate is not None:
+        return await paced("127.0.0.1", port, [request(i) for i in range(int(rate * seconds))], rate, 30)
     deadline = time.perf_counter() + seconds
     bad: list[Answer] = []
 
     async def attacker(k: int) -> None:
         i = k
         while time.perf_counter() < deadline:
-            request = pool[i % len(pool)]
-            bad.append(await send("127.0.0.1", port, with_token(request, f"attacker-{k}") if tokens else request, 30))
+            bad.append(await send("127.0.0.1", port, request(i), 30))
             i += attackers
 
     await asyncio.gather(*(attacker(k) for k in range(attackers)))
     return bad
 
 
-def attack_process(port: int, attackers: int, seconds: float, tokens: bool, out) -> None:
+def attack_process(port: int, attackers: int, seconds: float, tokens: bool, rate: float | None, out) -> None:
     """The attack in its own process, so the good-traffic client's event loop measures the endpoint,
-    not its own backlog of bad answers. Sends back (kind, status, has a message) per request."""
-    bad = asyncio.run(attack_for(port, attackers, seconds, tokens))
-    out.send([(x.kind, x.status, has_message(x)) for x in bad])
+    not its own backlog of bad answers. Sends back (kind, status, has a message) per request and the
+    share of a core the attacking process itself used."""
+    started, cpu = time.perf_counter(), time.process_time()
+    bad = asyncio.run(attack_for(port, attackers, seconds, tokens, rate))
+    share = (time.process_time() - cpu) / (time.perf_counter() - started)
+    out.send(([(x.kind, x.status, has_message(x)) for x in bad], share))
 
 
 def main() -> int:
@@ -96,6 +108,12 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=20, help="good requests per second")
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--attackers", type=int, default=16, help="connections sending bad requests back to back")
+    p.add_argument(
+        "--attack-rate",
+        type=float,
+        default=None,
+        help="bad requests per second in all, open loop (default: back to back)",
+    )
     p.add_argument("--port", type=int, default=8012)
     p.add_argument("--rate-limit", default=None, help="RATE,BURST per client (UMAIR_SERVE_RATE_LIMIT); default: off")
     p.add_argument("--client-tokens", action="store_true", help="a bearer token per attacker and for the good client")
@@ -116,12 +134,13 @@ def main() -> int:
     print(f"[fuzz] good traffic alone: {latency(quiet)}", flush=True)
     receive, send_back = mp.get_context("spawn").Pipe(duplex=False)
     attack = mp.get_context("spawn").Process(
-        target=attack_process, args=(port, a.attackers, a.seconds + 3, a.client_tokens, send_back)
+        target=attack_process, args=(port, a.attackers, a.seconds + 3, a.client_tokens, a.attack_rate, send_back)
     )
     attack.start()
     time.sleep(2)  # the attack process is up and sending
     attacked = asyncio.run(paced(host, port, good_rank_requests(n, body, token), a.rate, 30))
-    bad = [Answer(kind, status, b"x" if message else b"", 0.0) for kind, status, message in receive.recv()]
+    answers, attacker_cpu = receive.recv()
+    bad = [Answer(kind, status, b"x" if message else b"", 0.0) for kind, status, message in answers]
     attack.join()
     wall = a.seconds + 3
     print(f"[fuzz] good traffic under attack: {latency(attacked)}", flush=True)
@@ -135,6 +154,8 @@ def main() -> int:
         "rate_limit": a.rate_limit,
         "client_tokens": a.client_tokens,
         "proxy_shedding": a.proxy_shedding,
+        "attack_rate": a.attack_rate,
+        "attacker_cpu_share": round(attacker_cpu, 2),
         "candidates": len(body["illust_ids"]),
         "good_without_attack": latency(quiet),
         "good_under_attack": latency(attacked),
