@@ -10,7 +10,7 @@
 - Body time: the whole body must arrive within `body_timeout_s` of the request's start, else 408,
   so a client that stalls half-way holds a slot of the replica for seconds, not for ever.
 
-The body is buffered (it is small by then) and replayed to the app. Pure ASGI: Starlette's
+The body is buffered (it is small by then), kept in the scope under BODY and replayed to the app. Pure ASGI: Starlette's
 @app.middleware("http") wraps every request in extra tasks and streams.
 """
 
@@ -26,6 +26,7 @@ from ray_apps.serve import ratelimit
 
 TOKEN_ENV = "UMAIR_SERVE_TOKEN"
 OPEN_PATHS = frozenset({"/healthz"})  # liveness / readiness probes carry no token
+BODY = "umair.body"  # the ASGI scope key of the buffered body (none without content-length / chunks: no body)
 
 
 class RequestGuard:
@@ -51,7 +52,8 @@ class RequestGuard:
             body, error = await self._read_body(receive)
             if body is None:
                 return  # the client went away: nobody to answer
-            receive = replay(body, receive)
+            scope[BODY] = body  # for the checks after the guard (ray_apps.serve.proxy_shedding)
+            receive = _replay(body, receive)
         if error is not None:
             await error(scope, receive, send)
             return
@@ -113,7 +115,7 @@ def app_path(scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-def replay(body: bytes, receive):
+def _replay(body: bytes, receive):
     """A receive() that hands the buffered body over once, then defers to the real one (disconnects)."""
     sent = False
 

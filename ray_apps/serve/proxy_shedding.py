@@ -30,11 +30,12 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.middleware import Middleware
 
-from ray_apps.serve.guard import OPEN_PATHS, RequestGuard, replay
+from ray_apps.serve.guard import BODY, OPEN_PATHS, RequestGuard
 from ray_apps.serve.metrics import replica_metrics
 from ray_apps.serve.schemas import BODY_TIMEOUT_S, DOC_PATHS, MAX_BODY_BYTES, ROUTES, unprocessable
 
 FORWARDED = "umair.forwarded"  # set in the ASGI scope of a request the shedding let through
+ROUTE = "umair.route"  # the ranker route a request is for, in its ASGI scope
 
 
 def middlewares() -> list[Middleware]:
@@ -55,16 +56,14 @@ class ProxyShedding:
 
     def __init__(self, app) -> None:
         self.app = app
-        self.checks = RequestGuard(
-            _CheckRoute(self._forward), max_body_bytes=MAX_BODY_BYTES, body_timeout_s=BODY_TIMEOUT_S
-        )
+        self.checks = RequestGuard(self._check_route, max_body_bytes=MAX_BODY_BYTES, body_timeout_s=BODY_TIMEOUT_S)
 
     async def __call__(self, scope, receive, send) -> None:
         route = ranker_route(scope["path"]) if scope["type"] == "http" else None
         if route is None or route in OPEN_PATHS:  # another app's path, Serve's own, a health probe
             await self.app(scope, receive, send)
             return
-        start, status = time.perf_counter(), [0]
+        scope[ROUTE], start, status = route, time.perf_counter(), [0]
 
         async def sending(message) -> None:
             if message["type"] == "http.response.start":
@@ -75,54 +74,31 @@ class ProxyShedding:
         if status[0] and not scope.get(FORWARDED):  # answered here: the replica never saw it, so count it here
             replica_metrics().answered(route, status[0], time.perf_counter() - start)
 
-    async def _forward(self, scope, receive, send) -> None:
-        scope[FORWARDED] = True
-        await self.app(scope, receive, send)
-
-
-class _CheckRoute:
-    """After the guard: the method of a ranker route, then the body of its POST routes (read, validated,
-    replayed to the proxy)."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        route = ranker_route(scope["path"])
-        method, schema = ROUTES.get(route or "", ("GET", None))
+    async def _check_route(self, scope, receive, send) -> None:
+        """After the guard: the method of the route, then the JSON body of a POST route (the guard has
+        read it, within its size and time limits) against the route's request schema."""
+        method, schema = ROUTES.get(scope[ROUTE], ("GET", None))  # documentation pages: GET
         if scope["method"] != method:
             headers = {"Allow": method}
             await JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)(scope, receive, send)
             return
-        if schema is None:
-            await self.app(scope, receive, send)
-            return
-        body = await _whole_body(receive)
-        if body is None:
-            return  # the client went away: nobody to answer
-        if not _json_content(dict(scope["headers"]).get(b"content-type")):
-            error = {"loc": ["body"], "msg": "expected a JSON body (content-type: application/json)", "type": "json"}
-            await unprocessable([error])(scope, receive, send)
-            return
-        try:
-            schema.model_validate_json(body)
-        except ValidationError as e:
-            errors = [{**err, "loc": ["body", *err.get("loc", ())]} for err in e.errors(include_input=False)]
-            await unprocessable(errors)(scope, receive, send)
-            return
-        await self.app(scope, replay(body, receive), send)
-
-
-async def _whole_body(receive) -> bytes | None:
-    """The body (the guard has bounded its size and time already), or None when the client disconnected."""
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+        if schema is not None:
+            if not _json_content(dict(scope["headers"]).get(b"content-type")):
+                error = {
+                    "loc": ["body"],
+                    "msg": "expected a JSON body (content-type: application/json)",
+                    "type": "json",
+                }
+                await unprocessable([error])(scope, receive, send)
+                return
+            try:
+                schema.model_validate_json(scope.get(BODY, b""))
+            except ValidationError as e:
+                errors = [{**err, "loc": ["body", *err.get("loc", ())]} for err in e.errors(include_input=False)]
+                await unprocessable(errors)(scope, receive, send)
+                return
+        scope[FORWARDED] = True
+        await self.app(scope, receive, send)  # the guard's receive hands the body over unread
 
 
 def _json_content(content_type: bytes | None) -> bool:
