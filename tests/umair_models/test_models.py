@@ -71,6 +71,21 @@ def test_every_table4_variant_builds_and_runs(variant):
     assert torch.isfinite(loss)
 
 
+def test_the_dot_variant_adds_v_user_dot_v_il_to_the_paper_logit():
+    torch.manual_seed(0)
+    dot = build_model("umair_fps", make_spec(), SMALL, variant="w/ ATT*3+dot")
+    paper = build_model("umair_fps", make_spec(), SMALL)
+    paper.load_state_dict(dot.state_dict())  # same parameters: the variant adds none
+    _load_tables(dot), _load_tables(paper)
+    dot.eval(), paper.eval()
+    batch = make_batch(8)
+    e = dot.embedding(batch)
+    v_user, v_il = dot.user_vector(e), dot.item_vector(batch, e)
+    assert torch.allclose(dot(batch), paper(batch) + (v_user * v_il).sum(-1), atol=1e-5)
+    with pytest.raises(ValueError, match="user_item_dot"):
+        build_model("umair_fps", make_spec(), {**SMALL, "user_item_dot": True}, variant="w/o UMCM")
+
+
 def test_table4_variants_change_what_they_claim():
     spec = make_spec()
     full = build_model("umair_fps", spec, SMALL)
@@ -191,6 +206,7 @@ def test_parameter_deltas_match_the_papers_table4():
     for k in (2, 3, 4):
         assert count[f"w/ SEN*{k}"] - full == 580 * k
     assert count["w/ ATT*3+Wq"] - full == 3 * 64 * 64  # the named alternative: one W_q per expert
+    assert count["w/ ATT*3+dot"] == full  # the dot product of v_user and v_il has no parameters
 
 
 def test_the_xavier_initializer_follows_the_reference_scheme_and_torch_keeps_pytorchs_defaults():
