@@ -115,7 +115,9 @@ def main() -> int:
         help="bad requests per second in all, open loop (default: back to back)",
     )
     p.add_argument("--port", type=int, default=8012)
-    p.add_argument("--rate-limit", default=None, help="RATE,BURST per client (UMAIR_SERVE_RATE_LIMIT); default: off")
+    p.add_argument(
+        "--rate-limit", default=None, help="RATE,BURST[,REFUSAL_COST] per client (UMAIR_SERVE_RATE_LIMIT); default: off"
+    )
     p.add_argument("--client-tokens", action="store_true", help="a bearer token per attacker and for the good client")
     p.add_argument("--proxy-shedding", choices=("on", "off"), default="on", help="refusals in Serve's proxy")
     p.add_argument("--out", default="bench/results/serve_fuzz.json")

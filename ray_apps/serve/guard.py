@@ -3,8 +3,12 @@
 - Bearer token: when the environment variable UMAIR_SERVE_TOKEN is set in the replica's process
   (a Kubernetes Secret in the RayService; unset for the local demo), every path but /healthz needs
   `Authorization: Bearer <token>`; otherwise 401.
-- Rate: with UMAIR_SERVE_RATE_LIMIT="RATE,BURST" set, a client over its budget gets 429 with
-  Retry-After before anything else is done for it (ray_apps.serve.ratelimit).
+- Rate: with UMAIR_SERVE_RATE_LIMIT="RATE,BURST[,REFUSAL_COST]" set, a client over its budget gets 429 with
+  Retry-After before anything else is done for it, and a request of its answered with another 4xx
+  costs it more of its budget (ray_apps.serve.ratelimit). With `hold_over_limit` (Serve's proxy, where
+  waiting costs no replica a slot) the 429 is sent when the client's next token is back, at most
+  HOLD_MAX_S later, for at most HELD_MAX requests at once: a client that retries at once, as a flood
+  does, is slowed to the rate it is allowed instead of being answered as fast as it can send.
 - Body size: a declared `content-length` over the limit is answered 413 before a byte is read;
   an undeclared (chunked) body is read up to the limit, then 413.
 - Body time: the whole body must arrive within `body_timeout_s` of the request's start, else 408,
@@ -27,11 +31,17 @@ from ray_apps.serve import ratelimit
 TOKEN_ENV = "UMAIR_SERVE_TOKEN"
 OPEN_PATHS = frozenset({"/healthz"})  # liveness / readiness probes carry no token
 BODY = "umair.body"  # the ASGI scope key of the buffered body (none without content-length / chunks: no body)
+HOLD_MAX_S = 1.0  # the longest a 429 is held back (hold_over_limit)
+HELD_MAX = 1024  # 429s held at once by one guard; past it they are sent at once
 
 
 class RequestGuard:
-    def __init__(self, app, max_body_bytes: int, body_timeout_s: float, token_env: str = TOKEN_ENV) -> None:
+    def __init__(
+        self, app, max_body_bytes: int, body_timeout_s: float, token_env: str = TOKEN_ENV, hold_over_limit: bool = False
+    ) -> None:
         self.app = app
+        self.hold_over_limit = hold_over_limit
+        self.held = 0  # 429s being held now
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
         token = os.environ.get(token_env, "")
@@ -43,11 +53,25 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        error = (
-            self._refuse_over_limit(scope, headers)
-            or self._refuse_caller(scope, headers)
-            or self._refuse_declared_length(headers)
-        )
+        limiter = self.limiter if app_path(scope) not in OPEN_PATHS else None
+        client = limiter.client_of(scope, headers) if limiter is not None else None
+        if limiter is None or client is None:
+            await self._checked(scope, receive, send, headers, None)
+            return
+        status = [0]
+
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        await self._checked(scope, receive, sending, headers, client)
+        if 400 <= status[0] < 500 and status[0] != 429:
+            limiter.refused(client)  # a bad request costs its client more of its budget
+
+    async def _checked(self, scope, receive, send, headers: dict[bytes, bytes], client: str | None) -> None:
+        error = await self._refuse_over_limit(client) if client is not None else None
+        error = error or self._refuse_caller(scope, headers) or self._refuse_declared_length(headers)
         if error is None and (b"content-length" in headers or b"transfer-encoding" in headers):
             body, error = await self._read_body(receive)
             if body is None:
@@ -68,12 +92,18 @@ class RequestGuard:
             {"detail": "missing or wrong bearer token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
         )
 
-    def _refuse_over_limit(self, scope, headers: dict[bytes, bytes]) -> JSONResponse | None:
-        if self.limiter is None or app_path(scope) in OPEN_PATHS:
-            return None
-        wait = self.limiter.wait_s(self.limiter.client_of(scope, headers))
+    async def _refuse_over_limit(self, client: str) -> JSONResponse | None:
+        assert self.limiter is not None  # a client is only named when there is a limit
+        wait = self.limiter.wait_s(client)
         if not wait:
             return None
+        if self.hold_over_limit and self.held < HELD_MAX:
+            self.held += 1
+            try:
+                await asyncio.sleep(min(wait, HOLD_MAX_S))
+            finally:
+                self.held -= 1
+            wait = max(0.0, wait - HOLD_MAX_S)
         detail = f"over the rate limit of {self.limiter.rate:g} requests/s (burst {self.limiter.burst:g}); retry later"
         return JSONResponse({"detail": detail}, status_code=429, headers={"Retry-After": ratelimit.retry_after(wait)})
 

@@ -8,7 +8,8 @@ cluster set it on every node (deploy/kuberay/ does). In the proxy, before a requ
 replica:
 
 - the guard (ray_apps.serve.guard), with the proxy's environment: the per-client rate limit
-  (UMAIR_SERVE_RATE_LIMIT) 429 with Retry-After, the bearer token (UMAIR_SERVE_TOKEN) 401, a
+  (UMAIR_SERVE_RATE_LIMIT) 429 with Retry-After, held back until the client's next token (waiting costs
+  the proxy no replica slot, and a flood that retries at once is slowed to its rate), the bearer token (UMAIR_SERVE_TOKEN) 401, a
   declared or read body over the size limit 413, a body slower than the time limit 408;
 - a request for one of the ranker's routes (the path ends in it: any route prefix) with another
   method: 405; the JSON body of its POST routes parsed and validated against the request schema:
@@ -56,7 +57,9 @@ class ProxyShedding:
 
     def __init__(self, app) -> None:
         self.app = app
-        self.checks = RequestGuard(self._check_route, max_body_bytes=MAX_BODY_BYTES, body_timeout_s=BODY_TIMEOUT_S)
+        self.checks = RequestGuard(
+            self._check_route, max_body_bytes=MAX_BODY_BYTES, body_timeout_s=BODY_TIMEOUT_S, hold_over_limit=True
+        )
 
     async def __call__(self, scope, receive, send) -> None:
         route = ranker_route(scope["path"]) if scope["type"] == "http" else None

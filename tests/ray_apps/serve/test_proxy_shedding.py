@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 import requests
@@ -97,7 +98,8 @@ def test_bad_requests_for_ranker_routes_are_answered_in_the_proxy_and_counted(sh
     assert status == 422 and "JSON" in answer["detail"][0]["msg"]
     _, headers, answer = call(app, "GET", "/v1/rank", b"", {"authorization": "Bearer b"})
     assert headers[b"allow"] == b"POST"
-    _, _, answer = call(app, "POST", "/v1/rank", b'{"user_id": "1", "illust_ids": ["1"], "x": 1}', token)
+    extra = b'{"user_id": "1", "illust_ids": ["1"], "x": 1}'
+    _, _, answer = call(app, "POST", "/v1/rank", extra, {"authorization": "Bearer d"})  # a's budget is spent
     assert answer["detail"][0]["loc"] == ["body", "x"]  # where, as the replica's 422 says it
     assert behind.got == []  # none of them reached the replica
     assert [s for _, s in counted.answers] == [422, 422, 422, 405, 413, 422, 405, 422]
@@ -115,15 +117,31 @@ def test_good_requests_and_other_apps_paths_pass_unchanged_and_uncounted(shed):
     assert counted.answers == []  # the replica counts what it answers
 
 
-def test_a_client_over_its_limit_gets_429_in_the_proxy_and_others_pass(shed):
+def test_a_client_over_its_limit_gets_429_held_until_its_next_token_and_others_pass(shed):
     app, behind, counted = shed
-    flood = [call(app, "POST", "/v1/rank", GOOD, {"authorization": "Bearer flood"})[:2] for _ in range(6)]
-    assert [s for s, _ in flood] == [200, 200, 200, 429, 429, 429]  # burst 3, then 1/s
-    assert int(flood[-1][1][b"retry-after"]) >= 1
+    flood = [call(app, "POST", "/v1/rank", GOOD, {"authorization": "Bearer flood"})[:2] for _ in range(3)]
+    start = time.monotonic()
+    status, headers, answer = call(app, "POST", "/v1/rank", GOOD, {"authorization": "Bearer flood"})
+    held = time.monotonic() - start
+    assert [s for s, _ in flood] == [200, 200, 200] and status == 429  # burst 3, then 1/s
+    assert held >= 0.9 and int(headers[b"retry-after"]) >= 1 and "rate limit" in answer["detail"]
     assert call(app, "POST", "/v1/rank", GOOD, {"authorization": "Bearer other"})[0] == 200
     assert call(app, "GET", "/healthz", b"", {"authorization": "Bearer flood"})[0] == 200  # probes never limited
     assert len(behind.got) == 5
-    assert counted.answers == [("/v1/rank", 429)] * 3
+    assert counted.answers == [("/v1/rank", 429)]
+
+
+def test_a_bad_request_costs_its_client_refusal_cost_tokens(shed):
+    """Limit 1/s, burst 3, the default refusal cost 10: one 422 leaves the client 7 tokens short."""
+    app, behind, counted = shed
+    bad = {"authorization": "Bearer scanner"}
+    assert call(app, "POST", "/v1/rank", b'{"user_id": ', bad)[0] == 422
+    start = time.monotonic()
+    status, headers, _ = call(app, "POST", "/v1/rank", GOOD, bad)  # good now, but the budget is spent
+    assert status == 429 and int(headers[b"retry-after"]) >= 6 and time.monotonic() - start >= 0.9
+    good = [call(app, "POST", "/v1/rank", GOOD, {"authorization": "Bearer good"})[0] for _ in range(3)]
+    assert good == [200] * 3 and len(behind.got) == 3  # a client that sends good requests keeps its burst
+    assert counted.answers == [("/v1/rank", 422), ("/v1/rank", 429)]
 
 
 def test_the_endpoints_proxy_answers_bad_requests_without_the_replica(url):

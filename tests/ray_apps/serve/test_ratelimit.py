@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ray_apps.serve.ratelimit import RATE_ENV, RateLimiter, RateLimitError, from_env, retry_after
+from ray_apps.serve.ratelimit import RATE_ENV, REFUSAL_COST, RateLimiter, RateLimitError, from_env, retry_after
 from tests.ray_apps.serve.conftest import second_app
 
 
@@ -16,11 +16,20 @@ def test_a_bucket_per_client_refills_at_the_rate(monkeypatch):
     assert limiter.wait_s("b", now=0.0) == 0  # another client has its own bucket
     assert limiter.wait_s("a", now=0.6) == 0 and limiter.wait_s("a", now=0.6) > 0
     assert retry_after(0.2) == "1" and retry_after(2.1) == "3"
+    costly = RateLimiter(rate=2, burst=3, refusal_cost=4)
+    assert costly.wait_s("a", now=0.0) == 0
+    costly.refused("a", now=0.0)  # 3 tokens more: 2 - 3 = -1 left
+    assert costly.wait_s("a", now=0.0) == pytest.approx(1.0) and costly.wait_s("b", now=0.0) == 0
     monkeypatch.setenv(RATE_ENV, "many")
     with pytest.raises(RateLimitError, match="RATE,BURST"):
         from_env()
     monkeypatch.setenv(RATE_ENV, "5,10")
-    assert (from_env().rate, from_env().burst) == (5, 10)
+    assert (from_env().rate, from_env().burst, from_env().refusal_cost) == (5, 10, REFUSAL_COST)
+    monkeypatch.setenv(RATE_ENV, "5,10,2")
+    assert from_env().refusal_cost == 2
+    monkeypatch.setenv(RATE_ENV, "5,10,2,1")
+    with pytest.raises(RateLimitError, match="REFUSAL_COST"):
+        from_env()
     monkeypatch.delenv(RATE_ENV)
     assert from_env() is None
 
