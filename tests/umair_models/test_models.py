@@ -231,7 +231,12 @@ def test_the_xavier_initializer_follows_the_reference_scheme_and_torch_keeps_pyt
 
 @pytest.mark.parametrize(
     "name,config",
-    [("umair_fps", {}), ("umair_fps", {"modalities": ("e_sty", "meta")}), ("dcn", {"use_pretrained": True})],
+    [
+        ("umair_fps", {}),
+        ("umair_fps", {"modalities": ("e_sty", "meta")}),
+        ("umair_fps", {"user_item_dot": True}),
+        ("dcn", {"use_pretrained": True}),
+    ],
 )
 def test_the_serving_export_scores_as_the_model_does(name, config):
     """Each item's vectors, projected once and stored in float16, give the trained model's scores; the
