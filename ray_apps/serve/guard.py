@@ -54,10 +54,10 @@ class RequestGuard:
             return
         headers = dict(scope["headers"])
         limiter = self.limiter if app_path(scope) not in OPEN_PATHS else None
-        client = limiter.client_of(scope, headers) if limiter is not None else None
-        if limiter is None or client is None:
+        if limiter is None:
             await self._checked(scope, receive, send, headers, None)
             return
+        client = limiter.client_of(scope, headers)
         status = [0]
 
         async def sending(message) -> None:

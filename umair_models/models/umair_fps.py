@@ -166,13 +166,13 @@ class UMAIRFPS(CTRModel):
 
     def item_vector(self, batch: Batch, e: torch.Tensor) -> torch.Tensor:
         """v_il [B, M]: the modalities fused by UMCM (eq. 6), or their plain mean without UMCM."""
-        return self.fuse(e, *self.modality_vectors(batch, e))
+        return self.fuse(self.user_vector(e) if self.umcm is not None else None, *self.modality_vectors(batch, e))
 
-    def fuse(self, e: torch.Tensor, mods: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """v_il [B, M] from the modalities [B, J, M] and their mask [B, J]."""
+    def fuse(self, v_user: torch.Tensor | None, mods: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """v_il [B, M] from v_user [B, M] (None without UMCM), the modalities [B, J, M] and their mask [B, J]."""
         if self.umcm is None:
             return masked_mean(mods, mask)
-        return self.umcm(self.user_vector(e), mods, mask)
+        return self.umcm(v_user, mods, mask)
 
     def modality_weights(self, batch: Batch) -> torch.Tensor:
         """alpha [B, K, J]: each UMCM expert's weights over the modalities (for inspection)."""
@@ -188,12 +188,10 @@ class UMAIRFPS(CTRModel):
         parts, dot = [e.flatten(1)], None
         if self.modalities:
             mods, mask = self.modality_vectors(batch, e)  # [B, J, M], [B, J]
-            if self.user_item_dot:
-                v_user = self.user_vector(e)  # [B, M]
-                v_il = self.umcm(v_user, mods, mask)  # type: ignore[misc]  # [B, M]
+            v_user = self.user_vector(e) if self.umcm is not None else None  # [B, M]
+            v_il = self.fuse(v_user, mods, mask)  # [B, M]
+            if self.user_item_dot and v_user is not None:
                 dot = (v_user * v_il).sum(-1)  # [B]
-            else:
-                v_il = self.fuse(e, mods, mask)  # [B, M]
             parts.append(v_il)
             if self.modality_fields:
                 parts.append(mods.flatten(1))  # [B, J*M], zero where a modality is missing
