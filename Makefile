@@ -7,8 +7,8 @@ venv:
 demo: venv
 	.venv/bin/umair demo $(ARGS)
 
-test: venv                  # everything, what CI runs (after lint and typecheck): the cluster tests beside the rest
-	bash scripts/test_all.sh $(ARGS)
+test: venv                  # everything, what CI runs (after lint and typecheck)
+	.venv/bin/python -m pytest $(ARGS)
 
 test-fast: venv             # tests that start neither Spark nor Ray (under 3 minutes)
 	.venv/bin/python -m pytest -m "not slow" $(ARGS)
