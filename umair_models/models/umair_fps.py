@@ -166,7 +166,11 @@ class UMAIRFPS(CTRModel):
 
     def item_vector(self, batch: Batch, e: torch.Tensor) -> torch.Tensor:
         """v_il [B, M]: the modalities fused by UMCM (eq. 6), or their plain mean without UMCM."""
-        return self.fuse(self.user_vector(e) if self.umcm is not None else None, *self.modality_vectors(batch, e))
+        return self.fuse(self.query_vector(e), *self.modality_vectors(batch, e))
+
+    def query_vector(self, e: torch.Tensor) -> torch.Tensor | None:
+        """v_user [B, M] where UMCM queries with it; None without UMCM (`w/o UMCM` has no user tower)."""
+        return self.user_vector(e) if self.umcm is not None else None
 
     def fuse(self, v_user: torch.Tensor | None, mods: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """v_il [B, M] from v_user [B, M] (None without UMCM), the modalities [B, J, M] and their mask [B, J]."""
@@ -188,7 +192,7 @@ class UMAIRFPS(CTRModel):
         parts, dot = [e.flatten(1)], None
         if self.modalities:
             mods, mask = self.modality_vectors(batch, e)  # [B, J, M], [B, J]
-            v_user = self.user_vector(e) if self.umcm is not None else None  # [B, M]
+            v_user = self.query_vector(e)  # [B, M] or None
             v_il = self.fuse(v_user, mods, mask)  # [B, M]
             if self.user_item_dot and v_user is not None:
                 dot = (v_user * v_il).sum(-1)  # [B]
