@@ -3,7 +3,7 @@ seeds (mean ± sd), beside the learnable ceiling and the oracle.
 
     make demo                                  # once: builds .umair/demo (raw, lake, encoders, item vectors)
     .venv/bin/python bench/quality_demo.py [--workdir .umair/demo] [--out .umair/demo/quality]
-        [--models all] [--controls all] [--variants "w/o STY,w/o UMCM,w/o DCN-V2"] [--seeds 3]
+        [--models all] [--controls all] [--variants "w/o STY,w/o UMCM,w/o DCN-V2"] [--seeds 3] [--seed 0]
         [--epochs 4] [--batch-size 512] [--parallel 2] [--oracle-vectors umair_fps,dcn_v2]
         [--random-modality umair_fps,dcn_v2] [--set modality_dropout=0.25]
 
@@ -41,6 +41,7 @@ def main() -> int:
     p.add_argument("--controls", default="all")
     p.add_argument("--variants", default="w/o STY,w/o UMCM,w/o DCN-V2")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0, help="first seed (seeds SEED .. SEED+SEEDS-1)")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--parallel", type=int, default=2)
@@ -55,7 +56,7 @@ def main() -> int:
         models=a.models, controls=a.controls, seeds=a.seeds, parallel=a.parallel, oracle_vectors=a.oracle_vectors,
         raw=str(raw), random_modality=a.random_modality,
     )  # fmt: skip
-    base = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, early_stop=True, overrides=parse_overrides(a.set))
+    base = TrainConfig(seed=a.seed, epochs=a.epochs, batch_size=a.batch_size, early_stop=True, overrides=parse_overrides(a.set))
     t = time.time()
     compare(
         str(lake), str(out), what.model_list(), parse_variants(a.variants), base,
