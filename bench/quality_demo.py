@@ -56,7 +56,9 @@ def main() -> int:
         models=a.models, controls=a.controls, seeds=a.seeds, parallel=a.parallel, oracle_vectors=a.oracle_vectors,
         raw=str(raw), random_modality=a.random_modality,
     )  # fmt: skip
-    base = TrainConfig(seed=a.seed, epochs=a.epochs, batch_size=a.batch_size, early_stop=True, overrides=parse_overrides(a.set))
+    base = TrainConfig(
+        seed=a.seed, epochs=a.epochs, batch_size=a.batch_size, early_stop=True, overrides=parse_overrides(a.set)
+    )
     t = time.time()
     compare(
         str(lake), str(out), what.model_list(), parse_variants(a.variants), base,

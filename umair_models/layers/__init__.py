@@ -6,6 +6,7 @@ from umair_models.layers.cross import CrossNet, CrossNetMix, CrossNetV2
 from umair_models.layers.embedding import FeatureEmbedding, LinearLogit, PretrainedLookup
 from umair_models.layers.gating import FeatureGating, InteractionAggregation
 from umair_models.layers.mlp import MLP
+from umair_models.layers.principal import PrincipalProjection, vector_projection
 from umair_models.layers.senet import SENET, BilinearInteraction, FMInteraction
 from umair_models.layers.umcm import UMCM, ExpertGate, UMCMExperts
 
@@ -18,6 +19,8 @@ __all__ = [
     "FeatureEmbedding",
     "LinearLogit",
     "PretrainedLookup",
+    "PrincipalProjection",
+    "vector_projection",
     "FeatureGating",
     "InteractionAggregation",
     "MultiHeadSelfAttention",

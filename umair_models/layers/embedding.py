@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from umair_models.features import FieldSpec
+from umair_models.layers.principal import vector_projection
 
 Batch = dict[str, torch.Tensor]
 
@@ -21,7 +22,8 @@ class FeatureEmbedding(nn.Module):
     shared between fields). Multi-valued fields use nn.EmbeddingBag(mode="mean",
     padding_idx=0): the mean of the non-padding rows, zeros when all padding. Numeric [B] or
     [B, d]: a bias-free Linear(d -> D) (FuxiCTR's convention). Optionally the pretrained item
-    vectors too, each projected by a trainable Linear(dim -> D).
+    vectors too, each projected by a trainable Linear(dim -> D) (through its first
+    `vector_components` principal components when that is set: `layers.principal`).
 
     forward(batch, pretrained) -> [B, F, D], fields in `self.field_names` order (the spec's order,
     pretrained fields last).
@@ -30,7 +32,13 @@ class FeatureEmbedding(nn.Module):
     offsets: torch.Tensor  # [F_cat] first row of each categorical field in the fused table
     order: torch.Tensor  # [F] position of each field after grouping by kind
 
-    def __init__(self, fields: list[FieldSpec], embedding_dim: int, pretrained: Sequence[FieldSpec] = ()) -> None:
+    def __init__(
+        self,
+        fields: list[FieldSpec],
+        embedding_dim: int,
+        pretrained: Sequence[FieldSpec] = (),
+        vector_components: int = 0,
+    ) -> None:
         super().__init__()
         self.embedding_dim = embedding_dim
         self.fields = [f for f in fields if f.kind in ("categorical", "multi_categorical", "numeric")]
@@ -55,7 +63,9 @@ class FeatureEmbedding(nn.Module):
             with torch.no_grad():
                 weight[0].zero_()
         self.numeric = nn.ModuleDict({f.name: nn.Linear(f.dim, embedding_dim, bias=False) for f in self.numeric_fields})
-        self.projections = nn.ModuleDict({f.name: nn.Linear(f.dim, embedding_dim) for f in self.pretrained})
+        self.projections = nn.ModuleDict(
+            {f.name: vector_projection(f.dim, embedding_dim, vector_components) for f in self.pretrained}
+        )
         grouped = self.categorical + self.multi + self.numeric_fields
         order = [grouped.index(f) for f in self.fields]
         self.reorder = order != list(range(len(order)))  # fields back in spec order after grouping

@@ -14,6 +14,7 @@ from torch import nn
 from umair_models.config_files import load_dataclass
 from umair_models.features import FeatureSpec
 from umair_models.layers.embedding import FeatureEmbedding, PretrainedLookup
+from umair_models.layers.principal import PrincipalProjection, fit_projection
 
 Batch = dict[str, torch.Tensor]
 
@@ -27,6 +28,9 @@ class ModelConfig:
     # L2 on the maps each frozen item vector goes through first (its Linear(dim -> width) weights): with a
     # unique vector per item such a map can act as one more item-id embedding, without the embeddings' L2
     vector_l2: float = 0.0
+    # beyond the paper: each frozen item vector reaches its Linear through its first K principal components over
+    # the catalogue, whitened (layers.principal); 0 keeps the whole vector, as the paper does
+    vector_components: int = 0
     dnn_hidden: tuple[int, ...] = (400, 400, 400)
     dnn_dropout: float = 0.0
     batch_norm: bool = False
@@ -62,7 +66,9 @@ class CTRModel(nn.Module):
         return self.config.use_pretrained
 
     def make_embedding(self) -> FeatureEmbedding:
-        return FeatureEmbedding(self.spec.sparse, self.config.embedding_dim, self.pretrained_fields)
+        return FeatureEmbedding(
+            self.spec.sparse, self.config.embedding_dim, self.pretrained_fields, self.config.vector_components
+        )
 
     def pretrained_inputs(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Look up each pretrained field by its index field: name -> vectors [B, dim], present [B]."""
@@ -84,7 +90,11 @@ class CTRModel(nn.Module):
         penalties = [m.l2_penalty() for m in self.modules() if isinstance(m, FeatureEmbedding)]
         total = self.config.embedding_l2 * (torch.stack(penalties).sum() if penalties else torch.zeros(()))
         if self.config.vector_l2:
-            maps = [m.weight for m in self.item_side_projections().values() if isinstance(m, nn.Linear)]
+            maps = [
+                m.weight
+                for m in self.item_side_projections().values()
+                if isinstance(m, (nn.Linear, PrincipalProjection))
+            ]
             total = total + self.config.vector_l2 * sum((w.pow(2).sum() for w in maps), torch.zeros(())) / 2
         return total
 
@@ -106,9 +116,12 @@ class CTRModel(nn.Module):
                         m.weight[m.padding_idx].zero_()
 
     def load_pretrained(self, name: str, vectors: torch.Tensor, present: torch.Tensor) -> None:
+        """Give the lookup of item vector `name` its frozen table [N, dim] and presence [N]; a principal
+        projection not fitted yet (`vector_components`) is fitted on it."""
         if name in self.lookups:
             lookup: PretrainedLookup = self.lookups[name]  # type: ignore[assignment]
             lookup.load(vectors, present)
+            fit_projection(self.item_side_projections()[name], lookup.vectors, lookup.present)
 
     def item_side_projections(self) -> nn.ModuleDict:
         """name -> the trainable map each frozen item vector goes through first ([B, dim] -> [B, W]).

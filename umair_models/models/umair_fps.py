@@ -3,7 +3,8 @@
 1. Field embeddings E [B, F, D] for every sparse field (user, item, context).
 2. v_user [B, M] = Linear(flatten(user-group embeddings)): user id, profile, pooled interest tags.
 3. Modalities e_j [B, J, M]: each pretrained item vector (e_TSEM, e_SEM, e_STY) projected to the
-   common width M by its own Linear(dim -> M), plus F_emb(i^O) = Linear(flatten(item metadata
+   common width M by its own Linear(dim -> M) (through its first principal components when
+   `vector_components` is set), plus F_emb(i^O) = Linear(flatten(item metadata
    embeddings)); mask [B, J] (an item without an image has no SEM / STY).
 4. v_il [B, M] = UMCMExperts(v_user, e, mask) (eq. 6-7; K experts, dot-product gate).
 5. x0 = [flatten(E); v_il] -> DCN-V2 cross ∥ deep tower -> logit. The modality vectors reach the
@@ -34,6 +35,7 @@ from torch import nn
 
 from umair_models.features import FeatureSpec
 from umair_models.layers import FeatureEmbedding, UMCMExperts
+from umair_models.layers.principal import vector_projection
 from umair_models.layers.umcm import masked_mean
 from umair_models.models.base import Batch, CTRModel
 from umair_models.models.dcn import CrossDeep, DCNV2Config
@@ -121,7 +123,9 @@ class UMAIRFPS(CTRModel):
             nn.Linear(len(self.user_idx) * d, m) if self.umcm is not None else None
         )  # v_user feeds UMCM only
         self.meta_tower = nn.Linear(len(self.meta_idx) * d, m) if META in self.modalities else None
-        self.projections = nn.ModuleDict({f.name: nn.Linear(f.dim, m) for f in self.pretrained_fields})
+        self.projections = nn.ModuleDict(
+            {f.name: vector_projection(f.dim, m, config.vector_components) for f in self.pretrained_fields}
+        )
         x0 = len(names) * d + (m if j else 0) + (j * m if config.modality_fields else 0)  # flatten(E), v_il, fields
         self.body = CrossDeep(x0, config, cross=config.cross)
         self.modality_fields = config.modality_fields
