@@ -90,7 +90,7 @@ def grow_state(
     """The state to load into a fresh model: `old` (a trained run's, on `old_spec`) where it fits, `fresh`
     rows for values new in `new_spec`.
 
-    old, fresh: name -> tensor. A tensor of the same shape is copied. A fused table [sum of categorical
+    old, fresh: name -> tensor. A tensor of the same shape is copied (a 0-dim one too: batch-norm counts). A fused table [sum of categorical
     vocabularies, D] is copied field by field to the new offsets; another table whose first dimension
     grew ([vocab, D] of one multi-valued field) gets the old rows [:old_rows]. WarmStartError for other
     fields, a missing or extra name, or any other shape change.
@@ -104,7 +104,9 @@ def grow_state(
     copied = grown = new_rows = 0
     for name, now in fresh.items():
         before = old[name]
-        if before.shape == now.shape and (old_sizes == new_sizes or before.shape[0] != sum(old_sizes)):
+        if before.shape == now.shape and (
+            old_sizes == new_sizes or before.dim() == 0 or before.shape[0] != sum(old_sizes)
+        ):
             merged[name], copied = before.to(now.dtype).clone(), copied + 1
         elif before.dim() == now.dim() >= 1 and (before.shape[0], now.shape[0]) == (sum(old_sizes), sum(new_sizes)):
             merged[name] = _copy_fused(before, now, old_sizes, new_sizes)

@@ -19,17 +19,30 @@ def _grown(spec: FeatureSpec, extra: dict[str, int]) -> FeatureSpec:
     return FeatureSpec([dataclasses.replace(f, vocab_size=f.vocab_size + extra.get(f.name, 0)) for f in spec.fields])
 
 
-@pytest.mark.parametrize("model_name", ["dcn_v2", "umair_fps", "difm"])
-def test_every_old_row_keeps_its_index_and_new_rows_start_fresh(model_name):
+@pytest.mark.parametrize(
+    "model_name,config",
+    [
+        ("dcn_v2", {}),
+        ("umair_fps", {}),
+        ("difm", {}),
+        ("dcn_v2", {"batch_norm": True}),  # 0-dim buffers (num_batches_tracked)
+        ("umair_fps", {"vector_components": 4}),  # the principal bases ([dim, K], a 0-dim flag) are copied
+    ],
+)
+def test_every_old_row_keeps_its_index_and_new_rows_start_fresh(model_name, config):
     old_spec = make_spec()
     new_spec = _grown(old_spec, {"user_idx": 7, "item_idx": 5, "item_tags": 3})  # fused and bag tables grow
     torch.manual_seed(0)
-    old = build_model(model_name, old_spec, SMALL)
+    old = build_model(model_name, old_spec, {**SMALL, **config})
+    old.load_state_dict({k: v + 1 for k, v in old.state_dict().items() if k.endswith(".mean")}, strict=False)
     torch.manual_seed(1)
-    fresh = build_model(model_name, new_spec, SMALL)
+    fresh = build_model(model_name, new_spec, {**SMALL, **config})
     state, report = grow_state(old.trainable_state(), fresh.trainable_state(), old_spec, new_spec)
     fresh.load_trainable_state(state)
     assert report.grown >= 2 and report.new_rows >= 12
+    buffers = {k: v for k, v in old.state_dict().items() if k.endswith((".mean", ".basis", "num_batches_tracked"))}
+    assert bool(buffers) == bool(config)
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in buffers.items())
 
     def rows(model, field: str, index: torch.Tensor) -> torch.Tensor:
         emb = model.embedding
@@ -41,7 +54,7 @@ def test_every_old_row_keeps_its_index_and_new_rows_start_fresh(model_name):
     for field, old_size in (("user_idx", 40), ("gender", 4), ("item_idx", 50), ("hour", 25), ("item_tags", 30)):
         assert torch.equal(rows(fresh, field, torch.arange(old_size)), rows(old, field, torch.arange(old_size))), field
     torch.manual_seed(1)
-    untouched = build_model(model_name, new_spec, SMALL)  # the same fresh start, nothing copied
+    untouched = build_model(model_name, new_spec, {**SMALL, **config})  # the same fresh start, nothing copied
     assert torch.equal(rows(fresh, "user_idx", torch.arange(40, 47)), rows(untouched, "user_idx", torch.arange(40, 47)))
     assert not torch.equal(rows(fresh, "user_idx", torch.arange(40)), rows(untouched, "user_idx", torch.arange(40)))
 
