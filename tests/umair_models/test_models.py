@@ -207,6 +207,8 @@ def test_parameter_deltas_match_the_papers_table4():
         assert count[f"w/ SEN*{k}"] - full == 580 * k
     assert count["w/ ATT*3+Wq"] - full == 3 * 64 * 64  # the named alternative: one W_q per expert
     assert count["w/ ATT*3+dot"] == full  # the dot product of v_user and v_il has no parameters
+    # 16 whitened principal components in place of each whole vector: Linear(16 -> 64) for Linear(dim -> 64)
+    assert full - count["w/ ATT*3+dot+PCA16"] == (256 - 16) * 64 + (768 - 16) * 64 + (512 - 16) * 64
 
 
 def test_the_xavier_initializer_follows_the_reference_scheme_and_torch_keeps_pytorchs_defaults():
