@@ -28,10 +28,12 @@ def s3(tmp_path_factory):
 def two_nodes(s3, tmp_path_factory):
     cache = tmp_path_factory.mktemp("storage_cache")  # where nodes mirror remote folders (encoders, served runs)
     c = RayCluster(env={**s3.env, "UMAIR_STORAGE_CACHE": str(cache)})
-    c.start_head(num_cpus=2, resources={"head": 100})
-    c.add_node(SECOND_NODE, num_cpus=2, resources={SECOND_NODE: 100})
-    yield c
-    c.shutdown()
+    try:  # a node that never joined is stopped too, not left running for the rest of the suite
+        c.start_head(num_cpus=2, resources={"head": 100})
+        c.add_node(SECOND_NODE, num_cpus=2, resources={SECOND_NODE: 100})
+        yield c
+    finally:
+        c.shutdown()
 
 
 @pytest.fixture
