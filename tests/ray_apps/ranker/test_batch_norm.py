@@ -3,7 +3,8 @@ evaluation functions, predicts the same in evaluation mode as in training mode (
 collapse: the FiBiNET failure, validation log loss 0.62 -> 7.03 while training loss fell, fails this).
 
 The reference is the same weights on the same batches with batch statistics (training mode), so
-over-fitting the tiny lake, which moves validation loss away from training loss, does not enter."""
+over-fitting the tiny lake, which moves validation loss away from training loss, does not enter;
+evaluation mode may do better than it, never worse by more than 0.05."""
 
 from __future__ import annotations
 
@@ -73,4 +74,7 @@ def test_evaluation_mode_predicts_like_training_mode_with_batch_norm(name, tiny_
         seen.append(
             f"epoch {epoch + 1}: evaluation mode {evaluated.logloss.value():.3f}, batch statistics {reference:.3f}"
         )
-        assert abs(evaluated.logloss.value() - reference) < 0.05, f"{name}: {'; '.join(seen)}"
+        # One-sided: the failure under test is evaluation mode doing worse. The training-mode reference can
+        # itself blow up on a batch whose inputs barely vary (CI of 2026-12-06, FinalMLP epoch 2: reference
+        # 1.021, evaluation mode 0.530), and that is no fault of evaluation mode.
+        assert evaluated.logloss.value() - reference < 0.05, f"{name}: {'; '.join(seen)}"
