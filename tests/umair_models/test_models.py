@@ -238,7 +238,6 @@ def test_the_xavier_initializer_follows_the_reference_scheme_and_torch_keeps_pyt
         ("umair_fps", {"modalities": ("e_sty", "meta")}),
         ("umair_fps", {"user_item_dot": True}),
         ("umair_fps", {"vector_components": 4}),
-        ("umair_fps", {"vector_components": 4, "vector_codes": 4}),
         ("dcn", {"use_pretrained": True}),
         ("dcn", {"use_pretrained": True, "vector_components": 4}),
     ],

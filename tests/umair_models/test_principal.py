@@ -1,6 +1,5 @@
 """`vector_components`: a frozen item vector through its leading principal components, whitened; the
-basis is fitted once on the table, saved with the model and kept by a resumed or warm-started model.
-`vector_codes`: those coordinates clustered (k-means), each cluster's trainable embedding added."""
+basis is fitted once on the table, saved with the model and kept by a resumed or warm-started model."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from torch import nn
 
 from tests.umair_models.conftest import item_tables, make_batch, make_spec
 from umair_models.layers import FeatureEmbedding, PrincipalProjection, vector_projection
-from umair_models.layers.principal import kmeans
 from umair_models.models import build_model
 
 SMALL = {"dnn_hidden": (32, 16)}
@@ -88,70 +86,7 @@ def test_vector_l2_penalises_the_trainable_map_behind_the_components():
     assert torch.allclose(model.regularization() - model.config.embedding_l2 * embeddings, expected)
 
 
-def _clustered_table(n: int = 400, dim: int = 12, clusters: int = 4) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Rows around `clusters` far-apart centres in a 3-dim subspace (sd 0.3 around centres 20 apart) +
-    noise (sd 0.1); rows 0-19 absent, set to 1e4. -> (table [n, dim], present [n], true cluster [n])."""
-    g = torch.Generator().manual_seed(1)
-    directions = torch.linalg.qr(torch.randn(dim, 3, generator=g)).Q.T  # [3, dim]
-    centres = torch.randn(clusters, 3, generator=g) * 20
-    truth = torch.arange(n) % clusters
-    table = (centres[truth] + 0.3 * torch.randn(n, 3, generator=g)) @ directions + 0.1 * torch.randn(
-        n, dim, generator=g
-    )
-    present = torch.ones(n, dtype=torch.bool)
-    present[:20] = False
-    table[:20] = 1e4
-    return table, present, truth
-
-
-def test_codes_find_the_clusters_of_the_present_rows_and_start_as_the_plain_projection():
-    table, present, truth = _clustered_table()
-    projection = PrincipalProjection(12, 3, width=4, codes=4)
-    projection.fit(table, present)
-    codes = projection.code(projection.whiten(table[present]))  # [380]
-    pairs = set(zip(truth[present].tolist(), codes.tolist(), strict=True))
-    assert len(pairs) == 4 and len({c for _, c in pairs}) == 4  # each true cluster is exactly one code
-    with torch.no_grad():  # the code tables start at zero: the map is the plain projection until trained
-        assert torch.equal(projection(table[:8]), projection.linear(projection.whiten(table[:8])))
-        projection.code_table.weight.copy_(torch.arange(16.0).reshape(4, 4))
-        moved = projection(table[present]) - projection.linear(projection.whiten(table[present]))
-    assert torch.allclose(moved, projection.code_table.weight[codes], atol=1e-5)  # each row: its cluster's embedding
-    again = PrincipalProjection(12, 3, width=4, codes=4)
-    again.fit(table.clone(), present.clone())
-    assert torch.equal(again.centroids, projection.centroids)  # the same table gives the same codes
-
-
-def test_kmeans_keeps_an_empty_clusters_centroid_and_codes_need_components():
-    points = torch.tensor([[0.0, 0.0]] * 5 + [[10.0, 0.0]] * 5)  # two distinct points, three clusters asked
-    centroids = kmeans(points, 3)
-    assert {tuple(c) for c in centroids.tolist()} >= {(0.0, 0.0), (10.0, 0.0)}
-    with pytest.raises(ValueError, match="vector_codes clusters the principal coordinates"):
-        vector_projection(12, 4, components=0, codes=8)
-    whole = vector_projection(12, 4, components=16, codes=8)  # a narrow vector: codes of all 12 coordinates
-    assert isinstance(whole, PrincipalProjection) and whole.components == 12
-    table, present, _ = _clustered_table()
-    many = PrincipalProjection(12, 3, 4, codes=500)  # more codes than the 380 present rows: each its own
-    many.fit(table, present)
-    z = many.whiten(table[present])
-    assert torch.allclose(many.centroids[many.code(z)], z, atol=1e-4)
-
-
-def test_the_code_tables_are_penalised_as_embeddings():
-    model = build_model("umair_fps", make_spec(), {**SMALL, "vector_components": 4, "vector_codes": 3})
-    tables = [p.code_table.weight for p in model.item_side_projections().values()]
-    assert len(tables) == 3 and all(t.shape == (3, model.config.modality_dim) for t in tables)
-    with torch.no_grad():
-        for t in tables:
-            t.fill_(1.0)
-    embeddings = sum(m.l2_penalty() for m in model.modules() if isinstance(m, FeatureEmbedding))
-    expected = model.config.embedding_l2 * (embeddings + sum(t.pow(2).sum() for t in tables) / 2)
-    assert torch.allclose(model.regularization(), expected)
-
-
-@pytest.mark.parametrize(
-    "name,config",
-    [("umair_fps", {}), ("dcn", {"use_pretrained": True}), ("umair_fps", {"vector_codes": 3})],
-)
+@pytest.mark.parametrize("name,config", [("umair_fps", {}), ("dcn", {"use_pretrained": True})])
 def test_a_restored_model_keeps_its_basis_when_given_a_changed_table(name, config):
     """What a resumed run, a warm start or the serving export does: the state is loaded and the
     lookups get today's table (a new item, rows that moved). The basis the weights were trained
@@ -170,7 +105,6 @@ def test_a_restored_model_keeps_its_basis_when_given_a_changed_table(name, confi
     for n in tables:
         kept, original = restored.item_side_projections()[n], trained.item_side_projections()[n]
         assert torch.equal(kept.basis, original.basis) and torch.equal(kept.mean, original.mean)
-        assert torch.equal(kept.centroids, original.centroids)
     for n, (vectors, present) in tables.items():
         restored.load_pretrained(n, vectors, present)
     restored.eval()

@@ -27,7 +27,6 @@ def _grown(spec: FeatureSpec, extra: dict[str, int]) -> FeatureSpec:
         ("difm", {}),
         ("dcn_v2", {"batch_norm": True}),  # 0-dim buffers (num_batches_tracked)
         ("umair_fps", {"vector_components": 4}),  # the principal bases ([dim, K], a 0-dim flag) are copied
-        ("dcn", {"use_pretrained": True, "vector_components": 4, "vector_codes": 3}),  # and centroids, code tables
     ],
 )
 def test_every_old_row_keeps_its_index_and_new_rows_start_fresh(model_name, config):

@@ -23,8 +23,7 @@ class FeatureEmbedding(nn.Module):
     padding_idx=0): the mean of the non-padding rows, zeros when all padding. Numeric [B] or
     [B, d]: a bias-free Linear(d -> D) (FuxiCTR's convention). Optionally the pretrained item
     vectors too, each projected by a trainable Linear(dim -> D) (through its first
-    `vector_components` principal components, with `vector_codes` cluster codes, when set:
-    `layers.principal`).
+    `vector_components` principal components when that is set: `layers.principal`).
 
     forward(batch, pretrained) -> [B, F, D], fields in `self.field_names` order (the spec's order,
     pretrained fields last).
@@ -39,7 +38,6 @@ class FeatureEmbedding(nn.Module):
         embedding_dim: int,
         pretrained: Sequence[FieldSpec] = (),
         vector_components: int = 0,
-        vector_codes: int = 0,
     ) -> None:
         super().__init__()
         self.embedding_dim = embedding_dim
@@ -66,7 +64,7 @@ class FeatureEmbedding(nn.Module):
                 weight[0].zero_()
         self.numeric = nn.ModuleDict({f.name: nn.Linear(f.dim, embedding_dim, bias=False) for f in self.numeric_fields})
         self.projections = nn.ModuleDict(
-            {f.name: vector_projection(f.dim, embedding_dim, vector_components, vector_codes) for f in self.pretrained}
+            {f.name: vector_projection(f.dim, embedding_dim, vector_components) for f in self.pretrained}
         )
         grouped = self.categorical + self.multi + self.numeric_fields
         order = [grouped.index(f) for f in self.fields]

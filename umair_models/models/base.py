@@ -31,9 +31,6 @@ class ModelConfig:
     # beyond the paper: each frozen item vector reaches its Linear through its first K principal components over
     # the catalogue, whitened (layers.principal); 0 keeps the whole vector, as the paper does
     vector_components: int = 0
-    # beyond the paper: those whitened components also clustered over the catalogue (k-means, this many
-    # codes), each item's cluster adding a trainable embedding (layers.principal); needs vector_components
-    vector_codes: int = 0
     dnn_hidden: tuple[int, ...] = (400, 400, 400)
     dnn_dropout: float = 0.0
     batch_norm: bool = False
@@ -70,11 +67,7 @@ class CTRModel(nn.Module):
 
     def make_embedding(self) -> FeatureEmbedding:
         return FeatureEmbedding(
-            self.spec.sparse,
-            self.config.embedding_dim,
-            self.pretrained_fields,
-            self.config.vector_components,
-            self.config.vector_codes,
+            self.spec.sparse, self.config.embedding_dim, self.pretrained_fields, self.config.vector_components
         )
 
     def pretrained_inputs(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -92,14 +85,9 @@ class CTRModel(nn.Module):
         return self.embedding(batch, vectors)
 
     def regularization(self) -> torch.Tensor:
-        """embedding_l2 * sum ||W||^2 / 2 over embedding tables (the vector codes' tables included) +
-        vector_l2 * sum ||W||^2 / 2 over the item vectors' projection weights; add it to the loss."""
+        """embedding_l2 * sum ||W||^2 / 2 over embedding tables + vector_l2 * sum ||W||^2 / 2 over the
+        item vectors' projection weights; add it to the loss."""
         penalties = [m.l2_penalty() for m in self.modules() if isinstance(m, FeatureEmbedding)]
-        penalties += [
-            m.code_table.weight.pow(2).sum() / 2
-            for m in self.item_side_projections().values()
-            if isinstance(m, PrincipalProjection) and m.code_table is not None
-        ]
         total = self.config.embedding_l2 * (torch.stack(penalties).sum() if penalties else torch.zeros(()))
         if self.config.vector_l2:
             maps = [
@@ -129,7 +117,7 @@ class CTRModel(nn.Module):
 
     def load_pretrained(self, name: str, vectors: torch.Tensor, present: torch.Tensor) -> None:
         """Give the lookup of item vector `name` its frozen table [N, dim] and presence [N]; a principal
-        projection not fitted yet (`vector_components`, `vector_codes`) is fitted on it."""
+        projection not fitted yet (`vector_components`) is fitted on it."""
         if name in self.lookups:
             lookup: PretrainedLookup = self.lookups[name]  # type: ignore[assignment]
             lookup.load(vectors, present)

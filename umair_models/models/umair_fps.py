@@ -22,8 +22,7 @@ each ATT expert its own W_q (paper: ATT experts have no parameters, so K of them
 probability, as if the item had no such vector (UMCM's softmax then spreads over the rest);
 `user_item_dot` (variant `w/ ATT*3+dot`) adds v_user · v_il to the logit, an explicit user x item-vector
 term beside the DCN-V2 head (no parameters of its own); `w/ ATT*3+dot+PCA16` also passes each item vector
-through its first 16 principal components (`vector_components`, layers.principal) before its Linear;
-`w/ ATT*3+dot+PCA16+codes64` adds each item's cluster code in that space as an embedding (`vector_codes`).
+through its first 16 principal components (`vector_components`, layers.principal) before its Linear.
 """
 
 from __future__ import annotations
@@ -90,9 +89,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # (k fixed before it was measured). The configuration we recommend where the vectors carry the signal
     # (bench/README.md); the components alone do not help the paper's wiring, which then often stalls early.
     "w/ ATT*3+dot+PCA16": {"user_item_dot": True, "vector_components": 16},
-    # Beyond the paper: the same, plus each item's k-means cluster code (64 per modality, k fixed before it was
-    # measured) as a trainable embedding added to its projected vector (`vector_codes`, layers.principal).
-    "w/ ATT*3+dot+PCA16+codes64": {"user_item_dot": True, "vector_components": 16, "vector_codes": 64},
 }
 
 
@@ -133,10 +129,7 @@ class UMAIRFPS(CTRModel):
         )  # v_user feeds UMCM only
         self.meta_tower = nn.Linear(len(self.meta_idx) * d, m) if META in self.modalities else None
         self.projections = nn.ModuleDict(
-            {
-                f.name: vector_projection(f.dim, m, config.vector_components, config.vector_codes)
-                for f in self.pretrained_fields
-            }
+            {f.name: vector_projection(f.dim, m, config.vector_components) for f in self.pretrained_fields}
         )
         x0 = len(names) * d + (m if j else 0) + (j * m if config.modality_fields else 0)  # flatten(E), v_il, fields
         self.body = CrossDeep(x0, config, cross=config.cross)
