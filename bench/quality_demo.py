@@ -5,14 +5,15 @@ seeds (mean ± sd), beside the learnable ceiling and the oracle.
     .venv/bin/python bench/quality_demo.py [--workdir .umair/demo] [--out .umair/demo/quality]
         [--models all] [--controls all] [--variants "w/o STY,w/o UMCM,w/o DCN-V2"] [--seeds 3] [--seed 0]
         [--epochs 4] [--batch-size 512] [--parallel 2] [--oracle-vectors umair_fps,dcn_v2]
-        [--random-modality umair_fps,dcn_v2] [--set modality_dropout=0.25]
+        [--random-modality umair_fps,dcn_v2] [--set modality_dropout=0.25] [--tuned TUNED]
 
 Every run: validation AUC after each epoch, learning rate x0.1 on a plateau, patience 2, the best
 epoch tested (`umair compare --early-stop`). `--oracle-vectors` (default: UMAIR-FPS and DCN-V2) also
 trains those on each item's true attributes, so the report's "Where the AUC goes" splits the loss
 into an encoder and a ranker part ("none" skips it). `--random-modality` also trains those with one more
 item vector that is noise (the report's "Vectors never hurt"); `--set` overrides a model setting for
-every run of the comparison. Writes OUT/report.md (the report of `umair compare`)
+every run of the comparison; `--tuned` gives each model and control the settings `umair tune` found for
+it. Writes OUT/report.md (the report of `umair compare`)
 and prints it; the figures go to bench/README.md.
 """
 
@@ -31,7 +32,7 @@ def main() -> int:
     from ray_apps.console import setup_console
     from ray_apps.ranker.compare import compare
     from ray_apps.ranker.config import TrainConfig, parse_overrides
-    from ray_apps.ranker.plan import CompareConfig, parse_variants
+    from ray_apps.ranker.plan import CompareConfig, load_tuned, parse_variants
     from ray_apps.ranker.report import write_report
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -48,6 +49,7 @@ def main() -> int:
     p.add_argument("--oracle-vectors", default="umair_fps,dcn_v2")
     p.add_argument("--random-modality", default="none")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model setting for every run")
+    p.add_argument("--tuned", default=None, help="folder written by `umair tune`: each model (or control) its settings")
     a = p.parse_args()
     setup_console(announce=False)
     lake, raw = a.workdir / "lake", a.workdir / "raw"
@@ -64,6 +66,7 @@ def main() -> int:
         str(lake), str(out), what.model_list(), parse_variants(a.variants), base,
         parallel=a.parallel, controls=what.control_list(), seeds=what.seed_list(base.seed),
         oracle=what.oracle_list(), raw=str(raw), random_modality=what.random_modality_list(),
+        tuned=load_tuned(a.tuned),
     )  # fmt: skip
     report = write_report(out, raw)
     print(report.read_text())

@@ -45,7 +45,7 @@ class PlannedRun:
 
     def config(self, base: TrainConfig, tuned: dict[str, dict[str, Any]]) -> TrainConfig:
         """The run's TrainConfig: the shared budget, the model's tuned settings (if any), the control's switch."""
-        settings = dict(tuned.get(self.model, {}))
+        settings = dict(tuned.get(tuned_name(self.model, self.control)) or tuned.get(self.model, {}))
         overrides = {**settings.pop("overrides", {}), **base.overrides}
         if self.control:
             overrides["use_pretrained"] = True
@@ -53,6 +53,12 @@ class PlannedRun:
             modalities = overrides.get("modalities", UMAIRConfig.modalities)
             overrides["modalities"] = [*modalities, RANDOM_FIELD]  # UMCM weighs it with the others
         return replace(base, **settings, model=self.model, variant=self.variant, overrides=overrides, seed=self.seed)
+
+
+def tuned_name(model: str, control: bool) -> str:
+    """The file stem `umair tune` writes for a model (`dcn`) or its +MM control (`dcn__+MM`, tuned with
+    `--set use_pretrained=true`); a control without its own file trains with the plain model's settings."""
+    return model + (f"__{CONTROL}" if control else "")
 
 
 def plan(
@@ -151,7 +157,8 @@ def _chosen_models(text: str, flag: str) -> list[str]:
 
 
 def load_tuned(folder: str | Path | None) -> dict[str, dict[str, Any]]:
-    """model -> the TrainConfig settings `umair tune` wrote for it (FOLDER/<model>.yaml); {} without a folder."""
+    """name -> the TrainConfig settings `umair tune` wrote (FOLDER/<name>.yaml, name a model or a control's
+    `<model>__+MM`: `tuned_name`); {} without a folder."""
     if not folder:
         return {}
     files = sorted(Path(folder).glob("*.yaml"))

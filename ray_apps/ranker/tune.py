@@ -1,11 +1,15 @@
 """`umair tune`: the same hyper-parameter search for every model, on Ray Tune, scored on the validation split.
 
     umair tune --lake LAKE --model dcn_v2 --out TUNED [--trials 12] [--max-epochs 4] [--dataset dataset.yaml]
+    umair tune --lake LAKE --model fibinet --set use_pretrained=true --out TUNED   # its +MM control
     umair compare --lake LAKE --out RUNS --tuned TUNED      # each model trains with what was found for it
 
 Every model searches one space (learning rate, embedding width, embedding L2, dropout, batch norm:
 `SEARCH_SPACE`) with the same number of random trials, and ASHA stops trials whose validation
 AUC trails after each epoch (grace 1 epoch, halving), so the budget goes to promising settings.
+`--set KEY=VALUE` holds a model setting fixed for every trial (a key of the space given so is not
+searched): `--set use_pretrained=true` tunes a baseline's `+MM` control (written as `<model>__+MM`),
+`--set user_item_dot=true --set vector_components=16` a UMAIR-FPS configuration.
 A trial trains in one process on the splits held in Ray's object store with the production
 `train_epoch` / `evaluate` functions and the run protocol's precise batch-norm statistics.
 Writes TUNED/<model>.yaml (the `train:` settings `compare --tuned` reads) and
@@ -27,6 +31,7 @@ import yaml
 from ray_apps.console import log, setup_console
 from ray_apps.ranker.config import TrainConfig
 from ray_apps.ranker.data import DatasetConfig, split_arrays
+from ray_apps.ranker.plan import tuned_name
 from ray_apps.runtime import init_ray
 from ray_apps.settings import add_address_flag, add_config_file_flag, add_config_flags, config_from_args, setting
 from umair_models.models.registry import MODELS
@@ -50,12 +55,14 @@ class TuneConfig:
     search_seed: int = setting(0, "seed of the random search")
 
 
-def search_space() -> dict[str, Any]:
+def search_space(fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Ray Tune's space: SEARCH_SPACE less the keys held `fixed` (`--set`)."""
     from ray import tune
 
     return {
         k: getattr(tune, kind)(*args) if kind != "choice" else tune.choice(args)
         for k, (kind, args) in SEARCH_SPACE.items()
+        if k not in (fixed or {})
     }
 
 
@@ -98,7 +105,8 @@ def train_trial(params: dict[str, Any], data: dict[str, Any]) -> None:
 
 def run(lake: str, out: str, config: TuneConfig, base: TrainConfig, dataset: DatasetConfig | None = None,
         address: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """Search `config.model`'s settings; writes OUT/<model>.yaml and OUT/<model>.trials.json; -> the best trial."""
+    """Search `config.model`'s settings, `base.overrides` held fixed; writes OUT/<name>.yaml and
+    OUT/<name>.trials.json (name: the model, `<model>__+MM` for a control); -> the best trial."""
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -108,6 +116,7 @@ def run(lake: str, out: str, config: TuneConfig, base: TrainConfig, dataset: Dat
     from umair_models.models.registry import build_model
 
     init_ray(address)
+    name = tuned_name(config.model, bool(base.overrides.get("use_pretrained")) and config.model != "umair_fps")
     dataset = dataset or DatasetConfig.for_lake(lake)
     if "valid" not in dataset.tables:
         raise SystemExit("umair tune needs a validation split (tables.valid in the dataset)")
@@ -129,7 +138,7 @@ def run(lake: str, out: str, config: TuneConfig, base: TrainConfig, dataset: Dat
     out_dir = Path(out).resolve()
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(train_trial, data=data), {"cpu": 1}),
-        param_space=search_space(),
+        param_space=search_space(base.overrides),
         tune_config=tune.TuneConfig(
             metric="valid_auc",
             mode="max",
@@ -139,8 +148,8 @@ def run(lake: str, out: str, config: TuneConfig, base: TrainConfig, dataset: Dat
             search_alg=BasicVariantGenerator(random_state=config.search_seed),
         ),
         run_config=tune.RunConfig(
-            name=f"tune_{config.model}", storage_path=str(out_dir / "ray_tune"), verbose=0,
-            callbacks=[_TrialLines(config.model, config.trials)],
+            name=f"tune_{name}", storage_path=str(out_dir / "ray_tune"), verbose=0,
+            callbacks=[_TrialLines(name, config.trials)],
         ),
     )  # fmt: skip
     results = tuner.fit()
@@ -161,22 +170,24 @@ def run(lake: str, out: str, config: TuneConfig, base: TrainConfig, dataset: Dat
             }
         )
     if not trials:
-        raise RuntimeError(f"no trial of {config.model} reported a result; see {out_dir / 'ray_tune'}")
+        raise RuntimeError(f"no trial of {name} reported a result; see {out_dir / 'ray_tune'}")
     best = max(trials, key=lambda t: t["valid_auc"])
     params = dict(best["params"])
     settings = {"lr": float(params.pop("lr")), "overrides": {**base.overrides, **params}}
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{config.model}.yaml").write_text(
+    (out_dir / f"{name}.yaml").write_text(
         f"# umair tune: best of {len(trials)} trials by validation AUC ({best['valid_auc']:.4f} at epoch "
-        f"{best['best_epoch']}); search space and budget in {config.model}.trials.json\n"
+        f"{best['best_epoch']}); search space and budget in {name}.trials.json\n"
         + yaml.safe_dump({"train": settings}, sort_keys=True)
     )
-    (out_dir / f"{config.model}.trials.json").write_text(
+    (out_dir / f"{name}.trials.json").write_text(
         json.dumps(
             {
                 "model": config.model,
+                "name": name,
                 "tune": asdict(config),
-                "space": SEARCH_SPACE,
+                "space": {k: v for k, v in SEARCH_SPACE.items() if k not in base.overrides},
+                "fixed": base.overrides,
                 "base": asdict(data["base"]),
                 "trials": trials,
             },
@@ -184,7 +195,10 @@ def run(lake: str, out: str, config: TuneConfig, base: TrainConfig, dataset: Dat
             default=str,
         )
     )
-    return {"model": config.model, "best": best, "settings": settings, "trials": len(trials), "out": str(out_dir)}
+    return {
+        "model": config.model, "name": name, "best": best, "settings": settings, "trials": len(trials),
+        "out": str(out_dir),
+    }  # fmt: skip
 
 
 class _TrialLines:
@@ -218,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for <model>.yaml (read by `umair compare --tuned`)")
     p.add_argument("--dataset", default=None, help="dataset YAML as for `umair train` (default: our lake's tables)")
     add_config_flags(p, TuneConfig)
-    add_config_flags(p, TrainConfig, skip=("model", "variant", "overrides", "in_memory", "epochs", "lr", "early_stop"))
+    add_config_flags(p, TrainConfig, skip=("model", "variant", "in_memory", "epochs", "lr", "early_stop"))
     add_config_file_flag(p, "tune")
     add_address_flag(p)
     return p
@@ -232,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     dataset = DatasetConfig.from_yaml(a.dataset, a.lake) if a.dataset else None
     r = run(a.lake, a.out, config, base, dataset, a.address)
     print(
-        f"{r['model']}: best valid AUC {r['best']['valid_auc']:.4f} of {r['trials']} trials -> "
-        f"{Path(r['out'], r['model'] + '.yaml')} (use: umair compare --tuned {r['out']})"
+        f"{r['name']}: best valid AUC {r['best']['valid_auc']:.4f} of {r['trials']} trials -> "
+        f"{Path(r['out'], r['name'] + '.yaml')} (use: umair compare --tuned {r['out']})"
     )
     return 0
 

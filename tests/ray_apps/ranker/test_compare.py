@@ -30,6 +30,11 @@ def test_plan_names_each_seed_and_control_apart():
     assert control.overrides["use_pretrained"] is True and control.seed == 1 and control.model == "dcn"
     tuned = PlannedRun("dcn").config(BUDGET, {"dcn": {"lr": 0.005, "overrides": {"embedding_dim": 16}}})
     assert tuned.lr == 0.005 and tuned.overrides == {"embedding_dim": 16, **SMALL_MODEL}
+    # A +MM control takes the settings tuned for it (`tune --set use_pretrained=true`), else its model's.
+    both = {"dcn": {"lr": 0.005}, "dcn__+MM": {"lr": 0.002, "overrides": {"use_pretrained": True}}}
+    assert PlannedRun("dcn", control=True).config(BUDGET, both).lr == 0.002
+    assert PlannedRun("dcn").config(BUDGET, both).lr == 0.005
+    assert PlannedRun("dcn", control=True).config(BUDGET, {"dcn": {"lr": 0.005}}).lr == 0.005
     noisy = plan(["umair_fps"], [], [], [0, 1], random_modality=["umair_fps", "dcn_v2"])
     assert [r.name for r in noisy] == [
         "umair_fps", "umair_fps__rand", "dcn_v2__+MM__rand", "umair_fps__seed1", "umair_fps__rand__seed1",
@@ -125,24 +130,34 @@ def _item_widths(lake: Path) -> dict[str, int]:
     return items.vectors
 
 
-def test_tune_searches_on_the_validation_split_and_compare_trains_with_what_it_found(tiny_lake, ray_local, tmp_path):
-    from ray_apps.ranker.data import DatasetConfig
+def test_tune_searches_on_the_validation_split_and_compare_trains_with_what_it_found(
+    tiny_features, tiny_lake, ray_local, tmp_path
+):
+    """A +MM control tuned with `--set`: the given keys are held in every trial (embedding_dim is not
+    searched), the file is the control's own, and compare trains the control with it."""
+    from dataclasses import replace
+
     from ray_apps.ranker.tune import TuneConfig
     from ray_apps.ranker.tune import run as tune
 
     lake, _ = tiny_lake
-    dataset = DatasetConfig.for_lake(lake, multimodal=False)
-    result = tune(str(lake), str(tmp_path / "tuned"), TuneConfig(model="dcn", trials=3, max_epochs=2), BUDGET, dataset)
-    trials = json.loads((tmp_path / "tuned" / "dcn.trials.json").read_text())["trials"]
+    fixed = replace(BUDGET, overrides={**SMALL_MODEL, "use_pretrained": True, "embedding_dim": 8})
+    result = tune(str(lake), str(tmp_path / "tuned"), TuneConfig(model="dcn", trials=3, max_epochs=2), fixed)
+    assert result["name"] == "dcn__+MM" and not (tmp_path / "tuned" / "dcn.yaml").exists()
+    record = json.loads((tmp_path / "tuned" / "dcn__+MM.trials.json").read_text())
+    trials = record["trials"]
     assert len(trials) == 3 and all(0 < t["valid_auc"] < 1 for t in trials)
+    assert "embedding_dim" not in record["space"] and record["fixed"]["use_pretrained"] is True
+    assert all("embedding_dim" not in t["params"] for t in trials)
     assert result["best"]["valid_auc"] == max(t["valid_auc"] for t in trials)
-    settings = yaml.safe_load((tmp_path / "tuned" / "dcn.yaml").read_text())["train"]
-    assert settings["lr"] == result["best"]["params"]["lr"]
+    settings = yaml.safe_load((tmp_path / "tuned" / "dcn__+MM.yaml").read_text())["train"]
+    assert settings["lr"] == result["best"]["params"]["lr"] and settings["overrides"]["embedding_dim"] == 8
 
     tuned = load_tuned(tmp_path / "tuned")
-    [record] = compare(str(lake), str(tmp_path / "runs"), ["dcn"], [], BUDGET, tuned=tuned, dataset=dataset)
-    assert record["config"]["lr"] == settings["lr"]
-    assert record["config"]["overrides"]["embedding_dim"] == settings["overrides"]["embedding_dim"]
-    assert record["config"]["tuned"] == str((tmp_path / "tuned").resolve())
+    [run] = compare(str(lake), str(tmp_path / "runs"), [], [], BUDGET, controls=["dcn"], tuned=tuned)
+    assert run["run"] == "dcn__+MM" and run["config"]["lr"] == settings["lr"]
+    assert run["config"]["overrides"]["dnn_dropout"] == settings["overrides"]["dnn_dropout"]
+    assert run["config"]["overrides"]["use_pretrained"] is True
+    assert run["config"]["tuned"] == str((tmp_path / "tuned").resolve())
     assert "settings `umair tune` found" in write_report(tmp_path / "runs").read_text()
-    assert Path(tmp_path / "runs" / "dcn" / "metrics.json").exists()
+    assert Path(tmp_path / "runs" / "dcn__+MM" / "metrics.json").exists()
