@@ -1,14 +1,14 @@
 """The Ray apps on a two-node Ray cluster (one machine, two `ray start` process trees, only the
 filesystem shared), submitted with `ray job submit` as a platform team does: each stage's work is
 pinned to the second node with a custom resource or spread over both, and its results are compared
-with the single-node runs of the same seed. Then faults: a training worker killed on the second
-node, and the second node stopped under a serving endpoint."""
+with the single-node runs of the same seed. Then a fault: the second node stopped under a serving
+endpoint. (A training worker killed on the second node: test_object_storage.py, whose runs checkpoint
+to the bucket.)"""
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -19,14 +19,15 @@ import requests
 from deltalake import DeltaTable
 
 from tests.clusters.processes import find
-from tests.clusters.ray_cluster import CHECKPOINT_SNAPSHOT, RayCluster, checkpoint_registered, rank, succeeded
+from tests.clusters.ray_cluster import RayCluster, rank, succeeded
 from tests.conftest import SMALL_MODEL
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
-# The single-node run of tests/ray_apps/conftest.py::tiny_runs, as flags: same model, budget and seed.
-DCN_V2_FLAGS = ["--model", "dcn_v2", "--set", f"dnn_hidden={SMALL_MODEL['dnn_hidden']}", "--batch-size", "256"]
-DCN_V2_FLAGS += ["--num-workers", "2", "--epochs", "2", "--in-memory"]
+# The single-node DCN-V2 run of tests/conftest.py::tiny_runs (splits held in memory), as compare's flags:
+# same budget and seed.
+DCN_V2_FLAGS = ["--set", f"dnn_hidden={SMALL_MODEL['dnn_hidden']}", "--batch-size", "256"]
+DCN_V2_FLAGS += ["--num-workers", "2", "--epochs", "2"]
 
 
 @pytest.fixture(scope="module")
@@ -110,64 +111,26 @@ def test_ddp_training_streamed_across_both_nodes_learns_as_much_as_the_single_no
     assert "test AUC" in out
 
 
-def _train_dcn_v2(cluster: RayCluster, lake: Path, name: str, *extra: str) -> subprocess.CompletedProcess:
-    args = ["-m", "ray_apps.ranker.job", "--lake", str(lake), "--runs", str(lake.parent / "runs")]
-    return cluster.submit([*args, *DCN_V2_FLAGS, "--placement", "STRICT_SPREAD", "--run-name", name, *extra])
-
-
-def test_in_memory_shards_on_two_nodes_give_the_single_node_result(cluster, lake, tiny_runs):
-    succeeded(_train_dcn_v2(cluster, lake, "dcn_v2_2nodes"))
-    record = json.loads((lake.parent / "runs" / "dcn_v2_2nodes" / "metrics.json").read_text())
+def test_compare_holds_the_splits_in_memory_on_both_nodes_and_gives_the_single_node_result(cluster, lake, tiny_runs):
+    """`compare --cache-splits`: the splits read once into Ray's object store, DCN-V2 trained with one
+    worker per node, each holding its shard of the cached split: the single-node run's result."""
+    runs = lake.parent / "compare_runs"
+    args = ["-m", "ray_apps.ranker.compare", "--lake", str(lake), "--out", str(runs), "--models", "dcn_v2"]
+    args += ["--variants", "none", "--controls", "none", "--cache-splits", "--placement", "STRICT_SPREAD"]
+    with _ActorsStarted(cluster, "RayTrainWorker") as started:
+        out = succeeded(cluster.submit([*args, *DCN_V2_FLAGS]))
+    assert started.on == {"head": 1, "node2": 1}, started.on  # one worker per node
+    assert "cached in the object store" in out
+    record = json.loads((runs / "dcn_v2" / "metrics.json").read_text())
     reference = tiny_runs[1]["dcn_v2"]
-    assert record["worker_nodes"] == 2 and record["train_samples"] == reference["train_samples"]
+    assert record["worker_nodes"] == 2 and record["config"]["in_memory"] is True
+    assert record["train_samples"] == reference["train_samples"]
     assert record["auc"] == pytest.approx(reference["auc"], abs=0.002)
     assert record["logloss"] == pytest.approx(reference["logloss"], abs=0.002)
 
 
-def test_a_training_worker_killed_on_the_second_node_resumes_from_its_checkpoint(cluster, lake):
-    """The same run twice, the second with the second node's training worker SIGKILLed once, right after
-    Ray Train registered its first checkpoint (8 epochs of small batches: the tiny lake trains in a
-    second or two otherwise)."""
-    budget = ["--epochs", "8", "--batch-size", "64", "--max-failures", "1"]
-    t = time.time()
-    succeeded(_train_dcn_v2(cluster, lake, "dcn_v2_whole", *budget))
-    whole_s = time.time() - t
-    name = "dcn_v2_killed"
-    storage = lake.parent / "runs" / "ray_runs" / name
-    snapshot = storage / CHECKPOINT_SNAPSHOT
-    with cluster.killing_train_worker("node2", lambda: checkpoint_registered(snapshot.read_text)) as killed:
-        t = time.time()
-        succeeded(_train_dcn_v2(cluster, lake, name, *budget))
-        killed_s = time.time() - t
-    assert killed, "no training worker was found on the second node to kill"
-    runs = lake.parent / "runs"
-    record = json.loads((runs / name / "metrics.json").read_text())
-    whole = json.loads((runs / "dcn_v2_whole" / "metrics.json").read_text())
-    assert record["resumed_from"] is not None, "the run did not resume from a checkpoint"
-    assert whole["resumed_from"] is None and record["worker_nodes"] == 2
-    assert abs(record["auc"] - whole["auc"]) < 0.002, (record["auc"], whole["auc"])
-    print(
-        f"[cluster] worker killed: resumed from {record['resumed_from']}, AUC {record['auc']:.5f} vs "
-        f"{whole['auc']:.5f} uninterrupted; job {killed_s:.1f} s vs {whole_s:.1f} s uninterrupted"
-    )
-
-
-def test_compare_with_cached_splits_trains_on_both_nodes(cluster, lake):
-    runs = lake.parent / "compare_runs"
-    args = ["-m", "ray_apps.ranker.compare", "--lake", str(lake), "--out", str(runs)]
-    args += ["--models", "dcn,dcn_v2", "--variants", "none", "--controls", "none", "--cache-splits"]
-    args += ["--num-workers", "2", "--placement", "STRICT_SPREAD", "--batch-size", "256"]
-    with _ActorsStarted(cluster, "RayTrainWorker") as started:
-        out = succeeded(cluster.submit(args))
-    assert started.on == {"head": 2, "node2": 2}, started.on  # one worker per node for each model
-    for model in ("dcn", "dcn_v2"):
-        record = json.loads((runs / model / "metrics.json").read_text())
-        assert record["worker_nodes"] == 2 and 0.5 < record["auc"] < 1
-    assert "cached" in out.lower()
-
-
 def test_serve_replica_on_the_second_node_answers_and_losing_that_node_never_hangs(cluster, lake, tmp_path):
-    run = str(lake.parent / "runs" / "dcn_v2_2nodes")
+    run = str(lake.parent / "compare_runs" / "dcn_v2")  # the two-node run of the test above
     placement = ["--replicas", "2", "--replicas-per-node", "1", "--proxy-location", "HeadOnly"]
     url = cluster.deploy_serve(["--run", run, "--lake", str(lake), *placement], tmp_path / "serve.yaml")
     replicas = {node: find(cluster.pid(node), "ServeReplica") for node in ("head", "node2")}

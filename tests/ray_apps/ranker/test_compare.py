@@ -58,6 +58,16 @@ def test_compare_takes_model_settings_for_every_run_and_the_control_lists_from_i
         CompareConfig(random_modality="nope").random_modality_list()
 
 
+def test_tune_takes_fixed_model_settings_from_set_flags():
+    from ray_apps.ranker.tune import TuneConfig, build_parser, search_space
+    from ray_apps.settings import config_from_args
+
+    a = build_parser().parse_args(["--lake", "L", "--out", "O", "--model", "fibinet", "--set", "use_pretrained=true"])
+    base = config_from_args(TrainConfig, a, "tune", shared_with=(TuneConfig,), model="fibinet")
+    assert base.overrides == {"use_pretrained": True}
+    assert set(search_space({"embedding_dim": 16})) == {"lr", "embedding_l2", "dnn_dropout", "batch_norm"}
+
+
 def test_a_second_compare_on_the_same_runs_folder_refuses_with_a_clear_message(tmp_path):
     with runs_folder_lock(tmp_path):
         with pytest.raises(RunsFolderBusy, match="being written by another compare \\(pid"):
@@ -72,7 +82,7 @@ def test_seeds_and_controls_give_mean_and_sd_and_changed_inputs_retrain(
 ):
     lake, _ = tiny_lake
     out = tmp_path / "runs"
-    records = compare(str(lake), str(out), ["dcn_v2"], [], BUDGET, controls=["dcn_v2"], seeds=[0, 1])
+    records = compare(str(lake), str(out), ["dcn_v2"], [], BUDGET, controls=["dcn_v2"], seeds=[0, 1], parallel=2)
     assert [r["run"] for r in records] == ["dcn_v2", "dcn_v2__+MM", "dcn_v2__seed1", "dcn_v2__+MM__seed1"]
     assert len({r["auc"] for r in records}) == 4  # four different models
     assert all(r["inputs"]["item_features"] is not None for r in records)
