@@ -12,8 +12,8 @@ searched): `--set use_pretrained=true` tunes a baseline's `+MM` control (written
 `--set user_item_dot=true --set vector_components=16` a UMAIR-FPS configuration.
 A trial trains in one process on the splits held in Ray's object store with the production
 `train_epoch` / `evaluate` functions and the run protocol's precise batch-norm statistics.
-Writes TUNED/<model>.yaml (the `train:` settings `compare --tuned` reads) and
-TUNED/<model>.trials.json (every trial's settings and best validation metrics).
+Writes TUNED/<name>.yaml (the `train:` settings `compare --tuned` reads; name: the model, or
+`<model>__+MM` for a control) and TUNED/<name>.trials.json (every trial's settings and best validation metrics).
 """
 
 from __future__ import annotations
@@ -55,14 +55,18 @@ class TuneConfig:
     search_seed: int = setting(0, "seed of the random search")
 
 
+def searched(fixed: dict[str, Any] | None = None) -> dict[str, tuple[str, list[Any]]]:
+    """SEARCH_SPACE less the keys held `fixed` (`--set`): what the trials draw."""
+    return {k: v for k, v in SEARCH_SPACE.items() if k not in (fixed or {})}
+
+
 def search_space(fixed: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Ray Tune's space: SEARCH_SPACE less the keys held `fixed` (`--set`)."""
+    """Ray Tune's space for `searched(fixed)`."""
     from ray import tune
 
     return {
         k: getattr(tune, kind)(*args) if kind != "choice" else tune.choice(args)
-        for k, (kind, args) in SEARCH_SPACE.items()
-        if k not in (fixed or {})
+        for k, (kind, args) in searched(fixed).items()
     }
 
 
@@ -186,7 +190,7 @@ def run(lake: str, out: str, config: TuneConfig, base: TrainConfig, dataset: Dat
                 "model": config.model,
                 "name": name,
                 "tune": asdict(config),
-                "space": {k: v for k, v in SEARCH_SPACE.items() if k not in base.overrides},
+                "space": searched(base.overrides),
                 "fixed": base.overrides,
                 "base": asdict(data["base"]),
                 "trials": trials,
