@@ -64,7 +64,12 @@ def cached_probes(runs: Path, raw: str | Path, lake: str) -> dict | None:
         return None
     from deltalake import DeltaTable
 
-    key = {"raw": str(Path(raw).resolve()), "item_features": table, "version": DeltaTable(table).version()}
+    key = {
+        "raw": str(Path(raw).resolve()),
+        "item_features": table,
+        "version": DeltaTable(table).version(),
+        "readings": ["accuracy", "code_r2"],  # what each probe reports: a cache without the code reading is stale
+    }
     return _cached(runs / "probes.json", key, lambda: lake_probes(lake, raw))
 
 
@@ -113,16 +118,23 @@ def where_auc_goes(
             ]
     if probes:
         lines += [
-            "Linear probes of the item vectors (held-out items, one in five): accuracy, and in brackets the "
-            "rate of the most common class (what a probe that learned nothing gets).",
+            "Linear probes of the item vectors (held-out items, one in five): accuracy, in brackets the rate "
+            "of the most common class (what a probe that learned nothing gets), then R^2 of the class's one-hot "
+            "code read back from the vectors' first 16 whitened principal components (1: each class at a point "
+            "of its own, as oracle vectors; accuracy saturates long before it).",
             "",
             "| Item vectors | style | subject | series | held-out items |",
             "|---|---|---|---|---|",
         ]
         for name, found in probes.items():
-            cells = [f"{found[a]['accuracy']:.3f} ({found[a]['majority']:.3f})" for a in ("style", "subject", "series")]
+            cells = [_probe_cell(found[a]) for a in ("style", "subject", "series")]
             lines.append(f"| {MODALITY_NAMES.get(name, name)} | {' | '.join(cells)} | {found['style']['items']} |")
         lines.append("")
     if len(lines) == 2:
         lines += ["Needs the sample site's raw zone (`--raw`) and the lake's item_features.", ""]
     return lines
+
+
+def _probe_cell(found: dict) -> str:
+    """'accuracy (majority), R^2 code_r2' of one probe."""
+    return f"{found['accuracy']:.3f} ({found['majority']:.3f}), R^2 {found['code_r2']:.2f}"
