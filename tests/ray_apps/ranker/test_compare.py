@@ -112,7 +112,8 @@ def test_seeds_and_controls_give_mean_and_sd_and_changed_inputs_retrain(
     assert set(probes) == {"e_sty", "e_sem", "e_tsem"}
     for name, found in probes.items():
         assert all(0 <= found[a]["accuracy"] <= 1 and 0 < found[a]["majority"] <= 1 for a in found), name
-        assert f"{found['style']['accuracy']:.3f} ({found['style']['majority']:.3f})" in section
+        style = found["style"]
+        assert f"{style['accuracy']:.3f} ({style['majority']:.3f}), R^2 {style['code_r2']:.2f}" in section
 
 
 def test_the_random_modality_control_adds_a_noise_vector_that_umcm_weighs_and_the_report_compares(
