@@ -24,7 +24,17 @@ fi
 stamp=.venv/.umair-installed
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "[bootstrap] installing the pinned stack into .venv (first time: a few minutes, ~5.5 GB)"
+  # pip unpacks the wheels under TMPDIR and installs them here: say so before it fails half-way with errno 28
+  need_gb=9
+  for dir in . "${TMPDIR:-/tmp}"; do
+    free_gb=$(df -Pk "$dir" | awk 'NR == 2 {print int($4 / 1048576)}')
+    if [ "$free_gb" -lt "$need_gb" ]; then
+      echo "ERROR: installing the pinned stack needs about $need_gb GB free; $(cd "$dir" && pwd) has $free_gb GB." >&2
+      echo "       Free some space there (or point TMPDIR elsewhere) and run 'make venv' again." >&2
+      exit 1
+    fi
+  done
+  echo "[bootstrap] installing the pinned stack into .venv (first time: a few minutes, about 8 GB)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
   echo "$want" > "$stamp"
