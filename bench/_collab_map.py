@@ -41,7 +41,8 @@ def _split(lake: Path, name: str, items: np.ndarray) -> tuple[torch.Tensor, torc
     """LAKE/NAME's interactions with `items` -> (user_idx, item_idx, label) tensors."""
     frame = read_table(lake / name, ["user_idx", "item_idx", "label"]).to_pandas()
     frame = frame[np.isin(frame["item_idx"].to_numpy(), items)]
-    return tuple(torch.from_numpy(frame[c].to_numpy()) for c in ("user_idx", "item_idx", "label"))  # type: ignore[return-value]
+    users, items_, labels = (torch.from_numpy(frame[c].to_numpy()) for c in ("user_idx", "item_idx", "label"))
+    return users, items_, labels
 
 
 def collaborative_map(lake: Path, items: np.ndarray, content: np.ndarray, seed: int = 0) -> tuple[np.ndarray, float]:

@@ -37,17 +37,25 @@ from _collab_map import COMPONENTS, collaborative_map, whitened  # noqa: E402
 LINKED_OUT = ("item_features", "experiments")  # W2's own: the swapped vectors, and compare's records
 
 
-def stand_in(kind: str, vectors: np.ndarray, code: np.ndarray, lake: Path, items: np.ndarray, learned) -> np.ndarray:
-    """vectors [n, d] learned, code [n, C] the true one-hot, items [n] their item_idx, learned: the
-    item_features frame -> [n, width] float32 stand-in (see the docstring)."""
-    import faiss
+def decoded(blobs) -> np.ndarray:
+    """n float16 blobs, none missing -> [n, width] float32."""
+    from ray_apps.encoders.item_features import from_blobs
 
+    blobs = list(blobs)
+    return from_blobs(blobs, len(blobs[0]) // 2).astype(np.float32)
+
+
+def stand_in(kind: str, vectors: np.ndarray, code: np.ndarray, lake: Path, rows) -> np.ndarray:
+    """vectors [n, d] learned, code [n, C] the true one-hot, rows: those n items' rows of item_features (a
+    frame) -> [n, width] float32 stand-in (see the docstring)."""
     name, _, value = kind.partition(":")
     if name == "oracle":
         return code.astype(np.float32)
     if name == "noisy":
         return (code + np.random.default_rng(0).normal(0.0, float(value), code.shape)).astype(np.float32)
     if name == "kmeans":
+        import faiss
+
         clusters = int(value)
         points = np.ascontiguousarray(whitened(vectors))
         kmeans = faiss.Kmeans(points.shape[1], clusters, niter=25, seed=0)
@@ -55,14 +63,13 @@ def stand_in(kind: str, vectors: np.ndarray, code: np.ndarray, lake: Path, items
         _, assigned = kmeans.index.search(points, 1)
         return np.eye(clusters, dtype=np.float32)[assigned[:, 0]]
     if name == "collab":
-        frame = learned.set_index("item_idx").loc[items]
         content = []
         for modality in value.split("+"):
-            present = frame[modality].notna().to_numpy()
-            part = np.zeros((len(frame), COMPONENTS), np.float32)  # an item without the modality: its mean
-            part[present] = whitened(np.stack([np.frombuffer(b, "<f2") for b in frame[modality][present]]))
+            present = rows[modality].notna().to_numpy()
+            part = np.zeros((len(rows), COMPONENTS), np.float32)  # an item without the modality: its mean
+            part[present] = whitened(decoded(rows[modality][present]))
             content.append(part)
-        mapped, best = collaborative_map(lake, items, np.hstack(content))
+        mapped, best = collaborative_map(lake, rows["item_idx"].to_numpy(), np.hstack(content))
         print(f"collaborative map over {value}: best validation AUC {best:.4f}")
         return mapped.astype(np.float32)
     raise SystemExit(f"--stand-in {kind!r}: use oracle, noisy:SIGMA, collab:M1+M2 or kmeans:K")
@@ -81,7 +88,7 @@ def main() -> int:
     p.add_argument("--workdir", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--modality", choices=sorted(ATTRIBUTE_OF), default="e_sty")
-    p.add_argument("--stand-in", dest="kind", required=True, help="oracle | noisy:SIGMA | kmeans:K")
+    p.add_argument("--stand-in", dest="kind", required=True, help="oracle | noisy:SIGMA | collab:M1+M2 | kmeans:K")
     a = p.parse_args()
 
     lake, out_lake = a.workdir / "lake", a.out / "lake"
@@ -92,9 +99,8 @@ def main() -> int:
     truth = read_table(lake / TABLE, ["item_idx", a.modality]).to_pandas().set_index("item_idx")[a.modality]
     rows = learned.index[learned[a.modality].notna() & learned["ok"]].to_numpy()
     items = learned.loc[rows, "item_idx"].to_numpy()
-    vectors = np.stack([np.frombuffer(b, "<f2") for b in learned.loc[rows, a.modality]]).astype(np.float32)
-    code = np.stack([np.frombuffer(truth[i], "<f2") for i in items]).astype(np.float32)
-    new = stand_in(a.kind, vectors, code, lake, items, learned)
+    vectors, code = decoded(learned.loc[rows, a.modality]), decoded(truth[items])
+    new = stand_in(a.kind, vectors, code, lake, learned.loc[rows])
     held_out = items % HOLDOUT_MOD == 0
     classes = code.argmax(1)
     print(
