@@ -37,23 +37,28 @@ def whitened(vectors: np.ndarray) -> np.ndarray:
     return ((x - projection.mean) @ projection.basis).numpy()
 
 
-def _split(lake: Path, name: str, items: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """LAKE/NAME's interactions with `items` -> (user_idx, item_idx, label) tensors."""
-    frame = read_table(lake / name, ["user_idx", "item_idx", "label"]).to_pandas()
+def _split(lake: Path, name: str, items: np.ndarray, user: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """LAKE/NAME's interactions with `items` -> (user, item_idx, label) int64 tensors; `user`: an integer
+    user column (our lake's `user_idx`, a featurized lake's indexed user field)."""
+    frame = read_table(lake / name, [user, "item_idx", "label"]).to_pandas()
     frame = frame[np.isin(frame["item_idx"].to_numpy(), items)]
-    users, items_, labels = (torch.from_numpy(frame[c].to_numpy()) for c in ("user_idx", "item_idx", "label"))
+    users, items_, labels = (
+        torch.from_numpy(frame[c].to_numpy().astype(np.int64)) for c in (user, "item_idx", "label")
+    )
     return users, items_, labels
 
 
-def collaborative_map(lake: Path, items: np.ndarray, content: np.ndarray, seed: int = 0) -> tuple[np.ndarray, float]:
+def collaborative_map(
+    lake: Path, items: np.ndarray, content: np.ndarray, seed: int = 0, user: str = "user_idx"
+) -> tuple[np.ndarray, float]:
     """items [n] item_idx, content [n, c] (whitened components side by side) -> ([n, WIDTH] the fitted
     MLP's output per item, the best validation AUC). Interactions with items outside `items` are left out."""
     torch.manual_seed(seed)
     table = np.zeros((int(items.max()) + 1, content.shape[1]), np.float32)
     table[items] = content
     features = torch.from_numpy(table)
-    users, item_rows, labels = _split(lake, "interactions_train", items)
-    v_users, v_items, v_labels = _split(lake, "interactions_valid", items)
+    users, item_rows, labels = _split(lake, "interactions_train", items, user)
+    v_users, v_items, v_labels = _split(lake, "interactions_valid", items, user)
     num_users = int(max(users.max(), v_users.max())) + 1
     user = torch.nn.Embedding(num_users, WIDTH)
     torch.nn.init.normal_(user.weight, std=0.01)

@@ -5,6 +5,9 @@
         --variants none --seeds 3 --epochs 10 --batch-size 512 --oracle-vectors none \
         --set user_item_dot=true --set vector_components=16
 
+    .venv/bin/python bench/vector_swap.py --lake L --out L2 --modality e_tsem --stand-in collab:e_tsem \
+        --user-column user_id    # a featurized lake (MovieLens 100K): no truth, so `collab` only
+
 W: a demo workdir (`make demo`; its raw zone holds the sample site's truth). W2 gets a lake whose tables
 link to W's, except item_features: W's learned vectors with MODALITY replaced by a stand-in (bench-only:
 no default ever reads one):
@@ -34,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from _collab_map import COMPONENTS, collaborative_map, whitened  # noqa: E402
 
-LINKED_OUT = ("item_features", "experiments")  # W2's own: the swapped vectors, and compare's records
+LINKED_OUT = ("item_features", "experiments", "runs")  # the copy's own: the swapped vectors, compare's records
 
 
 def decoded(blobs) -> np.ndarray:
@@ -45,9 +48,12 @@ def decoded(blobs) -> np.ndarray:
     return from_blobs(blobs, len(blobs[0]) // 2).astype(np.float32)
 
 
-def stand_in(kind: str, vectors: np.ndarray, code: np.ndarray, lake: Path, rows) -> np.ndarray:
-    """vectors [n, d] learned, code [n, C] the true one-hot, rows: those n items' rows of item_features (a
-    frame) -> [n, width] float32 stand-in (see the docstring)."""
+def stand_in(kind: str, vectors: np.ndarray, code: np.ndarray | None, lake: Path, rows, user: str) -> np.ndarray:
+    """vectors [n, d] learned, code [n, C] the true one-hot (None: no truth), rows: those n items' rows of
+    item_features (a frame), user: the interactions' integer user column -> [n, width] float32 stand-in."""
+    name, _, value = kind.partition(":")
+    if code is None and name != "collab":
+        raise SystemExit(f"--stand-in {kind!r} needs the sample site's truth (--workdir): only collab works on --lake")
     name, _, value = kind.partition(":")
     if name == "oracle":
         return code.astype(np.float32)
@@ -69,7 +75,7 @@ def stand_in(kind: str, vectors: np.ndarray, code: np.ndarray, lake: Path, rows)
             part = np.zeros((len(rows), COMPONENTS), np.float32)  # an item without the modality: its mean
             part[present] = whitened(decoded(rows[modality][present]))
             content.append(part)
-        mapped, best = collaborative_map(lake, rows["item_idx"].to_numpy(), np.hstack(content))
+        mapped, best = collaborative_map(lake, rows["item_idx"].to_numpy(), np.hstack(content), user=user)
         print(f"collaborative map over {value}: best validation AUC {best:.4f}")
         return mapped.astype(np.float32)
     raise SystemExit(f"--stand-in {kind!r}: use oracle, noisy:SIGMA, collab:M1+M2 or kmeans:K")
@@ -79,47 +85,52 @@ def main() -> int:
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from ray_apps.encoders.item_features import to_blob
+    from ray_apps.encoders.item_features import IMAGE_MODALITIES, to_blob
     from ray_apps.lake import read_table
     from ray_apps.ranker.oracle_vectors import ATTRIBUTE_OF, TABLE, write_oracle_vectors
     from ray_apps.ranker.probes import HOLDOUT_MOD, code_recovery
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--workdir", type=Path, required=True)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--workdir", type=Path, help="a demo workdir (raw zone and lake)")
+    source.add_argument("--lake", type=Path, help="any lake with item_features (no truth: collab only)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--modality", choices=sorted(ATTRIBUTE_OF), default="e_sty")
     p.add_argument("--stand-in", dest="kind", required=True, help="oracle | noisy:SIGMA | collab:M1+M2 | kmeans:K")
+    p.add_argument("--user-column", default="user_idx", help="the interactions' integer user column (collab)")
     a = p.parse_args()
 
-    lake, out_lake = a.workdir / "lake", a.out / "lake"
-    if not (lake / TABLE).exists():
+    lake = a.lake or a.workdir / "lake"
+    out_lake = a.out if a.lake else a.out / "lake"
+    if a.workdir and not (lake / TABLE).exists():
         write_oracle_vectors(a.workdir / "raw", str(lake))
     table = read_table(lake / "item_features")
     learned = table.to_pandas()
-    truth = read_table(lake / TABLE, ["item_idx", a.modality]).to_pandas().set_index("item_idx")[a.modality]
-    rows = learned.index[learned[a.modality].notna() & learned["ok"]].to_numpy()
+    has = learned[a.modality].notna() & (learned["ok"] if a.modality in IMAGE_MODALITIES else True)
+    rows = learned.index[has].to_numpy()
     items = learned.loc[rows, "item_idx"].to_numpy()
-    vectors, code = decoded(learned.loc[rows, a.modality]), decoded(truth[items])
-    new = stand_in(a.kind, vectors, code, lake, learned.loc[rows])
-    held_out = items % HOLDOUT_MOD == 0
-    classes = code.argmax(1)
-    print(
-        f"{a.modality} {ATTRIBUTE_OF[a.modality]} code R^2: learned {code_recovery(vectors, classes, held_out):.2f}, ",
-        end="",
-    )
-    print(f"{a.kind} {code_recovery(new, classes, held_out):.2f} ({len(items):,} items, {new.shape[1]} wide)")
+    vectors, code = decoded(learned.loc[rows, a.modality]), None
+    if a.workdir:
+        truth = read_table(lake / TABLE, ["item_idx", a.modality]).to_pandas().set_index("item_idx")[a.modality]
+        code = decoded(truth[items])
+    new = stand_in(a.kind, vectors, code, lake, learned.loc[rows], a.user_column)
+    if code is not None:
+        held_out, classes = items % HOLDOUT_MOD == 0, code.argmax(1)
+        learned_r2, new_r2 = (code_recovery(v, classes, held_out) for v in (vectors, new))
+        print(f"{a.modality} {ATTRIBUTE_OF[a.modality]} code R^2: learned {learned_r2:.2f}, {a.kind} {new_r2:.2f}")
+    print(f"{len(items):,} items, {new.shape[1]} wide")
 
     column: list[bytes | None] = [None] * len(learned)
     for row, blob in zip(rows, to_blob(new), strict=True):
         column[row] = blob
     table = table.set_column(table.schema.get_field_index(a.modality), a.modality, pa.array(column, pa.binary()))
     out_lake.mkdir(parents=True, exist_ok=True)
-    for source in [*lake.iterdir(), a.workdir / "raw"]:
-        link = (a.out if source.name == "raw" else out_lake) / source.name
-        if source.name not in LINKED_OUT and not link.exists():
-            link.symlink_to(source.resolve())
+    for linked in [*lake.iterdir(), *([a.workdir / "raw"] if a.workdir else [])]:
+        link = (a.out if linked.name == "raw" else out_lake) / linked.name
+        if linked.name not in LINKED_OUT and not link.exists():
+            link.symlink_to(linked.resolve())
     write_deltalake(str(out_lake / "item_features"), table, mode="overwrite")
-    print(f"-> {out_lake / 'item_features'}; now: python bench/quality_demo.py --workdir {a.out} --out {a.out}/q ...")
+    print(f"-> {out_lake / 'item_features'}")
     return 0
 
 

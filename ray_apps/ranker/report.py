@@ -20,6 +20,7 @@ from ray_apps.ranker.config import CONTROL
 from ray_apps.ranker.oracle_vectors import TABLE as ORACLE_TABLE
 from ray_apps.ranker.random_modality import TABLE as RANDOM_TABLE
 from ray_apps.ranker.random_modality import vectors_never_hurt
+from ray_apps.ranker.selection import candidates, picked_by_validation
 from umair_models.models.registry import BASELINES, DISPLAY_NAMES
 
 
@@ -209,6 +210,7 @@ def write_report(runs: str | Path, raw: str | Path | None = None) -> Path:
     if variants and "umair_fps" in main:
         full = Group("UMAIR-FPS (w/ ATT*3)", "umair_fps", None, False, main["umair_fps"].runs)
         lines += ["", "## Table 4: ablations of UMAIR-FPS", ""] + _table([*variants, full])
+    lines += ["", *picked] if (picked := picked_by_validation(candidates(groups.values()))) else []
     _charts(plt, runs, list(groups.values()), oracle, ceiling)
     lines += [
         "",

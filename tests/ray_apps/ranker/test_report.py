@@ -7,7 +7,8 @@ import json
 from ray_apps.ranker.report import global_steps, write_report
 
 
-def _run(root, name, model, auc, logloss, variant=None, epochs=2, seed=0, overrides=None):
+def _run(root, name, model, auc, logloss, variant=None, epochs=2, seed=0, overrides=None, valid=None):
+    """A finished run's folder; `valid`: its validation AUC per epoch (epochs.json, best epoch = the highest)."""
     d = root / name
     d.mkdir(parents=True)
     config = {
@@ -25,9 +26,12 @@ def _run(root, name, model, auc, logloss, variant=None, epochs=2, seed=0, overri
                 "gauc": auc - 0.02,
                 "parameters": 1000,
                 "config": config,
+                **({"best_epoch": 1 + valid.index(max(valid))} if valid else {}),
             }
         )
     )
+    if valid:
+        (d / "epochs.json").write_text(json.dumps([{"epoch": e, "valid_auc": v} for e, v in enumerate(valid, 1)]))
     (d / "history.json").write_text(
         json.dumps([{"epoch": e, "step": s, "loss": 0.5} for e in range(epochs) for s in (20, 40)])
     )
@@ -76,3 +80,21 @@ def test_seeds_give_mean_and_sd_and_a_gap_inside_the_noise_is_called_so(tmp_path
     # UMAIR-FPS - DIFM = +0.0100 AUC with standard error sqrt(0.01^2/3 + 0.002^2/3) = 0.0059: within 2 SE.
     assert "AUC +0.0100 (within seed noise) (vs DIFM)" in text
     assert "AUC +0.0050 (within seed noise) (vs DIFM +MM)" in text
+
+
+def test_validation_picks_the_run_to_deploy_without_looking_at_the_test_split(tmp_path):
+    # the ID-only self validates best (mean of its two seeds' best epochs 0.700) though another row tests higher
+    _run(tmp_path, "umair_fps__w-o_ALL", "umair_fps", 0.70, 0.48, variant="w/o ALL", valid=[0.69, 0.70, 0.695])
+    _run(tmp_path, "umair_fps__w-o_ALL__seed1", "umair_fps", 0.71, 0.48, variant="w/o ALL", seed=1, valid=[0.70])
+    _run(tmp_path, "umair_fps", "umair_fps", 0.72, 0.47, valid=[0.68, 0.699])
+    _run(tmp_path, "umair_fps__seed1", "umair_fps", 0.72, 0.47, seed=1, valid=[0.699, 0.69])
+    section = write_report(tmp_path).read_text().split("## Picked by validation")[1]
+    assert "| w/o ALL | **0.7000** | 0.7050 ± 0.0071 |" in section
+    assert "| UMAIR-FPS | 0.6990 | 0.7200 ± 0.0000 |" in section
+    assert "Picked: **w/o ALL**. On this data the item vectors do not pay" in section
+
+
+def test_no_pick_without_validation(tmp_path):
+    _run(tmp_path, "umair_fps", "umair_fps", 0.62, 0.484, valid=[0.61])
+    _run(tmp_path, "dcn", "dcn", 0.60, 0.488)  # trained without --early-stop: no epochs.json
+    assert "## Picked by validation" not in write_report(tmp_path).read_text()
