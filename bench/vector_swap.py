@@ -54,7 +54,6 @@ def stand_in(kind: str, vectors: np.ndarray, code: np.ndarray | None, lake: Path
     name, _, value = kind.partition(":")
     if code is None and name != "collab":
         raise SystemExit(f"--stand-in {kind!r} needs the sample site's truth (--workdir): only collab works on --lake")
-    name, _, value = kind.partition(":")
     if name == "oracle":
         return code.astype(np.float32)
     if name == "noisy":
