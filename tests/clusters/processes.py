@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Protocol
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -83,3 +84,24 @@ class TitleSampler:
 
     def pids(self, name: str) -> set[int]:
         return set(self.seen[name])
+
+
+class _ActorRecord(Protocol):
+    def actor_nodes(self, class_contains: str) -> dict[str, int]: ...
+
+
+class ActorsStarted:
+    """with ActorsStarted(cluster, "RayTrainWorker") as started: run_job()
+    started.on  -> {node name: actors of that class the job started there}, from Ray's record of every
+    actor (tests/clusters/ray_cluster.py: RayCluster.actor_nodes), so actors too short-lived to sample count."""
+
+    def __init__(self, cluster: _ActorRecord, class_name: str) -> None:
+        self.cluster, self.class_name, self.on = cluster, class_name, {}
+
+    def __enter__(self) -> ActorsStarted:
+        self.before = self.cluster.actor_nodes(self.class_name)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        after = self.cluster.actor_nodes(self.class_name)
+        self.on = {node: n - self.before.get(node, 0) for node, n in after.items() if n > self.before.get(node, 0)}

@@ -1,10 +1,11 @@
 """The Ray apps with the lake, the encoders, the runs and the checkpoints on object storage: a real
-S3-protocol server on loopback (moto's), the shared two-node Ray cluster whose nodes get the credentials and endpoint
-from their environment (as a platform team configures them), jobs through `ray job submit` with
-s3:// locations only. embed reads items and their images from the bucket and writes item_features
-there; train streams the splits from it, checkpoints to it (Ray Train storage_path) and resumes from
-it after its worker on the second node is killed, to the uninterrupted run's result; serve loads the
-run and the lake from it and answers over HTTP."""
+S3-protocol server on loopback (moto's), the shared two-node Ray cluster whose nodes get the credentials
+and endpoint from their environment (as a platform team configures them), jobs through `ray job submit`
+with s3:// locations only. embed reads items and their images from the bucket, on the node whose custom
+resource its encoder actor asks for, and writes item_features there; train streams the splits from it,
+checkpoints to it (Ray Train storage_path) and resumes from it after its worker on the second node is
+killed, to the uninterrupted run's result; serve loads the run and the lake from it and answers over
+HTTP."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from ray_apps.lake import read_table
 from tests.clusters.conftest import SECOND_NODE
+from tests.clusters.processes import ActorsStarted
 from tests.clusters.ray_cluster import CHECKPOINT_SNAPSHOT, checkpoint_registered, rank, succeeded
 from tests.clusters.s3_server import S3Server
 from tests.conftest import SMALL_MODEL
@@ -62,12 +64,16 @@ def _remote_table(s3: S3Server, key: str) -> DeltaTable:
     return DeltaTable(s3.uri(key), storage_options=options)
 
 
-def test_embed_reads_items_images_and_encoders_from_the_bucket_and_writes_item_features_there(
+def test_embed_reads_items_images_and_encoders_from_the_bucket_on_the_node_given_and_writes_item_features_there(
     s3, cluster, bucket, tiny_lake, tiny_features
 ):
-    out = succeeded(
-        cluster.submit(["-m", "ray_apps.encoders.embed", "--lake", bucket["lake"], "--models", bucket["models"]])
-    )
+    """embed's encoder actor asks for the second node's custom resource (`--actor-resources`), so it runs
+    there and nowhere else, reading every image and both encoders from the bucket: the single-node
+    embed's vectors, written to the bucket's lake."""
+    args = ["-m", "ray_apps.encoders.embed", "--lake", bucket["lake"], "--models", bucket["models"]]
+    with ActorsStarted(cluster, "ItemEncoder") as started:
+        out = succeeded(cluster.submit([*args, "--actor-resources", f"{{{SECOND_NODE}: 1}}"]))
+    assert set(started.on) == {SECOND_NODE}, started.on
     assert f"-> {bucket['lake']}/item_features" in out
     written = _remote_table(s3, "lake/item_features")
     local = DeltaTable(str(tiny_lake[0] / "item_features"))

@@ -1,9 +1,9 @@
 """The Ray apps on a two-node Ray cluster (one machine, two `ray start` process trees, only the
 filesystem shared), submitted with `ray job submit` as a platform team does: each stage's work is
-pinned to the second node with a custom resource or spread over both, and its results are compared
-with the single-node runs of the same seed. Then a fault: the second node stopped under a serving
-endpoint. (A training worker killed on the second node: test_object_storage.py, whose runs checkpoint
-to the bucket.)"""
+spread over both nodes, and its results are compared with the single-node runs of the same seed. Then
+a fault: the second node stopped under a serving endpoint. (In test_object_storage.py: embed's encoder
+actor pinned to the second node with a custom resource, and a training worker killed on the second node,
+whose runs checkpoint to the bucket.)"""
 
 from __future__ import annotations
 
@@ -13,13 +13,11 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
-from deltalake import DeltaTable
 
-from tests.clusters.processes import find
-from tests.clusters.ray_cluster import RayCluster, rank, succeeded
+from tests.clusters.processes import ActorsStarted, find
+from tests.clusters.ray_cluster import rank, succeeded
 from tests.conftest import SMALL_MODEL
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
@@ -38,44 +36,11 @@ def lake(tiny_lake, tiny_features, tmp_path_factory) -> Path:
     return copy
 
 
-class _ActorsStarted:
-    """with _ActorsStarted(cluster, "RayTrainWorker") as started: run_job()
-    started.on  -> {node name: actors of that class the job started there}, from Ray's record of actors."""
-
-    def __init__(self, cluster: RayCluster, class_name: str) -> None:
-        self.cluster, self.class_name, self.on = cluster, class_name, {}
-
-    def __enter__(self) -> _ActorsStarted:
-        self.before = self.cluster.actor_nodes(self.class_name)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        after = self.cluster.actor_nodes(self.class_name)
-        self.on = {node: n - self.before.get(node, 0) for node, n in after.items() if n > self.before.get(node, 0)}
-
-
-def _vectors(lake: Path, version: int | None = None) -> dict[str, np.ndarray]:
-    table = DeltaTable(str(lake / "item_features"), version=version).to_pandas().sort_values("item_idx")
-    return {c: np.stack([np.frombuffer(b, "<f2") for b in table[c]]) for c in ("e_sem", "e_sty", "e_tsem")}
-
-
-def test_embed_runs_its_encoder_actor_on_the_node_that_has_the_resource(cluster, lake, tiny_models):
-    models, _, _ = tiny_models
-    before = _vectors(lake)  # written by the single-node embed of the same encoders
-    with _ActorsStarted(cluster, "ItemEncoder") as started:
-        args = ["-m", "ray_apps.encoders.embed", "--lake", str(lake), "--models", str(models)]
-        succeeded(cluster.submit([*args, "--actor-resources", "{node2: 1}"]))
-    assert set(started.on) == {"node2"}, started.on
-    after = _vectors(lake)
-    for name, values in before.items():  # within a float16 ulp either way
-        np.testing.assert_allclose(after[name].astype(np.float32), values.astype(np.float32), rtol=2e-3, atol=2e-3)
-
-
 def test_ddp_training_streamed_across_both_nodes_learns_as_much_as_the_single_node_run(cluster, lake, tiny_runs):
     runs = lake.parent / "runs"
     _, single = tiny_runs
     flags = ["--set", f"dnn_hidden={SMALL_MODEL['dnn_hidden']}", "--batch-size", "256", "--num-workers", "2"]
-    with _ActorsStarted(cluster, "RayTrainWorker") as started:
+    with ActorsStarted(cluster, "RayTrainWorker") as started:
         out = succeeded(
             cluster.submit(
                 [
@@ -117,7 +82,7 @@ def test_compare_holds_the_splits_in_memory_on_both_nodes_and_gives_the_single_n
     runs = lake.parent / "compare_runs"
     args = ["-m", "ray_apps.ranker.compare", "--lake", str(lake), "--out", str(runs), "--models", "dcn_v2"]
     args += ["--variants", "none", "--controls", "none", "--cache-splits", "--placement", "STRICT_SPREAD"]
-    with _ActorsStarted(cluster, "RayTrainWorker") as started:
+    with ActorsStarted(cluster, "RayTrainWorker") as started:
         out = succeeded(cluster.submit([*args, *DCN_V2_FLAGS]))
     assert started.on == {"head": 1, "node2": 1}, started.on  # one worker per node
     assert "cached in the object store" in out

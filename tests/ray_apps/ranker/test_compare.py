@@ -122,7 +122,7 @@ def test_the_random_modality_control_adds_a_noise_vector_that_umcm_weighs_and_th
     lake, _ = tiny_lake
     out = tmp_path / "runs"
     budget = TrainConfig(overrides=SMALL_MODEL, batch_size=256, epochs=1)
-    plain, noisy = compare(str(lake), str(out), ["umair_fps"], [], budget, random_modality=["umair_fps"])
+    plain, noisy = compare(str(lake), str(out), ["umair_fps"], [], budget, random_modality=["umair_fps"], parallel=2)
     assert noisy["run"] == "umair_fps__rand" and noisy["inputs"]["item_features_table"] == "item_features_random"
     assert noisy["config"]["overrides"]["modalities"] == ["e_tsem", "e_sem", "e_sty", "meta", "e_rand"]
     widest = max(int(w) for w in _item_widths(lake).values())

@@ -30,7 +30,7 @@ def test_featurized_lake_trains_a_baseline_and_umair_fps(featurized, ray_local, 
     groups = {f.name: f.group for f in dataset.spec.fields}
     assert groups["user_id"] == "user" and groups["item_id"] == "item" and groups["hour"] == "context"
     base = TrainConfig(overrides=SMALL_MODEL, batch_size=64, epochs=1)
-    results = compare(str(lake), str(tmp_path / "runs"), ["dcn_v2", "umair_fps"], [], base, dataset=dataset)
+    results = compare(str(lake), str(tmp_path / "runs"), ["dcn_v2", "umair_fps"], [], base, dataset=dataset, parallel=2)
     test_rows = read_table(lake / "interactions_test").num_rows
     assert [r["model"] for r in results] == ["dcn_v2", "umair_fps"]
     for r in results:
