@@ -39,7 +39,8 @@ def _seed_dir(run: str, seed: int) -> str:
 
 
 def blend_one(lake: str, vectors_run: str, ids_run: str) -> dict[str, float]:
-    """-> {"w", "valid_blend", "test_vectors", "test_ids", "test_pick", "test_blend"} for one pair of runs."""
+    """-> the chosen w, validation AUC of each run and of the blend, test AUC of each run, of the pick by
+    validation and of the blend, for one pair of runs."""
     scores = {}
     for split in ("valid", "test"):
         pv, labels = score_run(vectors_run, lake, split)
@@ -77,10 +78,14 @@ def main() -> None:
         rows.append(r)
         print(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in r.items()), flush=True)
     for key in rows[0]:
-        values = np.array([r[key] for r in rows])
-        print(f"{key:>14}: {values.mean():.4f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}")
-    paired = np.array([r["test_blend"] - r["test_ids"] for r in rows])
-    print(f"blend minus ID-only, paired: {paired.mean():+.4f} ± {paired.std(ddof=1) if len(paired) > 1 else 0:.4f}")
+        print(f"{key:>14}: {_mean_sd([r[key] for r in rows])}")
+    print(f"blend minus ID-only, paired: {_mean_sd([r['test_blend'] - r['test_ids'] for r in rows], signed=True)}")
+
+
+def _mean_sd(values: list[float], signed: bool = False) -> str:
+    v = np.array(values)
+    sd = v.std(ddof=1) if len(v) > 1 else 0.0
+    return f"{v.mean():{'+' if signed else ''}.4f} ± {sd:.4f}"
 
 
 if __name__ == "__main__":

@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # ray_cluster.py imports this module
+    from tests.clusters.ray_cluster import RayCluster
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -86,16 +89,12 @@ class TitleSampler:
         return set(self.seen[name])
 
 
-class _ActorRecord(Protocol):
-    def actor_nodes(self, class_contains: str) -> dict[str, int]: ...
-
-
 class ActorsStarted:
     """with ActorsStarted(cluster, "RayTrainWorker") as started: run_job()
     started.on  -> {node name: actors of that class the job started there}, from Ray's record of every
     actor (tests/clusters/ray_cluster.py: RayCluster.actor_nodes), so actors too short-lived to sample count."""
 
-    def __init__(self, cluster: _ActorRecord, class_name: str) -> None:
+    def __init__(self, cluster: RayCluster, class_name: str) -> None:
         self.cluster, self.class_name, self.on = cluster, class_name, {}
 
     def __enter__(self) -> ActorsStarted:
