@@ -8,8 +8,8 @@ validation and test splits (`ray_apps.lifecycle.gate.score_run`, in this process
 w * logit(vectors) + (1 - w) * logit(ids); w runs over 0, 0.05, ..., 1 and the one with the best
 validation AUC is kept (ties: the larger w). The test split is scored for the report only, never to
 choose. Printed per seed and as mean ± sd: each run's test AUC, the pick by validation (w in {0, 1},
-what the comparison report's "Picked by validation" does) and the blend. The figures go to
-bench/README.md.
+what the comparison report's "Picked by validation" does) and the blend; saved as JSON to --out. The
+figures go to bench/README.md.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _results import save_result  # noqa: E402
 
 from ray_apps.lifecycle.gate import score_run  # noqa: E402
 from umair_models.metrics import auc  # noqa: E402
@@ -71,6 +73,11 @@ def main() -> None:
     p.add_argument("--vectors", required=True, help="run folder of the model given the item vectors (seed 0)")
     p.add_argument("--ids", required=True, help="run folder of its ID-only self, `w/o ALL` (seed 0)")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument(
+        "--out",
+        default=str(ROOT / "bench" / "results" / "blend.json"),
+        help="where the per-seed figures are saved (JSON)",
+    )
     a = p.parse_args()
     rows = []
     for seed in range(a.seeds):
@@ -80,6 +87,7 @@ def main() -> None:
     for key in rows[0]:
         print(f"{key:>14}: {_mean_sd([r[key] for r in rows])}")
     print(f"blend minus ID-only, paired: {_mean_sd([r['test_blend'] - r['test_ids'] for r in rows], signed=True)}")
+    save_result({"lake": a.lake, "vectors": a.vectors, "ids": a.ids, "seeds": rows}, a.out)
 
 
 def _mean_sd(values: list[float], signed: bool = False) -> str:
