@@ -16,6 +16,13 @@ import requests
 
 from tests.clusters.ray_cluster import BIN, REPO, free_port
 
+# The JVMs of a test job live for a minute: the client compiler only (C1) spends less CPU compiling than
+# it would gain from C2's faster code. build_datasets on the tiny site, one two-core Worker, this 2-core
+# machine (2026-12-07, idle): 69 s and 95 CPU-seconds against 80 s and 149 CPU-seconds with the JVM's
+# default tiered compilation. A long-lived JVM is another matter (the test session's local Spark ran
+# tests/spark_jobs in 359 s with C1 and the serial GC against 251 s), so only the cluster's JVMs get it.
+SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1"
+
 
 class SparkStandalone:
     """spark = SparkStandalone(workers=1, cores=2); spark.master_url; spark.submit("build_datasets", [...]); spark.stop()"""
@@ -32,6 +39,7 @@ class SparkStandalone:
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             "SPARK_LOG_DIR": str(self.temp),
             "SPARK_LOCAL_IP": "127.0.0.1",
+            "SPARK_DAEMON_JAVA_OPTS": SHORT_LIVED_JVM,  # the Master and the Workers
             **(env or {}),
         }
         self.processes: dict[str, subprocess.Popen] = {}
@@ -83,8 +91,11 @@ class SparkStandalone:
     def submit(self, job: str, args: list[str], timeout_s: float = 900) -> subprocess.Popen:
         """deploy/spark/submit.sh JOB ARGS with SPARK_MASTER = this cluster; started, not awaited."""
         # tiny test data: 4 shuffle partitions, as the local test session uses (Spark's 200 cost minutes
-        # of task overhead on two 1-core executors; a data team sizes this to its data the same way)
-        env = {**self.env, "SPARK_MASTER": self.master_url, "SPARK_CONF": "--conf spark.sql.shuffle.partitions=4"}
+        # of task overhead on two 1-core executors; a data team sizes this to its data the same way);
+        # short-lived driver and executor JVMs (defaultJavaOptions: the jobs add their own extra options)
+        conf = ["spark.sql.shuffle.partitions=4"]
+        conf += [f"spark.{role}.defaultJavaOptions={SHORT_LIVED_JVM}" for role in ("driver", "executor")]
+        env = {**self.env, "SPARK_MASTER": self.master_url, "SPARK_CONF": " ".join(f"--conf {c}" for c in conf)}
         return subprocess.Popen(
             ["bash", str(REPO / "deploy/spark/submit.sh"), job, *args],
             stdout=subprocess.PIPE,
