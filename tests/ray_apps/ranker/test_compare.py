@@ -94,15 +94,16 @@ def test_seeds_and_controls_give_mean_and_sd_and_changed_inputs_retrain(
     again = compare(str(lake), str(out), ["dcn_v2"], [], BUDGET, controls=["dcn_v2"], seeds=[0, 1])
     assert [r["wall_seconds"] for r in again] == [r["wall_seconds"] for r in records]
     # A new version of item_features (embed ran again): the runs trained on the old one are retrained.
+    # In the same call (two runs at once), the oracle-vectors control: DCN-V2 +MM on the site's true
+    # attributes, then where the AUC goes.
     write_deltalake(str(lake / "item_features"), read_table(lake / "item_features"), mode="overwrite")
     capsys.readouterr()
-    newer = compare(str(lake), str(out), ["dcn_v2"], [], BUDGET, controls=[], seeds=[0])
-    assert "dcn_v2: retrained, its inputs changed" in capsys.readouterr().out
-    assert newer[0]["inputs"]["item_features"] == records[0]["inputs"]["item_features"] + 1
-
-    # The oracle-vectors control: DCN-V2 +MM on the site's true attributes, then where the AUC goes.
     raw = tiny_site[0]
-    (oracle,) = compare(str(lake), str(out), [], [], BUDGET, seeds=[0], oracle=["dcn_v2"], raw=str(raw))
+    newer, oracle = compare(
+        str(lake), str(out), ["dcn_v2"], [], BUDGET, controls=[], seeds=[0], oracle=["dcn_v2"], raw=str(raw), parallel=2
+    )
+    assert "dcn_v2: retrained, its inputs changed" in capsys.readouterr().out
+    assert newer["inputs"]["item_features"] == records[0]["inputs"]["item_features"] + 1
     assert oracle["run"] == "dcn_v2__+MM__oracle" and oracle["config"]["overrides"]["use_pretrained"]
     assert oracle["inputs"]["item_features_table"] == "item_features_oracle"
     section = write_report(out, raw).read_text().split("## Where the AUC goes")[1]
