@@ -50,7 +50,12 @@ def score_run(run_dir: str | Path, lake: str | Path, split: str = "test") -> tup
     with torch.inference_mode():
         for start in range(0, table.num_rows, SCORE_BATCH):
             arrays = ToArrays(spec, None)(table.slice(start, SCORE_BATCH))
-            inputs = {k: torch.from_numpy(v) for k, v in arrays.items() if k in spec.input_columns()}
+            # Arrow's zero-copy arrays are read-only, which torch.from_numpy warns about: copy only those
+            inputs = {
+                k: torch.from_numpy(np.require(v, requirements="W"))
+                for k, v in arrays.items()
+                if k in spec.input_columns()
+            }
             probs.append(torch.sigmoid(model(inputs)).double().numpy())
             labels.append(arrays["label"].astype(np.float64))
     return np.concatenate(probs), np.concatenate(labels)
