@@ -20,7 +20,7 @@ from tests.clusters.ray_cluster import BIN, REPO, free_port
 # it would gain from C2's faster code. build_datasets on the tiny site, one two-core Worker, this 2-core
 # machine (2026-12-07, idle): 69 s and 95 CPU-seconds against 80 s and 149 CPU-seconds with the JVM's
 # default tiered compilation. A long-lived JVM is another matter (the test session's local Spark ran
-# tests/spark_jobs in 359 s with C1 and the serial GC against 251 s), so only the cluster's JVMs get it.
+# tests/spark_jobs in 402 s with C1 against 323 s, the same day), so only the cluster's JVMs get it.
 SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1"
 
 
